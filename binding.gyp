@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "strata_native",
+      "sources": ["native/strata_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,651 @@
+// The few system calls Node cannot make, and the /dev/fuse request pump.
+// Every function is synchronous and throws an Error with .code = "EXXX" on failure,
+// except the hot-path ones (lstat, reply) which return -errno to avoid exceptions.
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+// Passthrough ioctls (linux/fuse.h >= 7.40); defined here because build hosts
+// may have older kernel headers than the kernel they run on.
+struct strata_backing_map {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+#define STRATA_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct strata_backing_map)
+#define STRATA_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "strata_native: N-API call failed"); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  char msg[256];
+  const char *code = strerrorname_np(err);
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value jmsg, jcode, jerr, jno, jsys;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+  napi_create_string_utf8(env, code ? code : "EIO", NAPI_AUTO_LENGTH, &jcode);
+  napi_create_error(env, jcode, jmsg, &jerr);
+  napi_create_int32(env, -err, &jno);
+  napi_set_named_property(env, jerr, "errno", jno);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsys);
+  napi_set_named_property(env, jerr, "syscall", jsys);
+  napi_throw(env, jerr);
+  return NULL;
+}
+
+// Paths arrive as Buffers (names are bytes) or strings; both become a NUL-terminated copy.
+static char *get_path(napi_env env, napi_value v) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  if (isbuf) {
+    void *data;
+    size_t len;
+    napi_get_buffer_info(env, v, &data, &len);
+    char *s = malloc(len + 1);
+    if (!s) return NULL;
+    memcpy(s, data, len);
+    s[len] = 0;
+    return s;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (!s) return NULL;
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static int64_t get_i64(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_bigint) {
+    int64_t r;
+    bool lossless;
+    napi_get_value_bigint_int64(env, v, &r, &lossless);
+    return r;
+  }
+  int64_t r = 0;
+  napi_get_value_int64(env, v, &r);
+  return r;
+}
+
+static int32_t get_i32(napi_env env, napi_value v) {
+  int32_t r = 0;
+  napi_get_value_int32(env, v, &r);
+  return r;
+}
+
+static napi_value make_i64(napi_env env, int64_t x) {
+  napi_value r;
+  napi_create_int64(env, x, &r);
+  return r;
+}
+
+#define ARGS(n)                                           \
+  size_t argc = n;                                        \
+  napi_value argv[n];                                     \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); \
+  if (argc < n) {                                         \
+    napi_throw_type_error(env, NULL, "missing arguments"); \
+    return NULL;                                          \
+  }
+
+// ---- stat without allocating a Stats object per call ----
+// lstat(path, Float64Array(16)) -> 0 | -errno
+static void fill_stat(const struct stat *st, double *o) {
+  o[0] = (double)(st->st_ino & 0xffffffffu);
+  o[1] = (double)(st->st_ino >> 32);
+  o[2] = (double)st->st_size;
+  o[3] = (double)st->st_blocks;
+  o[4] = (double)st->st_atim.tv_sec;
+  o[5] = (double)st->st_atim.tv_nsec;
+  o[6] = (double)st->st_mtim.tv_sec;
+  o[7] = (double)st->st_mtim.tv_nsec;
+  o[8] = (double)st->st_ctim.tv_sec;
+  o[9] = (double)st->st_ctim.tv_nsec;
+  o[10] = (double)st->st_mode;
+  o[11] = (double)st->st_nlink;
+  o[12] = (double)st->st_uid;
+  o[13] = (double)st->st_gid;
+  o[14] = (double)st->st_rdev;
+  o[15] = (double)st->st_dev;
+}
+
+static double *get_f64(napi_env env, napi_value v, size_t need) {
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, &ab, &off) != napi_ok ||
+      type != napi_float64_array || len < need) {
+    napi_throw_type_error(env, NULL, "expected Float64Array(16)");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value n_lstat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  double *o = get_f64(env, argv[1], 16);
+  if (!o) { free(p); return NULL; }
+  struct stat st;
+  int r = lstat(p, &st);
+  int e = errno;
+  free(p);
+  if (r < 0) return make_i64(env, -e);
+  fill_stat(&st, o);
+  return make_i64(env, 0);
+}
+
+static napi_value n_fstat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = get_i32(env, argv[0]);
+  double *o = get_f64(env, argv[1], 16);
+  if (!o) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0) return make_i64(env, -errno);
+  fill_stat(&st, o);
+  return make_i64(env, 0);
+}
+
+// ---- directories: one getdents64 pass, packed as [u64 ino][u8 type][u16 len][name] ----
+static napi_value n_readdir(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int e = errno;
+  free(p);
+  if (fd < 0) return throw_errno(env, e, "opendir");
+  size_t cap = 65536, used = 0;
+  char *out = malloc(cap);
+  char buf[32768];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0) {
+      e = errno;
+      close(fd);
+      free(out);
+      return throw_errno(env, e, "getdents64");
+    }
+    if (n == 0) break;
+    for (long pos = 0; pos < n;) {
+      struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buf + pos);
+      pos += d->reclen;
+      size_t nl = strlen(d->name);
+      if ((nl == 1 && d->name[0] == '.') || (nl == 2 && d->name[0] == '.' && d->name[1] == '.')) continue;
+      if (used + 11 + nl > cap) {
+        cap = cap * 2 + nl;
+        out = realloc(out, cap);
+      }
+      memcpy(out + used, &d->ino, 8);
+      out[used + 8] = (char)d->type;
+      uint16_t l16 = (uint16_t)nl;
+      memcpy(out + used + 9, &l16, 2);
+      memcpy(out + used + 11, d->name, nl);
+      used += 11 + nl;
+    }
+  }
+  close(fd);
+  napi_value res;
+  void *dst;
+  CHECK(napi_create_buffer_copy(env, used, out, &dst, &res));
+  free(out);
+  return res;
+}
+
+// ---- xattrs (never following symlinks) ----
+static napi_value n_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  char *name = get_path(env, argv[1]);
+  if (!name) { free(p); return NULL; }
+  char stackbuf[256];
+  ssize_t n = lgetxattr(p, name, stackbuf, sizeof stackbuf);
+  char *heap = NULL;
+  while (n < 0 && errno == ERANGE) {
+    ssize_t want = lgetxattr(p, name, NULL, 0);
+    if (want < 0) break;
+    free(heap);
+    heap = malloc(want + 1);
+    n = lgetxattr(p, name, heap, want + 1);
+  }
+  int e = errno;
+  free(p);
+  free(name);
+  if (n < 0) {
+    free(heap);
+    // absence is common (opaque/redirect probes): answer null, not an exception
+    if (e == ENODATA || e == ENOTSUP) {
+      napi_value nul;
+      napi_get_null(env, &nul);
+      return nul;
+    }
+    return throw_errno(env, e, "lgetxattr");
+  }
+  napi_value res;
+  void *dst;
+  CHECK(napi_create_buffer_copy(env, n, heap ? heap : stackbuf, &dst, &res));
+  free(heap);
+  return res;
+}
+
+static napi_value n_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  ssize_t want = llistxattr(p, NULL, 0);
+  char *buf = NULL;
+  ssize_t n = want;
+  while (want >= 0) {
+    buf = realloc(buf, want + 1);
+    n = llistxattr(p, buf, want + 1);
+    if (n >= 0 || errno != ERANGE) break;
+    want = llistxattr(p, NULL, 0);
+  }
+  int e = errno;
+  free(p);
+  if (want < 0 || n < 0) {
+    free(buf);
+    if (e == ENOTSUP) n = 0; else return throw_errno(env, e, "llistxattr");
+  }
+  napi_value res;
+  void *dst;
+  CHECK(napi_create_buffer_copy(env, n, buf ? buf : "", &dst, &res));
+  free(buf);
+  return res;
+}
+
+static napi_value n_lsetxattr(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  char *name = get_path(env, argv[1]);
+  if (!name) { free(p); return NULL; }
+  void *val;
+  size_t len;
+  napi_get_buffer_info(env, argv[2], &val, &len);
+  int flags = get_i32(env, argv[3]);
+  int r = lsetxattr(p, name, val, len, flags);
+  int e = errno;
+  free(p);
+  free(name);
+  if (r < 0) return throw_errno(env, e, "lsetxattr");
+  return NULL;
+}
+
+static napi_value n_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  char *name = get_path(env, argv[1]);
+  if (!name) { free(p); return NULL; }
+  int r = lremovexattr(p, name);
+  int e = errno;
+  free(p);
+  free(name);
+  if (r < 0) return throw_errno(env, e, "lremovexattr");
+  return NULL;
+}
+
+// ---- node creation and rename ----
+static napi_value n_mknod(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  mode_t mode = (mode_t)get_i64(env, argv[1]);
+  dev_t dev = (dev_t)get_i64(env, argv[2]);
+  int r = mknod(p, mode, dev);
+  int e = errno;
+  free(p);
+  if (r < 0) return throw_errno(env, e, "mknod");
+  return NULL;
+}
+
+static napi_value n_renameat2(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char *a = get_path(env, argv[0]);
+  if (!a) return NULL;
+  char *b = get_path(env, argv[1]);
+  if (!b) { free(a); return NULL; }
+  unsigned flags = (unsigned)get_i32(env, argv[2]);
+  int r = syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, flags);
+  int e = errno;
+  free(a);
+  free(b);
+  if (r < 0) return throw_errno(env, e, "renameat2");
+  return NULL;
+}
+
+// utimensat(path, asec, ansec, msec, mnsec, nofollow); nsec may be UTIME_NOW / UTIME_OMIT
+static napi_value n_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  char *p = get_path(env, argv[0]);
+  if (!p) return NULL;
+  struct timespec ts[2];
+  ts[0].tv_sec = get_i64(env, argv[1]);
+  ts[0].tv_nsec = get_i64(env, argv[2]);
+  ts[1].tv_sec = get_i64(env, argv[3]);
+  ts[1].tv_nsec = get_i64(env, argv[4]);
+  bool nofollow = false;
+  napi_get_value_bool(env, argv[5], &nofollow);
+  int r = utimensat(AT_FDCWD, p, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+  int e = errno;
+  free(p);
+  if (r < 0) return throw_errno(env, e, "utimensat");
+  return NULL;
+}
+
+static napi_value n_futimens(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fd = get_i32(env, argv[0]);
+  struct timespec ts[2];
+  ts[0].tv_sec = get_i64(env, argv[1]);
+  ts[0].tv_nsec = get_i64(env, argv[2]);
+  ts[1].tv_sec = get_i64(env, argv[3]);
+  ts[1].tv_nsec = get_i64(env, argv[4]);
+  if (futimens(fd, ts) < 0) return throw_errno(env, errno, "futimens");
+  return NULL;
+}
+
+// ---- file data ----
+static napi_value n_fallocate(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd = get_i32(env, argv[0]);
+  int mode = get_i32(env, argv[1]);
+  off_t off = get_i64(env, argv[2]);
+  off_t len = get_i64(env, argv[3]);
+  if (fallocate(fd, mode, off, len) < 0) return throw_errno(env, errno, "fallocate");
+  return NULL;
+}
+
+static napi_value n_lseek(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd = get_i32(env, argv[0]);
+  off_t off = get_i64(env, argv[1]);
+  int whence = get_i32(env, argv[2]);
+  off_t r = lseek(fd, off, whence);
+  if (r < 0) return throw_errno(env, errno, "lseek");
+  return make_i64(env, r);
+}
+
+static napi_value n_copy_file_range(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fin = get_i32(env, argv[0]);
+  loff_t oin = get_i64(env, argv[1]);
+  int fout = get_i32(env, argv[2]);
+  loff_t oout = get_i64(env, argv[3]);
+  size_t len = (size_t)get_i64(env, argv[4]);
+  ssize_t r = copy_file_range(fin, &oin, fout, &oout, len, 0);
+  if (r < 0) return throw_errno(env, errno, "copy_file_range");
+  return make_i64(env, r);
+}
+
+// Copy a whole file keeping holes: data extents by SEEK_DATA/SEEK_HOLE, each with
+// copy_file_range (reflink or in-kernel copy), read/write where that is refused.
+static int copy_extent(int in, int out, off_t off, off_t end) {
+  while (off < end) {
+    loff_t a = off, b = off;
+    ssize_t n = copy_file_range(in, &a, out, &b, (size_t)(end - off), 0);
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      static __thread char buf[1 << 17];
+      ssize_t got = pread(in, buf, sizeof buf < (size_t)(end - off) ? sizeof buf : (size_t)(end - off), off);
+      if (got < 0) return -errno;
+      if (got == 0) return 0;
+      for (ssize_t w = 0; w < got;) {
+        ssize_t k = pwrite(out, buf + w, got - w, off + w);
+        if (k < 0) return -errno;
+        w += k;
+      }
+      n = got;
+    } else if (n < 0) {
+      return -errno;
+    }
+    if (n == 0) return 0;
+    off += n;
+  }
+  return 0;
+}
+
+static napi_value n_copy_sparse(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int in = get_i32(env, argv[0]);
+  int out = get_i32(env, argv[1]);
+  off_t size = get_i64(env, argv[2]);
+  off_t off = 0;
+  int r = 0;
+  while (off < size) {
+    off_t data = lseek(in, off, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole remains
+      if (errno == EINVAL || errno == EOPNOTSUPP) { r = copy_extent(in, out, off, size); off = size; break; }
+      r = -errno;
+      break;
+    }
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0) hole = size;
+    if (hole > size) hole = size;
+    r = copy_extent(in, out, data, hole);
+    if (r < 0) break;
+    off = hole;
+  }
+  if (r == 0 && ftruncate(out, size) < 0) r = -errno;
+  if (r < 0) return throw_errno(env, -r, "copy-up");
+  return NULL;
+}
+
+// ---- mounting ----
+static napi_value n_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char *src = get_path(env, argv[0]);
+  char *tgt = get_path(env, argv[1]);
+  char *type = get_path(env, argv[2]);
+  unsigned long flags = (unsigned long)get_i64(env, argv[3]);
+  char *data = get_path(env, argv[4]);
+  int r = (src && tgt && type && data) ? mount(src, tgt, type, flags, data) : -1;
+  int e = errno;
+  free(src);
+  free(tgt);
+  free(type);
+  free(data);
+  if (r < 0) return throw_errno(env, e, "mount");
+  return NULL;
+}
+
+static napi_value n_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *tgt = get_path(env, argv[0]);
+  if (!tgt) return NULL;
+  int flags = get_i32(env, argv[1]);
+  int r = umount2(tgt, flags);
+  int e = errno;
+  free(tgt);
+  if (r < 0) return throw_errno(env, e, "umount2");
+  return NULL;
+}
+
+static napi_value n_backing_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int devfd = get_i32(env, argv[0]);
+  struct strata_backing_map map = {.fd = get_i32(env, argv[1]), .flags = 0, .padding = 0};
+  int id = ioctl(devfd, STRATA_DEV_IOC_BACKING_OPEN, &map);
+  if (id < 0) return throw_errno(env, errno, "FUSE_DEV_IOC_BACKING_OPEN");
+  return make_i64(env, id);
+}
+
+static napi_value n_backing_close(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int devfd = get_i32(env, argv[0]);
+  uint32_t id = (uint32_t)get_i32(env, argv[1]);
+  if (ioctl(devfd, STRATA_DEV_IOC_BACKING_CLOSE, &id) < 0) return throw_errno(env, errno, "FUSE_DEV_IOC_BACKING_CLOSE");
+  return NULL;
+}
+
+// ---- the request pump: a thread reads /dev/fuse, JavaScript answers on its own thread ----
+typedef struct {
+  int fd;
+  size_t bufsize;
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+} pump_t;
+
+typedef struct {
+  char *data;  // NULL: the session ended (ENODEV) or failed
+  ssize_t len; // < 0: -errno of the failure
+} request_t;
+
+static void pump_call_js(napi_env env, napi_value cb, void *ctx, void *data) {
+  (void)ctx;
+  request_t *req = data;
+  if (env == NULL) {
+    free(req->data);
+    free(req);
+    return;
+  }
+  napi_value arg, undef;
+  napi_get_undefined(env, &undef);
+  if (req->data) {
+    void *dst;
+    napi_create_buffer_copy(env, req->len, req->data, &dst, &arg);
+  } else {
+    napi_create_int64(env, req->len, &arg);
+  }
+  free(req->data);
+  free(req);
+  napi_call_function(env, undef, cb, 1, &arg, NULL);
+}
+
+static void *pump_thread(void *arg) {
+  pump_t *p = arg;
+  char *buf = malloc(p->bufsize);
+  for (;;) {
+    ssize_t n = read(p->fd, buf, p->bufsize);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOENT)) continue;
+    request_t *req = malloc(sizeof *req);
+    if (n <= 0) {
+      req->data = NULL;
+      req->len = n < 0 ? -errno : -ENODEV;
+      napi_call_threadsafe_function(p->tsfn, req, napi_tsfn_blocking);
+      break;
+    }
+    req->data = malloc(n);
+    memcpy(req->data, buf, n);
+    req->len = n;
+    napi_call_threadsafe_function(p->tsfn, req, napi_tsfn_blocking);
+  }
+  free(buf);
+  napi_release_threadsafe_function(p->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+// startPump(fd, bufsize, onRequest(Buffer | -errno))
+static napi_value n_start_pump(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  pump_t *p = calloc(1, sizeof *p);
+  p->fd = get_i32(env, argv[0]);
+  p->bufsize = (size_t)get_i64(env, argv[1]);
+  napi_value name;
+  napi_create_string_utf8(env, "strata-fuse-pump", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_create_threadsafe_function(env, argv[2], NULL, name, 1024, 1, NULL, NULL, NULL, pump_call_js, &p->tsfn));
+  if (pthread_create(&p->thread, NULL, pump_thread, p) != 0) return throw_errno(env, errno, "pthread_create");
+  pthread_detach(p->thread);
+  return NULL;
+}
+
+// reply(fd, Buffer) -> 0 | -errno; ENOENT means the request was interrupted, which is fine
+static napi_value n_write_fd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = get_i32(env, argv[0]);
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  ssize_t n = write(fd, data, len);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
+static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open /dev/fuse");
+  return make_i64(env, fd);
+}
+
+static napi_value n_setsid(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i64(env, setsid());
+}
+
+#define EXPORT(name, fn)                                              \
+  do {                                                                \
+    napi_value f;                                                     \
+    CHECK(napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f)); \
+    CHECK(napi_set_named_property(env, exports, name, f));            \
+  } while (0)
+
+static napi_value init(napi_env env, napi_value exports) {
+  EXPORT("lstat", n_lstat);
+  EXPORT("fstat", n_fstat);
+  EXPORT("readdir", n_readdir);
+  EXPORT("lgetxattr", n_lgetxattr);
+  EXPORT("llistxattr", n_llistxattr);
+  EXPORT("lsetxattr", n_lsetxattr);
+  EXPORT("lremovexattr", n_lremovexattr);
+  EXPORT("mknod", n_mknod);
+  EXPORT("renameat2", n_renameat2);
+  EXPORT("utimensat", n_utimensat);
+  EXPORT("futimens", n_futimens);
+  EXPORT("fallocate", n_fallocate);
+  EXPORT("lseek", n_lseek);
+  EXPORT("copyFileRange", n_copy_file_range);
+  EXPORT("copySparse", n_copy_sparse);
+  EXPORT("mount", n_mount);
+  EXPORT("umount2", n_umount2);
+  EXPORT("backingOpen", n_backing_open);
+  EXPORT("backingClose", n_backing_close);
+  EXPORT("startPump", n_start_pump);
+  EXPORT("writeFd", n_write_fd);
+  EXPORT("openFuse", n_open_fuse);
+  EXPORT("setsid", n_setsid);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

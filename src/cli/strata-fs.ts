@@ -1,0 +1,297 @@
+// strata-fs [-f] [-d] -o lowerdir=L1[:L2...][,upperdir=U,workdir=W][,OPTS] [SOURCE] MOUNTPOINT
+// Parses like mount(8) helpers, validates, then mounts in a detached daemon and returns
+// once the mount is live (or with a one-line error).
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
+  MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
+} from '../daemon';
+
+export class UsageError extends Error {}
+
+const USAGE = `usage: strata-fs [-f] [-d] -o lowerdir=L1[:L2...][,upperdir=U,workdir=W][,OPTS] [SOURCE] MOUNTPOINT
+
+Mounts the union of the lower directories (topmost first) and, if given, the writable
+upper directory, like mount -t overlay. Without upperdir the mount is read-only.
+  -f            stay in the foreground (SIGINT/SIGTERM unmount)
+  -d            debug: log every request (implies -f)
+  -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
+                metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
+                strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
+                negative_timeout=S, log=FILE`;
+
+interface Parsed {
+  opts: MountOptions;
+  foreground: boolean;
+  logFile: string | null;
+}
+
+const FLAG_OPTS: Record<string, [number, boolean]> = {
+  ro: [MS_RDONLY, true], rw: [MS_RDONLY, false],
+  nosuid: [MS_NOSUID, true], suid: [MS_NOSUID, false],
+  nodev: [MS_NODEV, true], dev: [MS_NODEV, false],
+  noexec: [MS_NOEXEC, true], exec: [MS_NOEXEC, false],
+  sync: [MS_SYNCHRONOUS, true], async: [MS_SYNCHRONOUS, false],
+  dirsync: [MS_DIRSYNC, true],
+  noatime: [MS_NOATIME, true], atime: [MS_NOATIME, false],
+  nodiratime: [MS_NODIRATIME, true], diratime: [MS_NODIRATIME, false],
+  relatime: [MS_RELATIME, true], norelatime: [MS_RELATIME, false],
+  strictatime: [MS_STRICTATIME, true], nostrictatime: [MS_STRICTATIME, false],
+};
+
+// accepted for compatibility with overlayfs and mount(8); strata's behaviour is fixed
+const OVERLAY_VALUES: Record<string, string[]> = {
+  redirect_dir: ['on', 'follow', 'off', 'nofollow'],
+  index: ['on', 'off'],
+  xino: ['on', 'off', 'auto'],
+  metacopy: ['on', 'off'],
+  nfs_export: ['on', 'off'],
+  uuid: ['on', 'off', 'null', 'auto'],
+  verity: ['on', 'off', 'require'],
+};
+const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'volatile', 'lazytime', 'nolazytime', 'silent', 'loud']);
+const IGNORED_VALUED = new Set(['fsname', 'subtype', 'comment', 'context', 'fscontext', 'defcontext', 'rootcontext']);
+
+function splitOpts(s: string): string[] {
+  // commas separate options; "\," and "\:" escape inside paths
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch === '\\' && i + 1 < s.length) {
+      cur += ch + s[++i];
+    } else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  out.push(cur);
+  return out.filter((x) => x.length > 0);
+}
+
+function splitLower(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch === '\\' && i + 1 < s.length) cur += s[++i];
+    else if (ch === ':') { out.push(cur); cur = ''; }
+    else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\(.)/g, '$1');
+}
+
+function seconds(name: string, v: string): number {
+  const n = Number(v);
+  if (v === '' || !Number.isFinite(n) || n < 0 || n > 1e9) throw new UsageError(`bad value for ${name}: '${v}' (seconds expected)`);
+  return n;
+}
+
+function requireDir(what: string, p: string): string {
+  const abs = path.resolve(p);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    throw new UsageError(`${what} '${p}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${what} '${p}': not a directory`);
+  return abs;
+}
+
+function inside(a: string, b: string): boolean {
+  const rel = path.relative(b, a);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+export function parseArgs(argv: string[]): Parsed {
+  const optStrings: string[] = [];
+  const positional: string[] = [];
+  let foreground = false;
+  let debug = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-f') foreground = true;
+    else if (a === '-d' || a === '--debug') { debug = true; foreground = true; }
+    else if (a === '-o') {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError('-o needs a value');
+      optStrings.push(v);
+    } else if (a.startsWith('-o')) optStrings.push(a.slice(2));
+    else if (a === '-h' || a === '--help') throw new UsageError('');
+    else if (a === '-s' || a === '-n' || a === '-v') { /* mount(8) helper flags: single-threaded, no mtab, verbose */ }
+    else if (a.startsWith('-')) throw new UsageError(`unknown flag '${a}'`);
+    else positional.push(a);
+  }
+  if (positional.length < 1 || positional.length > 2) throw new UsageError('expected [SOURCE] MOUNTPOINT');
+  const mountpoint = requireDir('mountpoint', positional[positional.length - 1]!);
+  const source = positional.length === 2 ? positional[0]! : 'strata';
+  let flags = 0;
+  let lowers: string[] | null = null;
+  let upper: string | undefined;
+  let work: string | undefined;
+  let passthrough = true;
+  let entryTimeout = 1;
+  let attrTimeout = 1;
+  let negativeTimeout = 1;
+  let logFile: string | null = null;
+  for (const o of optStrings.flatMap(splitOpts)) {
+    const eq = o.indexOf('=');
+    const key = eq < 0 ? o : o.slice(0, eq);
+    const val = eq < 0 ? '' : o.slice(eq + 1);
+    if (key in FLAG_OPTS && eq < 0) {
+      const [bit, set] = FLAG_OPTS[key]!;
+      flags = set ? flags | bit : flags & ~bit;
+    } else if (key === 'lowerdir') {
+      if (!val) throw new UsageError('lowerdir= is empty');
+      lowers = splitLower(val);
+      if (lowers.some((l) => l === '')) throw new UsageError(`lowerdir '${val}' has an empty entry`);
+    } else if (key === 'upperdir') {
+      if (!val) throw new UsageError('upperdir= is empty');
+      upper = unescape(val);
+    } else if (key === 'workdir') {
+      if (!val) throw new UsageError('workdir= is empty');
+      work = unescape(val);
+    } else if (key in OVERLAY_VALUES) {
+      if (!OVERLAY_VALUES[key]!.includes(val)) throw new UsageError(`bad value for ${key}: '${val}' (one of ${OVERLAY_VALUES[key]!.join(', ')})`);
+    } else if (key === 'passthrough') {
+      if (val !== 'on' && val !== 'off') throw new UsageError(`bad value for passthrough: '${val}' (on or off)`);
+      passthrough = val === 'on';
+    } else if (key === 'entry_timeout') entryTimeout = seconds(key, val);
+    else if (key === 'attr_timeout') attrTimeout = seconds(key, val);
+    else if (key === 'negative_timeout') negativeTimeout = seconds(key, val);
+    else if (key === 'log') {
+      if (!val) throw new UsageError('log= is empty');
+      logFile = path.resolve(val);
+    } else if (key === 'debug' && eq < 0) { debug = true; foreground = true; }
+    else if ((IGNORED.has(key) && eq < 0) || IGNORED_VALUED.has(key) || key.startsWith('x-')) { /* compatible no-op */ }
+    else throw new UsageError(`unknown option '${o}'`);
+  }
+  if (!lowers) throw new UsageError('missing lowerdir=');
+  const lowerAbs = lowers.map((l) => requireDir('lowerdir', l));
+  if ((upper === undefined) !== (work === undefined)) throw new UsageError('upperdir and workdir go together: give both or neither');
+  let upperAbs: string | undefined;
+  let workAbs: string | undefined;
+  if (upper !== undefined && work !== undefined) {
+    upperAbs = requireDir('upperdir', upper);
+    workAbs = requireDir('workdir', work);
+    if (fs.statSync(upperAbs).dev !== fs.statSync(workAbs).dev) throw new UsageError(`workdir '${work}' is not on the same filesystem as upperdir '${upper}'`);
+    if (inside(upperAbs, workAbs) || inside(workAbs, upperAbs)) throw new UsageError('workdir and upperdir must not contain each other');
+    for (const l of lowerAbs) {
+      if (inside(upperAbs, l) || inside(l, upperAbs)) throw new UsageError(`upperdir '${upper}' overlaps lowerdir '${l}'`);
+    }
+    try {
+      fs.accessSync(upperAbs, fs.constants.W_OK);
+      fs.accessSync(workAbs, fs.constants.W_OK);
+    } catch (e) {
+      throw new UsageError(`upperdir/workdir not writable: ${(e as Error).message}`);
+    }
+  }
+  return {
+    opts: {
+      lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
+      entryTimeout, attrTimeout, negativeTimeout, debug,
+    },
+    foreground,
+    logFile,
+  };
+}
+
+function openLog(file: string | null): (msg: string) => void {
+  if (!file) return (msg) => process.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
+  const fd = fs.openSync(file, 'a', 0o600);
+  return (msg) => {
+    fs.writeSync(fd, `${new Date().toISOString()} [${process.pid}] ${msg}${msg.endsWith('\n') ? '' : '\n'}`);
+  };
+}
+
+const CHILD_ENV = 'STRATA_FS_DAEMON';
+
+async function runDaemon(p: Parsed, toParent: ((m: unknown) => void) | null): Promise<number> {
+  const log = openLog(p.logFile ?? (toParent ? '/run/strata-fs.log' : null));
+  let running;
+  try {
+    running = await serve(p.opts, log);
+  } catch (e) {
+    const msg = `mount ${p.opts.mountpoint}: ${(e as Error).message}`;
+    if (toParent) toParent({ error: msg });
+    else process.stderr.write(`strata-fs: ${msg}\n`);
+    return 1;
+  }
+  const stop = (): void => {
+    try {
+      running.unmount(false);
+    } catch (e) {
+      log(`strata-fs: unmount failed: ${(e as Error).message}`);
+    }
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', () => {});
+  if (toParent) toParent({ ok: true });
+  const err = await running.ended;
+  if (err) log(`strata-fs: session ended: ${err}`);
+  return err ? 1 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      if (e.message) process.stderr.write(`strata-fs: ${e.message}\n`);
+      else process.stdout.write(USAGE + '\n');
+      return e.message ? 2 : 0;
+    }
+    throw e;
+  }
+  if (process.env[CHILD_ENV] === '1' && process.send) {
+    const send = (m: unknown): void => {
+      process.send!(m);
+    };
+    const rc = runDaemon(parsed, (m) => {
+      send(m);
+      process.disconnect?.();
+    });
+    return rc;
+  }
+  if (parsed.foreground) return runDaemon(parsed, null);
+  return new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env: { ...process.env, [CHILD_ENV]: '1' },
+    });
+    let done = false;
+    child.on('message', (m: { ok?: boolean; error?: string }) => {
+      if (done) return;
+      done = true;
+      if (m.error) process.stderr.write(`strata-fs: ${m.error}\n`);
+      child.unref();
+      child.disconnect?.();
+      resolve(m.ok ? 0 : 1);
+    });
+    child.on('exit', (code, sig) => {
+      if (done) return;
+      done = true;
+      process.stderr.write(`strata-fs: daemon exited before the mount was live (${sig ?? `exit ${code}`})\n`);
+      resolve(1);
+    });
+    child.on('error', (e) => {
+      if (done) return;
+      done = true;
+      process.stderr.write(`strata-fs: cannot start daemon: ${e.message}\n`);
+      resolve(1);
+    });
+  });
+}

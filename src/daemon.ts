@@ -1,0 +1,85 @@
+// strata-fs's composition: a layer stack, the union over it, a FUSE session serving it,
+// and the mount that ties the session to a directory.
+import * as fs from 'node:fs';
+import { FuseSession } from './fuse/session';
+import { native, MNT_DETACH } from './native';
+import { LayerStack } from './union/layers';
+import { UnionFs } from './union/unionfs';
+
+export interface MountOptions {
+  lowers: string[];
+  upper?: string;
+  work?: string;
+  mountpoint: string;
+  source: string;
+  /** MS_* flags for mount(2): ro, nosuid, nodev, noexec, ... */
+  flags: number;
+  /** extra kernel options like "noatime" are flags; these go into the data string */
+  passthrough: boolean;
+  entryTimeout: number;
+  attrTimeout: number;
+  negativeTimeout: number;
+  debug: boolean;
+}
+
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
+export const MS_SYNCHRONOUS = 16;
+export const MS_DIRSYNC = 128;
+export const MS_NOATIME = 1024;
+export const MS_NODIRATIME = 2048;
+export const MS_RELATIME = 1 << 21;
+export const MS_STRICTATIME = 1 << 24;
+
+export interface Running {
+  session: FuseSession;
+  /** resolves when the kernel has ended the session (unmounted) */
+  ended: Promise<string | undefined>;
+  unmount(lazy: boolean): void;
+}
+
+/** Mount and serve. Resolves once the kernel has finished INIT, i.e. the mount is live. */
+export function serve(o: MountOptions, log: (msg: string) => void): Promise<Running> {
+  if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
+  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
+  const union = new UnionFs(stack, { log });
+  process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
+  const fd = native.openFuse();
+  const rootmode = 0o40000;
+  const data = `fd=${fd},rootmode=${rootmode.toString(8)},user_id=0,group_id=0,allow_other,default_permissions`;
+  const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
+  native.mount(o.source, o.mountpoint, 'fuse.strata-fs', o.flags | (readOnly ? MS_RDONLY : 0), data);
+  const session = new FuseSession(fd, union, {
+    entryTimeout: o.entryTimeout,
+    attrTimeout: o.attrTimeout,
+    negativeTimeout: o.negativeTimeout,
+    passthrough: o.passthrough,
+    debug: o.debug,
+    log,
+  });
+  let endResolve: (v: string | undefined) => void = () => {};
+  const ended = new Promise<string | undefined>((r) => (endResolve = r));
+  session.onEnd = (err) => {
+    try { fs.closeSync(fd); } catch { /* gone */ }
+    endResolve(err);
+  };
+  session.start();
+  const unmount = (lazy: boolean): void => {
+    try {
+      native.umount2(o.mountpoint, lazy ? MNT_DETACH : 0);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EBUSY' && !lazy) {
+        log(`strata-fs: ${o.mountpoint} is busy; detaching it (lazy unmount), serving until the last user leaves`);
+        native.umount2(o.mountpoint, MNT_DETACH);
+      } else if ((e as { code?: string }).code !== 'EINVAL') {
+        throw e;
+      }
+    }
+  };
+  // INIT is the first request; a stat of the root waits for it, and we must not do that
+  // from this thread. The kernel queues every request until INIT is answered, so the
+  // mount is usable the moment mount(2) returned; report it live right away.
+  return Promise.resolve({ session, ended, unmount });
+}

@@ -1,0 +1,106 @@
+// What a filesystem served over FUSE must provide: inode-number based operations, like
+// the kernel's own requests, in plain values. Errors are thrown as objects with .code "EXXX".
+
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+/** stat(2) data as the kernel wants it; times split in seconds and nanoseconds. */
+export interface Attr {
+  ino: number;
+  size: number;
+  blocks: number;
+  atime: number;
+  atimeNs: number;
+  mtime: number;
+  mtimeNs: number;
+  ctime: number;
+  ctimeNs: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+}
+
+export interface Entry {
+  nodeid: number;
+  attr: Attr;
+}
+
+export interface SetAttr {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  /** [sec, nsec]; nsec may be UTIME_NOW */
+  atime?: [number, number];
+  mtime?: [number, number];
+  killSuidgid?: boolean;
+}
+
+export interface Opened {
+  fh: number;
+  /** A real file descriptor the kernel may read and write directly (passthrough). */
+  fd?: number;
+  /** Identity of the real file behind fd: handles of one inode must share it for passthrough. */
+  backingKey?: string;
+  keepCache?: boolean;
+}
+
+export interface DirEntry {
+  name: Buffer;
+  ino: number;
+  /** d_type */
+  type: number;
+}
+
+export interface StatFs {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+
+export interface FileSystem {
+  lookup(c: Caller, parent: number, name: Buffer): Entry;
+  /** The kernel dropped n references to nodeid. */
+  forget(nodeid: number, n: number): void;
+  getattr(c: Caller, nodeid: number, fh?: number): Attr;
+  setattr(c: Caller, nodeid: number, set: SetAttr, fh?: number): Attr;
+  readlink(c: Caller, nodeid: number): Buffer;
+  symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry;
+  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number): Entry;
+  mkdir(c: Caller, parent: number, name: Buffer, mode: number): Entry;
+  unlink(c: Caller, parent: number, name: Buffer): void;
+  rmdir(c: Caller, parent: number, name: Buffer): void;
+  rename(c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void;
+  link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry;
+  open(c: Caller, nodeid: number, flags: number): Opened;
+  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number): { entry: Entry; opened: Opened };
+  read(fh: number, offset: number, size: number): Buffer;
+  write(fh: number, offset: number, data: Buffer): number;
+  flush(fh: number): void;
+  release(fh: number): void;
+  fsync(fh: number, datasync: boolean): void;
+  opendir(c: Caller, nodeid: number): number;
+  /** The whole listing, kept stable for the handle; offset 0 (rewinddir) re-reads the directory. */
+  readdir(fh: number, offset: number): DirEntry[];
+  releasedir(fh: number): void;
+  statfs(nodeid: number): StatFs;
+  setxattr(c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void;
+  getxattr(c: Caller, nodeid: number, name: Buffer): Buffer;
+  listxattr(c: Caller, nodeid: number): Buffer;
+  removexattr(c: Caller, nodeid: number, name: Buffer): void;
+  fallocate(fh: number, mode: number, offset: number, length: number): void;
+  lseek(fh: number, offset: number, whence: number): number;
+  copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, len: number): number;
+  /** The kernel no longer uses the mount. */
+  destroy(): void;
+}

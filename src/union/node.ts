@@ -1,0 +1,59 @@
+// The union's inodes: what the kernel holds by number, where each one lives in the
+// layers, and the names it is known by.
+import type { RealStat } from './layers';
+
+/** Where a lower object is: layer index (>= 1) and path from that layer's root. */
+export interface Loc {
+  layer: number;
+  path: Buffer;
+}
+
+export interface Link {
+  parent: Node;
+  name: Buffer;
+}
+
+export class Node {
+  nlookup = 0;
+  opens = 0;
+  /** live child nodes naming this one as parent: a parent outlives its children */
+  kids = 0;
+  links: Link[] = [];
+  children: Map<string, Node> | null;
+  /** true once the object exists in the upper layer (its path there is its merged path) */
+  upper: boolean;
+  /** dirs: the lower dirs merged below the upper one, topmost first;
+   *  non-dirs: the lower object while it is not copied up */
+  lowers: Loc[];
+  /** identity of the real object on top: "<fsIndex>:<ino>" */
+  key = '';
+  /** set when the last name is gone while the kernel or an open file still holds it */
+  unlinked = false;
+
+  constructor(readonly id: number, public ino: number, public type: number, upper: boolean, lowers: Loc[]) {
+    this.upper = upper;
+    this.lowers = lowers;
+    this.children = type === 0o040000 ? new Map() : null;
+  }
+
+  get isDir(): boolean {
+    return this.children !== null;
+  }
+
+  get parent(): Node | null {
+    return this.links.length ? this.links[0]!.parent : null;
+  }
+}
+
+export function nameKey(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+export interface Resolved {
+  upper: boolean;
+  lowers: Loc[];
+  /** stat of the object on top */
+  st: RealStat;
+  /** layer index of the object on top (0 = upper) */
+  layer: number;
+}

@@ -1,0 +1,881 @@
+// Union semantics over a LayerStack, with overlayfs's on-disk format: lookup through the
+// layers, merged directories, whiteouts, opaque and redirected directories, copy-up,
+// rename and hard links. Serves inode-number based requests; knows nothing of the wire.
+import * as fs from 'node:fs';
+import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs } from '../fuse/types';
+import { native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { fail } from './errors';
+import {
+  EMPTY, LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
+  S_IFMT, S_IFREG, SLASH, fstatReal, isDir, isOpaque, isWhiteout, join, lstatOrNull, lstatReal, readRedirect,
+} from './layers';
+import { Loc, Node, Resolved, nameKey } from './node';
+
+const O_ACCMODE = 3;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME } = fs.constants;
+const DT_UNKNOWN = 0;
+const DT_CHR = 2;
+const NAME_MAX = 255;
+const ROOT_ID = 1;
+
+interface Handle {
+  node: Node;
+  fd: number;
+  writable: boolean;
+}
+
+interface DirHandle {
+  node: Node;
+  entries: DirEntry[] | null;
+}
+
+export interface UnionOptions {
+  log?: (msg: string) => void;
+}
+
+export class UnionFs implements FileSystem {
+  private readonly nodes = new Map<number, Node>();
+  /** non-directories by the identity of their real object, so that hard links share one node */
+  private readonly byKey = new Map<string, Node>();
+  /** st_ino an object had before this mount copied it up, by its upper identity */
+  private readonly originIno = new Map<string, number>();
+  private readonly handles = new Map<number, Handle>();
+  private readonly dirHandles = new Map<number, DirHandle>();
+  private nextId = ROOT_ID + 1;
+  private nextFh = 1;
+  private tmpSeq = 0;
+  readonly root: Node;
+
+  constructor(readonly stack: LayerStack, readonly opts: UnionOptions = {}) {
+    const lowers: Loc[] = [];
+    const upper = stack.upper;
+    if (!(upper && isOpaque(upper.root))) {
+      for (const l of stack.lowers) {
+        lowers.push({ layer: l.index, path: EMPTY });
+        if (isOpaque(l.root)) break;
+      }
+    }
+    const top = upper ?? stack.lowers[0]!;
+    const st = lstatReal(top.root);
+    this.root = new Node(ROOT_ID, stack.inodeNumber(top, st.ino), S_IFDIR, upper !== null, lowers);
+    this.root.key = `${top.fsIndex}:${st.ino}`;
+    this.root.nlookup = 1;
+    this.nodes.set(ROOT_ID, this.root);
+  }
+
+  // ---------- paths ----------
+
+  /** The node's path from the root of the merged tree, which is also its path in the upper layer. */
+  private mergedPath(node: Node): Buffer {
+    const parts: Buffer[] = [];
+    let n = node;
+    while (n.links.length) {
+      const l = n.links[0]!;
+      parts.push(l.name);
+      n = l.parent;
+    }
+    if (n !== this.root) fail('ESTALE', 'node has no name');
+    if (parts.length === 0) return EMPTY;
+    const out: Buffer[] = [];
+    for (let i = parts.length - 1; i >= 0; i--) {
+      out.push(parts[i]!);
+      if (i) out.push(SLASH);
+    }
+    return Buffer.concat(out);
+  }
+
+  private upperPath(node: Node): Buffer {
+    return this.stack.upper!.real(this.mergedPath(node));
+  }
+
+  private upperChild(dir: Node, name: Buffer): Buffer {
+    return this.stack.upper!.real(join(this.mergedPath(dir), name));
+  }
+
+  private lowerReal(loc: Loc): Buffer {
+    return this.stack.lower(loc.layer).real(loc.path);
+  }
+
+  /** The real object a node shows: its upper copy, else its topmost lower one. */
+  private topPath(node: Node): Buffer {
+    if (node.upper) return this.upperPath(node);
+    const loc = node.lowers[0];
+    if (!loc) fail('ESTALE');
+    return this.lowerReal(loc);
+  }
+
+  private tmpPath(): Buffer {
+    const w = this.stack.workDir;
+    if (!w) fail('EROFS');
+    return Buffer.from(`${w.toString()}/#${process.pid.toString(16)}.${(++this.tmpSeq).toString(16)}`);
+  }
+
+  // ---------- lookup ----------
+
+  /** Find `name` in `dir` through the layers, as overlayfs's lookup does. */
+  private resolveChild(dir: Node, name: Buffer): Resolved | null {
+    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
+    let st: RealStat | null = null;
+    let layer = -1;
+    let upper = false;
+    const lowers: Loc[] = [];
+    let absolute: Buffer | null = null; // redirect from a layer root, for the layers below
+    let relName = name; // redirect to another name in the same parent
+    if (dir.upper && this.stack.upper) {
+      const p = this.upperChild(dir, name);
+      const s = lstatOrNull(p);
+      if (s) {
+        if (isWhiteout(s)) return null;
+        st = s;
+        layer = 0;
+        upper = true;
+        if (!isDir(s)) return { upper, lowers, st, layer };
+        if (isOpaque(p)) return { upper, lowers, st, layer };
+        const r = readRedirect(p);
+        if (r) {
+          if (r.absolute) absolute = r.path;
+          else relName = r.path;
+        }
+      }
+    }
+    const dirLowers = dir.lowers;
+    const nLower = this.stack.lowers.length;
+    for (let li = 1; li <= nLower; li++) {
+      let path: Buffer;
+      if (absolute) {
+        path = absolute;
+      } else {
+        const dl = findLoc(dirLowers, li);
+        if (!dl) continue;
+        path = join(dl.path, relName);
+      }
+      const real = this.stack.lower(li).real(path);
+      const s = lstatOrNull(real);
+      if (!s) continue;
+      if (isWhiteout(s)) break;
+      if (!st) {
+        st = s;
+        layer = li;
+        lowers.push({ layer: li, path });
+        if (!isDir(s)) break;
+      } else {
+        if (!isDir(s)) break; // a non-directory below a directory hides nothing more
+        lowers.push({ layer: li, path });
+      }
+      if (isOpaque(real)) break;
+      const r = readRedirect(real);
+      if (r) {
+        if (r.absolute) absolute = r.path;
+        else relName = r.path;
+      }
+    }
+    if (!st) return null;
+    return { upper, lowers, st, layer };
+  }
+
+  /** Find or make the node for a resolved name, keeping one node per directory and per hard-linked file. */
+  private nodeFor(dir: Node, name: Buffer, r: Resolved): Node {
+    const type = r.st.mode & S_IFMT;
+    const layer = r.layer === 0 ? this.stack.upper! : this.stack.lower(r.layer);
+    const key = `${layer.fsIndex}:${r.st.ino}`;
+    const k = nameKey(name);
+    const existing = dir.children!.get(k);
+    if (existing) {
+      if (existing.type === type && (existing.isDir || existing.key === key)) {
+        existing.upper = r.upper;
+        existing.lowers = r.lowers;
+        if (existing.key !== key) this.rekey(existing, key);
+        return existing;
+      }
+      this.dropLink(existing, dir, name);
+    }
+    if (type !== S_IFDIR) {
+      const same = this.byKey.get(key);
+      if (same && !same.unlinked) {
+        same.upper = r.upper;
+        same.lowers = r.lowers;
+        this.addLink(same, dir, name);
+        return same;
+      }
+    }
+    const ino = this.originIno.get(key) ?? this.stack.inodeNumber(layer, r.st.ino);
+    const node = new Node(this.nextId++, ino, type, r.upper, r.lowers);
+    node.key = key;
+    this.nodes.set(node.id, node);
+    if (type !== S_IFDIR) this.byKey.set(key, node);
+    this.addLink(node, dir, name);
+    return node;
+  }
+
+  private rekey(node: Node, key: string): void {
+    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
+    node.key = key;
+    if (!node.isDir) this.byKey.set(key, node);
+  }
+
+  private addLink(node: Node, parent: Node, name: Buffer): void {
+    const own = Buffer.from(name); // request buffers are reused
+    node.links.push({ parent, name: own });
+    parent.children!.set(nameKey(own), node);
+    parent.kids++;
+    node.unlinked = false;
+  }
+
+  private dropLink(node: Node, parent: Node, name: Buffer): void {
+    const i = node.links.findIndex((l) => l.parent === parent && l.name.equals(name));
+    if (i < 0) return;
+    node.links.splice(i, 1);
+    const k = nameKey(name);
+    if (parent.children!.get(k) === node) parent.children!.delete(k);
+    parent.kids--;
+    if (node.links.length === 0) node.unlinked = true;
+    this.maybeDrop(parent);
+    this.maybeDrop(node);
+  }
+
+  private moveLink(node: Node, from: Node, name: Buffer, to: Node, newName: Buffer): void {
+    const i = node.links.findIndex((l) => l.parent === from && l.name.equals(name));
+    const k = nameKey(name);
+    if (from.children!.get(k) === node) from.children!.delete(k);
+    const own = Buffer.from(newName);
+    if (i >= 0) node.links[i] = { parent: to, name: own };
+    else node.links.push({ parent: to, name: own });
+    to.children!.set(nameKey(own), node);
+    to.kids++;
+    if (i >= 0) from.kids--;
+    this.maybeDrop(from);
+  }
+
+  /** Forget a node nobody holds: not the kernel, not an open file, not a child. */
+  private maybeDrop(node: Node): void {
+    if (node.nlookup > 0 || node.opens > 0 || node.kids > 0 || node.id === ROOT_ID) return;
+    if (!this.nodes.has(node.id)) return;
+    this.nodes.delete(node.id);
+    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
+    const links = node.links;
+    node.links = [];
+    for (const l of links) {
+      const k = nameKey(l.name);
+      if (l.parent.children!.get(k) === node) l.parent.children!.delete(k);
+      l.parent.kids--;
+      this.maybeDrop(l.parent);
+    }
+  }
+
+  private node(id: number): Node {
+    const n = this.nodes.get(id);
+    if (!n) fail('ESTALE', `unknown node ${id}`);
+    return n;
+  }
+
+  private dirNode(id: number): Node {
+    const n = this.node(id);
+    if (!n.isDir) fail('ENOTDIR');
+    return n;
+  }
+
+  private attrOf(node: Node, st: RealStat): Attr {
+    let nlink = st.nlink;
+    // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
+    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) nlink = 1;
+    if (node.unlinked) nlink = 0;
+    return {
+      ino: node.ino,
+      size: st.size,
+      blocks: st.blocks,
+      atime: st.atime,
+      atimeNs: st.atimeNs,
+      mtime: st.mtime,
+      mtimeNs: st.mtimeNs,
+      ctime: st.ctime,
+      ctimeNs: st.ctimeNs,
+      mode: st.mode,
+      nlink,
+      uid: st.uid,
+      gid: st.gid,
+      rdev: st.rdev,
+    };
+  }
+
+  private statNode(node: Node): RealStat {
+    if (node.unlinked) {
+      for (const h of this.handles.values()) if (h.node === node) return fstatReal(h.fd);
+    }
+    return lstatReal(this.topPath(node));
+  }
+
+  private entry(node: Node, st: RealStat): Entry {
+    node.nlookup++;
+    return { nodeid: node.id, attr: this.attrOf(node, st) };
+  }
+
+  lookup(_c: Caller, parent: number, name: Buffer): Entry {
+    const dir = this.dirNode(parent);
+    const r = this.resolveChild(dir, name);
+    if (!r) fail('ENOENT');
+    return this.entry(this.nodeFor(dir, name, r), r.st);
+  }
+
+  forget(nodeid: number, n: number): void {
+    const node = this.nodes.get(nodeid);
+    if (!node) return;
+    node.nlookup = Math.max(0, node.nlookup - n);
+    this.maybeDrop(node);
+  }
+
+  getattr(_c: Caller, nodeid: number, fh?: number): Attr {
+    const node = this.node(nodeid);
+    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    const st = h && node.unlinked ? fstatReal(h.fd) : this.statNode(node);
+    return this.attrOf(node, st);
+  }
+
+  // ---------- copy-up ----------
+
+  /** Is `name` present (not whited out) in the lower layers merged below `dir`? Then removing
+   *  or moving it away needs a whiteout. */
+  private lowerHas(dir: Node, name: Buffer): boolean {
+    for (const loc of dir.lowers) {
+      const st = lstatOrNull(this.stack.lower(loc.layer).real(join(loc.path, name)));
+      if (st) return !isWhiteout(st);
+    }
+    return false;
+  }
+
+  private requireUpper(): void {
+    if (!this.stack.upper) fail('EROFS');
+  }
+
+  /** Give a lower object an upper copy (parents first), atomically through the work dir:
+   *  a crash leaves either no copy or a whole one. */
+  private copyUp(node: Node, withData = true): void {
+    if (node.upper) return;
+    this.requireUpper();
+    const link = node.links[0];
+    if (!link) fail('ESTALE', 'cannot copy up a removed file');
+    this.copyUp(link.parent);
+    const src = this.lowerReal(node.lowers[0]!);
+    const st = lstatReal(src);
+    const parentReal = this.upperPath(link.parent);
+    const pst = lstatReal(parentReal);
+    const dest = join(parentReal, link.name);
+    const tmp = this.tmpPath();
+    const type = st.mode & S_IFMT;
+    try {
+      if (type === S_IFDIR) {
+        fs.mkdirSync(tmp, 0o700);
+      } else if (type === S_IFREG) {
+        const fin = fs.openSync(src, O_RDONLY | O_NOFOLLOW | O_NOATIME);
+        try {
+          const fout = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
+          try {
+            if (withData) native.copySparse(fin, fout, st.size);
+            // data first, then the name: after a crash the name shows the whole file or none
+            fs.fsyncSync(fout);
+          } finally {
+            fs.closeSync(fout);
+          }
+        } finally {
+          fs.closeSync(fin);
+        }
+      } else if (type === S_IFLNK) {
+        fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp);
+      } else {
+        native.mknod(tmp, st.mode, st.rdev);
+      }
+      copyMetadata(src, tmp, st);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    // a copy-up is not a change of the parent: keep its times
+    native.utimensat(parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs, true);
+    const ust = lstatReal(dest);
+    const key = `${this.stack.upper!.fsIndex}:${ust.ino}`;
+    this.originIno.set(key, node.ino);
+    this.rekey(node, key);
+    node.upper = true;
+    if (!node.isDir) node.lowers = [];
+  }
+
+  // ---------- attributes ----------
+
+  setattr(_c: Caller, nodeid: number, set: SetAttr, fh?: number): Attr {
+    const node = this.node(nodeid);
+    this.requireUpper();
+    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    this.copyUp(node, !(set.size === 0));
+    const p = node.unlinked ? null : this.upperPath(node);
+    if (set.size !== undefined) {
+      if (h && h.writable) fs.ftruncateSync(h.fd, set.size);
+      else if (p) fs.truncateSync(p, set.size);
+      else fail('EBADF');
+    }
+    if (p) {
+      if (set.uid !== undefined || set.gid !== undefined) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
+      if (set.mode !== undefined && (node.type !== S_IFLNK)) fs.chmodSync(p, set.mode & 0o7777);
+      if (set.atime || set.mtime) {
+        const a = set.atime ?? [0, UTIME_OMIT];
+        const m = set.mtime ?? [0, UTIME_OMIT];
+        native.utimensat(p, a[0], a[1], m[0], m[1], true);
+      }
+    } else if (h) {
+      if (set.uid !== undefined || set.gid !== undefined) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
+      if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
+      if (set.atime || set.mtime) {
+        const a = set.atime ?? [0, UTIME_OMIT];
+        const m = set.mtime ?? [0, UTIME_OMIT];
+        native.futimens(h.fd, a[0], a[1], m[0], m[1]);
+      }
+    }
+    return this.attrOf(node, this.statNode(node));
+  }
+
+  readlink(_c: Caller, nodeid: number): Buffer {
+    return fs.readlinkSync(this.topPath(this.node(nodeid)), { encoding: 'buffer' });
+  }
+
+  // ---------- creating names ----------
+
+  /** Make a new object named `name` in `dir` in the upper layer, owned by the caller. Over a
+   *  whiteout, the object is made in the work dir and renamed over it, so the lower object
+   *  never shows through; a directory made there is opaque. */
+  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, make: (p: Buffer) => void): { node: Node; st: RealStat } {
+    this.requireUpper();
+    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
+    this.copyUp(dir);
+    const dirReal = this.upperPath(dir);
+    const target = join(dirReal, name);
+    const existing = lstatOrNull(target);
+    if (existing && !isWhiteout(existing)) fail('EEXIST');
+    const dst = lstatReal(dirReal);
+    const isDirectory = (mode & S_IFMT) === S_IFDIR;
+    let perm = mode & 0o7777;
+    let gid = c.gid;
+    if (dst.mode & 0o2000) {
+      gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
+      if (isDirectory) perm |= 0o2000;
+    }
+    const finish = (p: Buffer): void => {
+      fs.lchownSync(p, c.uid, gid);
+      // chown cleared setuid/setgid; mode last
+      if ((mode & S_IFMT) !== S_IFLNK && (perm & 0o7000)) fs.chmodSync(p, perm);
+    };
+    if (existing) {
+      const tmp = this.tmpPath();
+      try {
+        make(tmp);
+        finish(tmp);
+        if (isDirectory) {
+          native.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
+          native.renameat2(tmp, target, RENAME_EXCHANGE);
+          fs.unlinkSync(tmp); // the whiteout, now in the work dir
+        } else {
+          fs.renameSync(tmp, target);
+        }
+      } catch (e) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    } else {
+      make(target);
+      try {
+        finish(target);
+      } catch (e) {
+        fs.rmSync(target, { recursive: true, force: true });
+        throw e;
+      }
+    }
+    const st = lstatReal(target);
+    const node = this.nodeFor(dir, name, { upper: true, lowers: [], st, layer: 0 });
+    return { node, st };
+  }
+
+  symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry {
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFLNK | 0o777, (p) => fs.symlinkSync(target, p));
+    return this.entry(node, st);
+  }
+
+  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number): Entry {
+    // a 0/0 character device is a whiteout on disk: nobody may make one through the union
+    if ((mode & S_IFMT) === S_IFCHR && rdev === 0) fail('EPERM');
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, (p) => native.mknod(p, mode, rdev));
+    return this.entry(node, st);
+  }
+
+  mkdir(c: Caller, parent: number, name: Buffer, mode: number): Entry {
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFDIR | (mode & 0o7777), (p) => fs.mkdirSync(p, mode & 0o7777));
+    return this.entry(node, st);
+  }
+
+  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number): { entry: Entry; opened: Opened } {
+    let fd = -1;
+    const oflags = (flags & ~(O_NOCTTY | O_TRUNC)) | O_CREAT | O_EXCL | O_NOFOLLOW;
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), (p) => {
+      fd = fs.openSync(p, oflags, mode & 0o7777);
+    });
+    const entry = this.entry(node, st);
+    return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
+  }
+
+  link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry {
+    const node = this.node(nodeid);
+    if (node.isDir) fail('EPERM');
+    const dir = this.dirNode(newParent);
+    this.requireUpper();
+    this.copyUp(node);
+    this.copyUp(dir);
+    const src = this.upperPath(node);
+    const target = this.upperChild(dir, newName);
+    const existing = lstatOrNull(target);
+    if (existing && !isWhiteout(existing)) fail('EEXIST');
+    if (existing) {
+      const tmp = this.tmpPath();
+      fs.linkSync(src, tmp);
+      fs.renameSync(tmp, target);
+    } else {
+      fs.linkSync(src, target);
+    }
+    this.addLink(node, dir, newName);
+    return this.entry(node, lstatReal(target));
+  }
+
+  // ---------- removing names ----------
+
+  private childNode(dir: Node, name: Buffer): { node: Node; r: Resolved } {
+    const r = this.resolveChild(dir, name);
+    if (!r) fail('ENOENT');
+    return { node: this.nodeFor(dir, name, r), r };
+  }
+
+  /** Replace the upper entry at `target` (or nothing) with a whiteout, atomically. */
+  private whiteoutAt(target: Buffer, replacing: 'none' | 'file' | 'dir'): void {
+    if (replacing === 'none') {
+      native.mknod(target, S_IFCHR, 0);
+      return;
+    }
+    const tmp = this.tmpPath();
+    native.mknod(tmp, S_IFCHR, 0);
+    if (replacing === 'file') {
+      fs.renameSync(tmp, target);
+    } else {
+      native.renameat2(tmp, target, RENAME_EXCHANGE);
+      fs.rmSync(tmp, { recursive: true, force: true }); // the old upper dir: whiteouts only
+    }
+  }
+
+  unlink(_c: Caller, parent: number, name: Buffer): void {
+    const dir = this.dirNode(parent);
+    this.requireUpper();
+    const { node, r } = this.childNode(dir, name);
+    if (node.isDir) fail('EISDIR');
+    this.copyUp(dir);
+    const target = this.upperChild(dir, name);
+    const hidden = this.lowerHas(dir, name);
+    if (r.upper) {
+      if (hidden) this.whiteoutAt(target, 'file');
+      else fs.unlinkSync(target);
+    } else {
+      this.whiteoutAt(target, 'none');
+    }
+    this.dropLink(node, dir, name);
+  }
+
+  rmdir(_c: Caller, parent: number, name: Buffer): void {
+    const dir = this.dirNode(parent);
+    this.requireUpper();
+    const { node, r } = this.childNode(dir, name);
+    if (!node.isDir) fail('ENOTDIR');
+    if (this.listDir(node).length) fail('ENOTEMPTY');
+    this.copyUp(dir);
+    const target = this.upperChild(dir, name);
+    const hidden = this.lowerHas(dir, name);
+    if (r.upper) {
+      if (hidden) {
+        this.whiteoutAt(target, 'dir');
+      } else {
+        const tmp = this.tmpPath();
+        fs.renameSync(target, tmp);
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    } else {
+      this.whiteoutAt(target, 'none');
+    }
+    this.dropLink(node, dir, name);
+  }
+
+  // ---------- rename ----------
+
+  /** Before a directory moves to `newDir`: keep merging the lower dirs it merges now
+   *  (redirect), or, if it merges none, keep lower dirs at the new place out (opaque). */
+  private prepareMovedDir(node: Node, newDir: Node, newName: Buffer): void {
+    const p = this.upperPath(node);
+    if (node.lowers.length) {
+      const newPath = join(this.mergedPath(newDir), newName);
+      const lowerPath = node.lowers[0]!.path;
+      if (!lowerPath.equals(newPath)) {
+        native.lsetxattr(p, REDIRECT_XATTR, Buffer.concat([SLASH, lowerPath]), 0);
+      } else if (native.lgetxattr(p, REDIRECT_XATTR)) {
+        native.lremovexattr(p, REDIRECT_XATTR);
+      }
+    } else if (newDir.lowers.length && !isOpaque(p)) {
+      native.lsetxattr(p, OPAQUE_XATTR, Buffer.from('y'), 0);
+    }
+  }
+
+  rename(_c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) fail('EINVAL');
+    const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    const od = this.dirNode(parent);
+    const nd = this.dirNode(newParent);
+    this.requireUpper();
+    if (newName.length > NAME_MAX) fail('ENAMETOOLONG');
+    const { node: src } = this.childNode(od, name);
+    const rd = this.resolveChild(nd, newName);
+    const dst = rd ? this.nodeFor(nd, newName, rd) : null;
+    if (dst === src) return;
+    if ((flags & RENAME_NOREPLACE) && dst) fail('EEXIST');
+    if (exchange && !dst) fail('ENOENT');
+    for (let a: Node | null = nd; a; a = a.parent) if (a === src) fail('EINVAL');
+    if (dst && exchange) for (let a: Node | null = od; a; a = a.parent) if (a === dst) fail('EINVAL');
+    if (dst && !exchange) {
+      if (src.isDir && !dst.isDir) fail('ENOTDIR');
+      if (!src.isDir && dst.isDir) fail('EISDIR');
+      if (dst.isDir && this.listDir(dst).length) fail('ENOTEMPTY');
+    }
+    this.copyUp(od);
+    this.copyUp(nd);
+    this.copyUp(src);
+    if (exchange) this.copyUp(dst!);
+    const from = this.upperChild(od, name);
+    const to = this.upperChild(nd, newName);
+    if (src.isDir) this.prepareMovedDir(src, nd, newName);
+    if (exchange) {
+      if (dst!.isDir) this.prepareMovedDir(dst!, od, name);
+      native.renameat2(from, to, RENAME_EXCHANGE);
+      this.moveLink(src, od, name, nd, newName);
+      this.moveLink(dst!, nd, newName, od, name);
+      return;
+    }
+    const whiteout = this.lowerHas(od, name);
+    const upperDst = lstatOrNull(to);
+    if (upperDst && isWhiteout(upperDst) && src.isDir) {
+      native.renameat2(from, to, RENAME_EXCHANGE);
+      if (!whiteout) fs.unlinkSync(from);
+    } else {
+      if (upperDst && isDir(upperDst)) {
+        // the target is empty in the union but its upper dir may hold whiteouts
+        for (const e of fs.readdirSync(to, { encoding: 'buffer' })) fs.unlinkSync(join(to, e));
+      }
+      native.renameat2(from, to, whiteout ? RENAME_WHITEOUT : 0);
+    }
+    if (dst) this.dropLink(dst, nd, newName);
+    this.moveLink(src, od, name, nd, newName);
+  }
+
+  // ---------- files ----------
+
+  private addHandle(node: Node, fd: number, writable: boolean): Opened {
+    const fh = this.nextFh++;
+    this.handles.set(fh, { node, fd, writable });
+    node.opens++;
+    // Lower files are not handed to the kernel while an upper layer exists: an open lower
+    // file would pin the inode to it, and a later copy-up could not be opened for writing.
+    if (node.upper || !this.stack.upper) return { fh, fd, backingKey: node.key, keepCache: !node.upper };
+    return { fh, keepCache: true };
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (!h) fail('EBADF');
+    return h;
+  }
+
+  open(_c: Caller, nodeid: number, flags: number): Opened {
+    const node = this.node(nodeid);
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
+    if (writable || flags & O_TRUNC) {
+      this.requireUpper();
+      this.copyUp(node, !(flags & O_TRUNC));
+    }
+    let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
+    if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
+    const fd = fs.openSync(this.topPath(node), oflags);
+    return this.addHandle(node, fd, writable);
+  }
+
+  read(fh: number, offset: number, size: number): Buffer {
+    const h = this.handle(fh);
+    const buf = Buffer.allocUnsafe(size);
+    const n = fs.readSync(h.fd, buf, 0, size, offset);
+    return buf.subarray(0, n);
+  }
+
+  write(fh: number, offset: number, data: Buffer): number {
+    const h = this.handle(fh);
+    return fs.writeSync(h.fd, data, 0, data.length, offset);
+  }
+
+  flush(_fh: number): void {}
+
+  release(fh: number): void {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    fs.closeSync(h.fd);
+    h.node.opens--;
+    this.maybeDrop(h.node);
+  }
+
+  fsync(fh: number, datasync: boolean): void {
+    const h = this.handle(fh);
+    if (datasync) fs.fdatasyncSync(h.fd);
+    else fs.fsyncSync(h.fd);
+  }
+
+  fallocate(fh: number, mode: number, offset: number, length: number): void {
+    native.fallocate(this.handle(fh).fd, mode, offset, length);
+  }
+
+  lseek(fh: number, offset: number, whence: number): number {
+    return native.lseek(this.handle(fh).fd, offset, whence);
+  }
+
+  copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, len: number): number {
+    return native.copyFileRange(this.handle(fhIn).fd, offIn, this.handle(fhOut).fd, offOut, len);
+  }
+
+  // ---------- directories ----------
+
+  /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
+  private listDir(node: Node): DirEntry[] {
+    const dirs: Buffer[] = [];
+    if (node.upper && this.stack.upper) dirs.push(this.upperPath(node));
+    for (const loc of node.lowers) dirs.push(this.lowerReal(loc));
+    const seen = new Set<string>();
+    const out: DirEntry[] = [];
+    for (const d of dirs) {
+      const raw = native.readdir(d);
+      for (let pos = 0; pos < raw.length;) {
+        const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
+        const type = raw[pos + 8]!;
+        const len = raw.readUInt16LE(pos + 9);
+        const name = raw.subarray(pos + 11, pos + 11 + len);
+        pos += 11 + len;
+        const k = nameKey(name);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        if (type === DT_CHR || type === DT_UNKNOWN) {
+          const st = lstatOrNull(join(d, name));
+          if (!st || isWhiteout(st)) continue;
+        }
+        out.push({ name, ino, type: type === DT_UNKNOWN ? 0 : type });
+      }
+    }
+    return out;
+  }
+
+  opendir(_c: Caller, nodeid: number): number {
+    const node = this.dirNode(nodeid);
+    const fh = this.nextFh++;
+    this.dirHandles.set(fh, { node, entries: null });
+    node.opens++;
+    return fh;
+  }
+
+  readdir(fh: number, offset: number): DirEntry[] {
+    const h = this.dirHandles.get(fh);
+    if (!h) fail('EBADF');
+    if (offset === 0 || !h.entries) h.entries = this.listDir(h.node);
+    return h.entries;
+  }
+
+  releasedir(fh: number): void {
+    const h = this.dirHandles.get(fh);
+    if (!h) return;
+    this.dirHandles.delete(fh);
+    h.node.opens--;
+    this.maybeDrop(h.node);
+  }
+
+  statfs(_nodeid: number): StatFs {
+    const top = this.stack.upper ?? this.stack.lowers[0]!;
+    const s = fs.statfsSync(top.dir);
+    return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize, namelen: NAME_MAX, frsize: s.bsize };
+  }
+
+  // ---------- xattrs ----------
+
+  setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
+    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
+    const node = this.node(nodeid);
+    this.requireUpper();
+    this.copyUp(node);
+    native.lsetxattr(this.upperPath(node), name, value, flags);
+  }
+
+  getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
+    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
+    const v = native.lgetxattr(this.topPath(this.node(nodeid)), name);
+    if (v === null) fail('ENODATA');
+    return v;
+  }
+
+  listxattr(_c: Caller, nodeid: number): Buffer {
+    const raw = native.llistxattr(this.topPath(this.node(nodeid)));
+    const keep: Buffer[] = [];
+    for (let i = 0; i < raw.length;) {
+      let end = raw.indexOf(0, i);
+      if (end < 0) end = raw.length;
+      const n = raw.subarray(i, end);
+      if (!isOverlayXattr(n)) keep.push(raw.subarray(i, Math.min(end + 1, raw.length)));
+      i = end + 1;
+    }
+    return Buffer.concat(keep);
+  }
+
+  removexattr(_c: Caller, nodeid: number, name: Buffer): void {
+    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
+    const node = this.node(nodeid);
+    this.requireUpper();
+    // removing what is not there needs no copy-up
+    if (!node.upper && native.lgetxattr(this.topPath(node), name) === null) fail('ENODATA');
+    this.copyUp(node);
+    native.lremovexattr(this.upperPath(node), name);
+  }
+
+  destroy(): void {
+    for (const h of this.handles.values()) {
+      try { fs.closeSync(h.fd); } catch { /* closing anyway */ }
+    }
+    this.handles.clear();
+  }
+}
+
+function findLoc(locs: Loc[], layer: number): Loc | undefined {
+  for (const l of locs) if (l.layer === layer) return l;
+  return undefined;
+}
+
+function isOverlayXattr(name: Buffer): boolean {
+  return name.length >= OVERLAY_XATTR_PREFIX.length && name.subarray(0, OVERLAY_XATTR_PREFIX.length).equals(OVERLAY_XATTR_PREFIX);
+}
+
+/** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
+ *  chown clears setuid and capabilities, so it goes first; times go last. */
+function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
+  fs.lchownSync(dst, st.uid, st.gid);
+  if ((st.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777);
+  const names = native.llistxattr(src);
+  for (let i = 0; i < names.length;) {
+    let end = names.indexOf(0, i);
+    if (end < 0) end = names.length;
+    const n = names.subarray(i, end);
+    i = end + 1;
+    if (n.length === 0 || isOverlayXattr(n)) continue;
+    const v = native.lgetxattr(src, n);
+    if (v !== null) native.lsetxattr(dst, n, v, 0);
+  }
+  native.utimensat(dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs, true);
+}
