@@ -56,6 +56,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Promise<Runn
     attrTimeout: o.attrTimeout,
     negativeTimeout: o.negativeTimeout,
     passthrough: o.passthrough,
+    cacheDirs: o.attrTimeout > 0,
     debug: o.debug,
     log,
   });

@@ -27,7 +27,8 @@ export interface Native {
   umount2(target: string, flags: number): void;
   backingOpen(fuseFd: number, fd: number): number;
   backingClose(fuseFd: number, backingId: number): void;
-  startPump(fuseFd: number, bufSize: number, onRequest: (req: Buffer | number) => void): void;
+  /** Serve /dev/fuse from the event loop: onRequest gets each request, or -errno once at the end. */
+  startPoll(fuseFd: number, bufSize: number, onRequest: (req: Buffer | number) => void): void;
   writeFd(fd: number, data: Buffer): number;
   openFuse(): number;
   setsid(): number;

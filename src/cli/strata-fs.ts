@@ -140,9 +140,12 @@ export function parseArgs(argv: string[]): Parsed {
   let upper: string | undefined;
   let work: string | undefined;
   let passthrough = true;
-  let entryTimeout = 1;
-  let attrTimeout = 1;
-  let negativeTimeout = 1;
+  // Every change goes through strata-fs and the kernel sees each one, so its caches stay
+  // right however long it keeps them (lower layers must not change under a mount, as
+  // with overlayfs).
+  let entryTimeout = 86400;
+  let attrTimeout = 86400;
+  let negativeTimeout = 86400;
   let logFile: string | null = null;
   for (const o of optStrings.flatMap(splitOpts)) {
     const eq = o.indexOf('=');

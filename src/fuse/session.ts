@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import { native } from '../native';
 import {
   ATTR_OUT_SIZE, DIRENT_HEADER, ENTRY_OUT_SIZE, FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID,
-  FATTR_KILL_SUIDGID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, OPEN_OUT_SIZE,
+  FATTR_KILL_SUIDGID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, OPEN_OUT_SIZE,
   OUT_HEADER_SIZE, Op,
 } from './protocol';
 import type { Attr, Caller, Entry, FileSystem, Opened, SetAttr } from './types';
@@ -21,6 +21,8 @@ export interface SessionOptions {
   negativeTimeout: number;
   /** use FUSE_PASSTHROUGH for open files when the kernel offers it */
   passthrough: boolean;
+  /** let the kernel cache directory listings (FOPEN_CACHE_DIR) */
+  cacheDirs: boolean;
   debug: boolean;
   log: (msg: string) => void;
 }
@@ -52,7 +54,7 @@ export class FuseSession {
   }
 
   start(): void {
-    native.startPump(this.fd, MAX_WRITE + 8192, (req) => {
+    native.startPoll(this.fd, MAX_WRITE + 8192, (req) => {
       if (typeof req === 'number') {
         // ENODEV: unmounted. Anything else is a broken connection.
         if (!this.destroyed) {
@@ -185,6 +187,9 @@ export class FuseSession {
         this.dirNode.set(fh, nodeid);
         const out = Buffer.alloc(OPEN_OUT_SIZE);
         writeU64(out, 0, fh);
+        // Every change to a directory goes through this session, and the kernel drops its
+        // cached listing when it sees one: let it keep listings between opens.
+        if (this.opts.cacheDirs) out.writeUInt32LE(FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE, 8);
         return this.reply(unique, out);
       }
       case Op.READDIR: return this.readdir(unique, c, nodeid, b, false);

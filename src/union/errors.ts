@@ -1,13 +1,16 @@
-// Filesystem answers are errno codes; they travel as exceptions carrying .code like Node's own.
+// Filesystem answers are errno codes; they travel as thrown objects carrying .code like
+// Node's own errors. Not Error instances: a stack trace per ENOENT would cost more than
+// the request.
 
-export class FsError extends Error {
-  constructor(readonly code: string, what?: string) {
-    super(what ? `${code}: ${what}` : code);
+export class FsError {
+  constructor(readonly code: string, readonly message: string = code) {}
+  toString(): string {
+    return this.message;
   }
 }
 
 export function fail(code: string, what?: string): never {
-  throw new FsError(code, what);
+  throw new FsError(code, what ? `${code}: ${what}` : code);
 }
 
 export function errCode(e: unknown): string | undefined {
