@@ -29,6 +29,10 @@ export class Node {
   key = '';
   /** set when the last name is gone while the kernel or an open file still holds it */
   unlinked = false;
+  /** handed its names to a fresh node (see UnionFs.open); lives on for its open files */
+  detached = false;
+  /** open handles reading the lower object */
+  lowerOpens = 0;
 
   constructor(readonly id: number, public ino: number, public type: number, upper: boolean, lowers: Loc[]) {
     this.upper = upper;

@@ -22,6 +22,7 @@ interface Handle {
   node: Node;
   fd: number;
   writable: boolean;
+  lower: boolean;
 }
 
 interface DirHandle {
@@ -298,7 +299,7 @@ export class UnionFs implements FileSystem {
   }
 
   private statNode(node: Node): RealStat {
-    if (node.unlinked) {
+    if (node.unlinked || node.detached) {
       for (const h of this.handles.values()) if (h.node === node) return fstatReal(h.fd);
     }
     return lstatReal(this.topPath(node));
@@ -326,7 +327,7 @@ export class UnionFs implements FileSystem {
   getattr(_c: Caller, nodeid: number, fh?: number): Attr {
     const node = this.node(nodeid);
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    const st = h && node.unlinked ? fstatReal(h.fd) : this.statNode(node);
+    const st = h && (node.unlinked || node.detached) ? fstatReal(h.fd) : this.statNode(node);
     return this.attrOf(node, st);
   }
 
@@ -678,12 +679,26 @@ export class UnionFs implements FileSystem {
 
   private addHandle(node: Node, fd: number, writable: boolean): Opened {
     const fh = this.nextFh++;
-    this.handles.set(fh, { node, fd, writable });
+    const lower = !node.upper;
+    this.handles.set(fh, { node, fd, writable, lower });
     node.opens++;
-    // Lower files are not handed to the kernel while an upper layer exists: an open lower
-    // file would pin the inode to it, and a later copy-up could not be opened for writing.
-    if (node.upper || !this.stack.upper) return { fh, fd, backingKey: node.key, keepCache: !node.upper };
-    return { fh, keepCache: true };
+    if (lower) node.lowerOpens++;
+    return { fh, fd, backingKey: node.key, keepCache: lower };
+  }
+
+  /** Give a node's names to a fresh node at the next lookup; the old one keeps serving
+   *  the files already open on it. */
+  private detach(node: Node): void {
+    const links = node.links;
+    node.links = [];
+    node.detached = true;
+    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
+    for (const l of links) {
+      const k = nameKey(l.name);
+      if (l.parent.children!.get(k) === node) l.parent.children!.delete(k);
+      l.parent.kids--;
+      this.maybeDrop(l.parent);
+    }
   }
 
   private handle(fh: number): Handle {
@@ -697,7 +712,15 @@ export class UnionFs implements FileSystem {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     if (writable || flags & O_TRUNC) {
       this.requireUpper();
+      const readers = !node.upper && node.lowerOpens > 0;
       this.copyUp(node, !(flags & O_TRUNC));
+      if (readers) {
+        // The kernel ties an inode to one backing file while any file is open on it, and
+        // readers hold the lower one. ESTALE makes the kernel look the name up again
+        // (LOOKUP_REVAL) and retry the open on a new inode, backed by the upper copy.
+        this.detach(node);
+        fail('ESTALE');
+      }
     }
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
@@ -725,6 +748,7 @@ export class UnionFs implements FileSystem {
     this.handles.delete(fh);
     fs.closeSync(h.fd);
     h.node.opens--;
+    if (h.lower) h.node.lowerOpens--;
     this.maybeDrop(h.node);
   }
 
