@@ -10,6 +10,8 @@ import {
 import type { Attr, Caller, Entry, FileSystem, Opened, SetAttr } from './types';
 
 const UTIME_NOW = (1 << 30) - 1;
+const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
+const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
 const MAX_WRITE = 1 << 20;
 const ERRNO = os.constants.errno as Record<string, number>;
 
@@ -154,7 +156,7 @@ export class FuseSession {
       case Op.LINK: return this.replyEntry(unique, fs.link(c, readU64(b, 0), nodeid, cstr(b, 8)));
       case Op.OPEN: {
         const flags = b.readUInt32LE(0);
-        const opened = fs.open(c, nodeid, flags);
+        const opened = fs.open(c, nodeid, flags, (b.readUInt32LE(4) & FUSE_OPEN_KILL_SUIDGID) !== 0);
         const out = Buffer.alloc(OPEN_OUT_SIZE);
         return this.replyOpen(unique, nodeid, opened, out, 0);
       }
@@ -169,12 +171,15 @@ export class FuseSession {
       case Op.READ: return this.reply(unique, fs.read(readU64(b, 0), readU64(b, 8), b.readUInt32LE(16)));
       case Op.WRITE: {
         const size = b.readUInt32LE(16);
-        const n = fs.write(readU64(b, 0), readU64(b, 8), b.subarray(40, 40 + size));
+        const kill = (b.readUInt32LE(20) & FUSE_WRITE_KILL_SUIDGID) !== 0;
+        const n = fs.write(readU64(b, 0), readU64(b, 8), b.subarray(40, 40 + size), kill);
         const out = Buffer.alloc(8);
         out.writeUInt32LE(n, 0);
         return this.reply(unique, out);
       }
-      case Op.FLUSH: fs.flush(readU64(b, 0)); return this.replyEmpty(unique);
+      // Nothing is buffered between a close and the real file; ENOSYS tells the kernel to
+      // stop sending FLUSH on every close.
+      case Op.FLUSH: return this.replyError(unique, ERRNO.ENOSYS);
       case Op.RELEASE: {
         const fh = readU64(b, 0);
         this.releaseIo(fh);
@@ -266,7 +271,11 @@ export class FuseSession {
       return this.replyError(unique, ERRNO.EPROTO);
     }
     let want = INIT.ASYNC_READ | INIT.ATOMIC_O_TRUNC | INIT.BIG_WRITES | INIT.DO_READDIRPLUS |
-      INIT.PARALLEL_DIROPS | INIT.MAX_PAGES | INIT.CACHE_SYMLINKS | INIT.INIT_EXT | INIT.ASYNC_DIO;
+      INIT.PARALLEL_DIROPS | INIT.MAX_PAGES | INIT.CACHE_SYMLINKS | INIT.INIT_EXT | INIT.ASYNC_DIO |
+      // We clear setuid/setgid when asked (FATTR_KILL_SUIDGID and friends); in return the
+      // kernel may remember that a file has nothing to clear and stop asking for
+      // security.capability before every write.
+      INIT.HANDLE_KILLPRIV_V2;
     // Passthrough hands open files to the kernel; the kernel refuses it with writeback cache.
     if (this.opts.passthrough && kflags & INIT.PASSTHROUGH && process.getuid?.() === 0) want |= INIT.PASSTHROUGH;
     const flags = want & kflags;

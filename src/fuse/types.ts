@@ -82,11 +82,11 @@ export interface FileSystem {
   rmdir(c: Caller, parent: number, name: Buffer): void;
   rename(c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void;
   link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry;
-  open(c: Caller, nodeid: number, flags: number): Opened;
+  /** killSuidgid: the kernel asks to clear setuid/setgid (an O_TRUNC open by a caller without CAP_FSETID) */
+  open(c: Caller, nodeid: number, flags: number, killSuidgid: boolean): Opened;
   create(c: Caller, parent: number, name: Buffer, mode: number, flags: number): { entry: Entry; opened: Opened };
   read(fh: number, offset: number, size: number): Buffer;
-  write(fh: number, offset: number, data: Buffer): number;
-  flush(fh: number): void;
+  write(fh: number, offset: number, data: Buffer, killSuidgid: boolean): number;
   release(fh: number): void;
   fsync(fh: number, datasync: boolean): void;
   opendir(c: Caller, nodeid: number): number;
