@@ -1,6 +1,8 @@
 // strata-fs's composition: a layer stack, the union over it, a FUSE session serving it,
 // and the mount that ties the session to a directory.
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
@@ -67,6 +69,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Promise<Runn
     endResolve(err);
   };
   session.start();
+  returnMemory(union);
   const unmount = (lazy: boolean): void => {
     try {
       native.umount2(o.mountpoint, lazy ? MNT_DETACH : 0);
@@ -83,4 +86,20 @@ export function serve(o: MountOptions, log: (msg: string) => void): Promise<Runn
   // from this thread. The kernel queues every request until INIT is answered, so the
   // mount is usable the moment mount(2) returned; report it live right away.
   return Promise.resolve({ session, ended, unmount });
+}
+
+/** After the kernel forgets many inodes, collect at once so the daemon's resident memory
+ *  shrinks with them instead of whenever V8 next feels like it. */
+function returnMemory(union: UnionFs): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (() => void) | undefined;
+  if (typeof gc !== 'function') return;
+  let last = 0;
+  const timer = setInterval(() => {
+    if (union.dropped - last >= 10000) {
+      last = union.dropped;
+      gc();
+    }
+  }, 2000);
+  timer.unref();
 }

@@ -270,7 +270,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (parsed.foreground) return runDaemon(parsed, null);
   return new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [process.argv[1]!, ...argv], {
+    // a small young generation: the daemon's garbage is many short-lived request buffers
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', process.argv[1]!, ...argv], {
       detached: true,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: { ...process.env, [CHILD_ENV]: '1' },

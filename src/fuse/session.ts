@@ -33,7 +33,7 @@ export interface SessionOptions {
 interface IoMode {
   cached: number;
   passthrough: number;
-  backing: string | null;
+  backing: number | null;
   backingId: number;
 }
 

@@ -46,7 +46,7 @@ export interface Opened {
   /** A real file descriptor the kernel may read and write directly (passthrough). */
   fd?: number;
   /** Identity of the real file behind fd: handles of one inode must share it for passthrough. */
-  backingKey?: string;
+  backingKey?: number;
   keepCache?: boolean;
 }
 

@@ -107,11 +107,17 @@ export function isOpaque(p: Buffer): boolean {
 }
 
 /** The redirect of a renamed directory: absolute ("/a/b" -> "a/b", from the layer root) or a name. */
-export function readRedirect(p: Buffer): { absolute: boolean; path: Buffer } | null {
+export function readRedirect(p: Buffer): { absolute: boolean; path: string } | null {
   const v = native.lgetxattr(p, REDIRECT_XATTR);
   if (!v || v.length === 0) return null;
-  if (v[0] === 0x2f) return { absolute: true, path: v.subarray(1) };
-  return { absolute: false, path: v };
+  if (v[0] === 0x2f) return { absolute: true, path: v.subarray(1).toString('latin1') };
+  return { absolute: false, path: v.toString('latin1') };
+}
+
+/** Paths inside a layer are kept as latin1 strings (one char per byte: names are bytes,
+ *  and strings cost far less memory than Buffers); they become Buffers at the syscall. */
+export function joinRel(dir: string, name: string): string {
+  return dir.length === 0 ? name : dir + '/' + name;
 }
 
 export function join(a: Buffer, name: Buffer): Buffer {
@@ -124,18 +130,20 @@ export const EMPTY = Buffer.alloc(0);
 
 export class Layer {
   readonly root: Buffer;
+  private readonly rootRel: string;
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
 
   constructor(readonly dir: string, readonly index: number) {
     this.root = Buffer.from(dir);
+    this.rootRel = this.root.toString('latin1');
     this.dev = lstatReal(this.root).dev;
   }
 
-  real(rel: Buffer): Buffer {
+  real(rel: string): Buffer {
     if (rel.length === 0) return this.root;
-    return Buffer.concat([this.root, SLASH, rel]);
+    return Buffer.from(this.rootRel + '/' + rel, 'latin1');
   }
 }
 

@@ -5,12 +5,14 @@ import type { RealStat } from './layers';
 /** Where a lower object is: layer index (>= 1) and path from that layer's root. */
 export interface Loc {
   layer: number;
-  path: Buffer;
+  /** latin1, see joinRel */
+  path: string;
 }
 
 export interface Link {
   parent: Node;
-  name: Buffer;
+  /** latin1, also the key in the parent's children */
+  name: string;
 }
 
 export class Node {
@@ -25,8 +27,8 @@ export class Node {
   /** dirs: the lower dirs merged below the upper one, topmost first;
    *  non-dirs: the lower object while it is not copied up */
   lowers: Loc[];
-  /** identity of the real object on top: "<fsIndex>:<ino>" */
-  key = '';
+  /** identity of the real object on top (its inode number, made unique across filesystems) */
+  key = 0;
   /** set when the last name is gone while the kernel or an open file still holds it */
   unlinked = false;
   /** handed its names to a fresh node (see UnionFs.open); lives on for its open files */

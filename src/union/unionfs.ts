@@ -6,8 +6,8 @@ import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs
 import { native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
 import { fail } from './errors';
 import {
-  EMPTY, LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, SLASH, fstatReal, isDir, isOpaque, isWhiteout, join, lstatOrNull, lstatReal, readRedirect,
+  LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
+  S_IFMT, S_IFREG, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal, readRedirect,
 } from './layers';
 import { Loc, Node, Resolved, nameKey } from './node';
 
@@ -36,15 +36,17 @@ export interface UnionOptions {
 
 export class UnionFs implements FileSystem {
   private readonly nodes = new Map<number, Node>();
-  /** non-directories by the identity of their real object, so that hard links share one node */
-  private readonly byKey = new Map<string, Node>();
+  /** hard-linked non-directories by the identity of their real object: one node for all names */
+  private readonly byKey = new Map<number, Node>();
   /** st_ino an object had before this mount copied it up, by its upper identity */
-  private readonly originIno = new Map<string, number>();
+  private readonly originIno = new Map<number, number>();
   private readonly handles = new Map<number, Handle>();
   private readonly dirHandles = new Map<number, DirHandle>();
   private nextId = ROOT_ID + 1;
   private nextFh = 1;
   private tmpSeq = 0;
+  /** nodes forgotten so far: a hint for when returning memory is worth a collection */
+  dropped = 0;
   readonly root: Node;
 
   constructor(readonly stack: LayerStack, readonly opts: UnionOptions = {}) {
@@ -52,14 +54,14 @@ export class UnionFs implements FileSystem {
     const upper = stack.upper;
     if (!(upper && isOpaque(upper.root))) {
       for (const l of stack.lowers) {
-        lowers.push({ layer: l.index, path: EMPTY });
+        lowers.push({ layer: l.index, path: '' });
         if (isOpaque(l.root)) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
     const st = lstatReal(top.root);
     this.root = new Node(ROOT_ID, stack.inodeNumber(top, st.ino), S_IFDIR, upper !== null, lowers);
-    this.root.key = `${top.fsIndex}:${st.ino}`;
+    this.root.key = stack.inodeNumber(top, st.ino);
     this.root.nlookup = 1;
     this.nodes.set(ROOT_ID, this.root);
   }
@@ -67,22 +69,16 @@ export class UnionFs implements FileSystem {
   // ---------- paths ----------
 
   /** The node's path from the root of the merged tree, which is also its path in the upper layer. */
-  private mergedPath(node: Node): Buffer {
-    const parts: Buffer[] = [];
+  private mergedPath(node: Node): string {
+    let path = '';
     let n = node;
     while (n.links.length) {
       const l = n.links[0]!;
-      parts.push(l.name);
+      path = path.length ? l.name + '/' + path : l.name;
       n = l.parent;
     }
     if (n !== this.root) fail('ESTALE', 'node has no name');
-    if (parts.length === 0) return EMPTY;
-    const out: Buffer[] = [];
-    for (let i = parts.length - 1; i >= 0; i--) {
-      out.push(parts[i]!);
-      if (i) out.push(SLASH);
-    }
-    return Buffer.concat(out);
+    return path;
   }
 
   private upperPath(node: Node): Buffer {
@@ -90,7 +86,7 @@ export class UnionFs implements FileSystem {
   }
 
   private upperChild(dir: Node, name: Buffer): Buffer {
-    return this.stack.upper!.real(join(this.mergedPath(dir), name));
+    return this.stack.upper!.real(joinRel(this.mergedPath(dir), nameKey(name)));
   }
 
   private lowerReal(loc: Loc): Buffer {
@@ -120,8 +116,8 @@ export class UnionFs implements FileSystem {
     let layer = -1;
     let upper = false;
     const lowers: Loc[] = [];
-    let absolute: Buffer | null = null; // redirect from a layer root, for the layers below
-    let relName = name; // redirect to another name in the same parent
+    let absolute: string | null = null; // redirect from a layer root, for the layers below
+    let relName = nameKey(name); // redirect to another name in the same parent
     if (dir.upper && this.stack.upper) {
       const p = this.upperChild(dir, name);
       const s = lstatOrNull(p);
@@ -142,13 +138,13 @@ export class UnionFs implements FileSystem {
     const dirLowers = dir.lowers;
     const nLower = this.stack.lowers.length;
     for (let li = 1; li <= nLower; li++) {
-      let path: Buffer;
-      if (absolute) {
+      let path: string;
+      if (absolute !== null) {
         path = absolute;
       } else {
         const dl = findLoc(dirLowers, li);
         if (!dl) continue;
-        path = join(dl.path, relName);
+        path = joinRel(dl.path, relName);
       }
       const real = this.stack.lower(li).real(path);
       const s = lstatOrNull(real);
@@ -178,8 +174,9 @@ export class UnionFs implements FileSystem {
   private nodeFor(dir: Node, name: Buffer, r: Resolved): Node {
     const type = r.st.mode & S_IFMT;
     const layer = r.layer === 0 ? this.stack.upper! : this.stack.lower(r.layer);
-    const key = `${layer.fsIndex}:${r.st.ino}`;
+    const key = this.stack.inodeNumber(layer, r.st.ino);
     const k = nameKey(name);
+    const linked = type !== S_IFDIR && r.st.nlink > 1;
     const existing = dir.children!.get(k);
     if (existing) {
       if (existing.type === type && (existing.isDir || existing.key === key)) {
@@ -188,14 +185,14 @@ export class UnionFs implements FileSystem {
         if (existing.key !== key) this.rekey(existing, key);
         return existing;
       }
-      this.dropLink(existing, dir, name);
+      this.dropLink(existing, dir, k);
     }
-    if (type !== S_IFDIR) {
+    if (linked) {
       const same = this.byKey.get(key);
       if (same && !same.unlinked) {
         same.upper = r.upper;
         same.lowers = r.lowers;
-        this.addLink(same, dir, name);
+        this.addLink(same, dir, k);
         return same;
       }
     }
@@ -203,45 +200,42 @@ export class UnionFs implements FileSystem {
     const node = new Node(this.nextId++, ino, type, r.upper, r.lowers);
     node.key = key;
     this.nodes.set(node.id, node);
-    if (type !== S_IFDIR) this.byKey.set(key, node);
-    this.addLink(node, dir, name);
+    if (linked) this.byKey.set(key, node);
+    this.addLink(node, dir, k);
     return node;
   }
 
-  private rekey(node: Node, key: string): void {
-    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
+  private rekey(node: Node, key: number): void {
+    const shared = this.byKey.get(node.key) === node;
+    if (shared) this.byKey.delete(node.key);
     node.key = key;
-    if (!node.isDir) this.byKey.set(key, node);
+    if (shared) this.byKey.set(key, node);
   }
 
-  private addLink(node: Node, parent: Node, name: Buffer): void {
-    const own = Buffer.from(name); // request buffers are reused
-    node.links.push({ parent, name: own });
-    parent.children!.set(nameKey(own), node);
+  private addLink(node: Node, parent: Node, name: string): void {
+    node.links.push({ parent, name });
+    parent.children!.set(name, node);
     parent.kids++;
     node.unlinked = false;
   }
 
-  private dropLink(node: Node, parent: Node, name: Buffer): void {
-    const i = node.links.findIndex((l) => l.parent === parent && l.name.equals(name));
+  private dropLink(node: Node, parent: Node, name: string): void {
+    const i = node.links.findIndex((l) => l.parent === parent && l.name === name);
     if (i < 0) return;
     node.links.splice(i, 1);
-    const k = nameKey(name);
-    if (parent.children!.get(k) === node) parent.children!.delete(k);
+    if (parent.children!.get(name) === node) parent.children!.delete(name);
     parent.kids--;
     if (node.links.length === 0) node.unlinked = true;
     this.maybeDrop(parent);
     this.maybeDrop(node);
   }
 
-  private moveLink(node: Node, from: Node, name: Buffer, to: Node, newName: Buffer): void {
-    const i = node.links.findIndex((l) => l.parent === from && l.name.equals(name));
-    const k = nameKey(name);
-    if (from.children!.get(k) === node) from.children!.delete(k);
-    const own = Buffer.from(newName);
-    if (i >= 0) node.links[i] = { parent: to, name: own };
-    else node.links.push({ parent: to, name: own });
-    to.children!.set(nameKey(own), node);
+  private moveLink(node: Node, from: Node, name: string, to: Node, newName: string): void {
+    const i = node.links.findIndex((l) => l.parent === from && l.name === name);
+    if (from.children!.get(name) === node) from.children!.delete(name);
+    if (i >= 0) node.links[i] = { parent: to, name: newName };
+    else node.links.push({ parent: to, name: newName });
+    to.children!.set(newName, node);
     to.kids++;
     if (i >= 0) from.kids--;
     this.maybeDrop(from);
@@ -252,15 +246,19 @@ export class UnionFs implements FileSystem {
     if (node.nlookup > 0 || node.opens > 0 || node.kids > 0 || node.id === ROOT_ID) return;
     if (!this.nodes.has(node.id)) return;
     this.nodes.delete(node.id);
+    this.dropped++;
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
     const links = node.links;
     node.links = [];
     for (const l of links) {
-      const k = nameKey(l.name);
-      if (l.parent.children!.get(k) === node) l.parent.children!.delete(k);
+      if (l.parent.children!.get(l.name) === node) l.parent.children!.delete(l.name);
       l.parent.kids--;
       this.maybeDrop(l.parent);
     }
+  }
+
+  get liveNodes(): number {
+    return this.nodes.size;
   }
 
   private node(id: number): Node {
@@ -337,7 +335,7 @@ export class UnionFs implements FileSystem {
    *  or moving it away needs a whiteout. */
   private lowerHas(dir: Node, name: Buffer): boolean {
     for (const loc of dir.lowers) {
-      const st = lstatOrNull(this.stack.lower(loc.layer).real(join(loc.path, name)));
+      const st = lstatOrNull(this.stack.lower(loc.layer).real(joinRel(loc.path, nameKey(name))));
       if (st) return !isWhiteout(st);
     }
     return false;
@@ -359,7 +357,7 @@ export class UnionFs implements FileSystem {
     const st = lstatReal(src);
     const parentReal = this.upperPath(link.parent);
     const pst = lstatReal(parentReal);
-    const dest = join(parentReal, link.name);
+    const dest = this.stack.upper!.real(joinRel(this.mergedPath(link.parent), link.name));
     const tmp = this.tmpPath();
     const type = st.mode & S_IFMT;
     try {
@@ -393,7 +391,7 @@ export class UnionFs implements FileSystem {
     // a copy-up is not a change of the parent: keep its times
     native.utimensat(parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs, true);
     const ust = lstatReal(dest);
-    const key = `${this.stack.upper!.fsIndex}:${ust.ino}`;
+    const key = this.stack.inodeNumber(this.stack.upper!, ust.ino);
     this.originIno.set(key, node.ino);
     this.rekey(node, key);
     node.upper = true;
@@ -539,7 +537,8 @@ export class UnionFs implements FileSystem {
     } else {
       fs.linkSync(src, target);
     }
-    this.addLink(node, dir, newName);
+    this.addLink(node, dir, nameKey(newName));
+    this.byKey.set(node.key, node);
     return this.entry(node, lstatReal(target));
   }
 
@@ -581,7 +580,7 @@ export class UnionFs implements FileSystem {
     } else {
       this.whiteoutAt(target, 'none');
     }
-    this.dropLink(node, dir, name);
+    this.dropLink(node, dir, nameKey(name));
   }
 
   rmdir(_c: Caller, parent: number, name: Buffer): void {
@@ -604,7 +603,7 @@ export class UnionFs implements FileSystem {
     } else {
       this.whiteoutAt(target, 'none');
     }
-    this.dropLink(node, dir, name);
+    this.dropLink(node, dir, nameKey(name));
   }
 
   // ---------- rename ----------
@@ -614,10 +613,10 @@ export class UnionFs implements FileSystem {
   private prepareMovedDir(node: Node, newDir: Node, newName: Buffer): void {
     const p = this.upperPath(node);
     if (node.lowers.length) {
-      const newPath = join(this.mergedPath(newDir), newName);
+      const newPath = joinRel(this.mergedPath(newDir), nameKey(newName));
       const lowerPath = node.lowers[0]!.path;
-      if (!lowerPath.equals(newPath)) {
-        native.lsetxattr(p, REDIRECT_XATTR, Buffer.concat([SLASH, lowerPath]), 0);
+      if (lowerPath !== newPath) {
+        native.lsetxattr(p, REDIRECT_XATTR, Buffer.from('/' + lowerPath, 'latin1'), 0);
       } else if (native.lgetxattr(p, REDIRECT_XATTR)) {
         native.lremovexattr(p, REDIRECT_XATTR);
       }
@@ -656,8 +655,8 @@ export class UnionFs implements FileSystem {
     if (exchange) {
       if (dst!.isDir) this.prepareMovedDir(dst!, od, name);
       native.renameat2(from, to, RENAME_EXCHANGE);
-      this.moveLink(src, od, name, nd, newName);
-      this.moveLink(dst!, nd, newName, od, name);
+      this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
+      this.moveLink(dst!, nd, nameKey(newName), od, nameKey(name));
       return;
     }
     const whiteout = this.lowerHas(od, name);
@@ -672,8 +671,8 @@ export class UnionFs implements FileSystem {
       }
       native.renameat2(from, to, whiteout ? RENAME_WHITEOUT : 0);
     }
-    if (dst) this.dropLink(dst, nd, newName);
-    this.moveLink(src, od, name, nd, newName);
+    if (dst) this.dropLink(dst, nd, nameKey(newName));
+    this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
   }
 
   // ---------- files ----------
@@ -695,8 +694,7 @@ export class UnionFs implements FileSystem {
     node.detached = true;
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
     for (const l of links) {
-      const k = nameKey(l.name);
-      if (l.parent.children!.get(k) === node) l.parent.children!.delete(k);
+      if (l.parent.children!.get(l.name) === node) l.parent.children!.delete(l.name);
       l.parent.kids--;
       this.maybeDrop(l.parent);
     }
