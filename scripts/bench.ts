@@ -1,0 +1,113 @@
+/**
+ * npm run bench: the same workloads on kernel overlayfs, fuse-overlayfs,
+ * strata-fs, any driver given by a mount command, and a plain directory as the
+ * floor. Prints tables, writes raw JSON and an SVG chart to bench-results/.
+ * See `npm run bench -- --help` and the README's performance section.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CommanderError } from 'commander';
+import { cleanupAll } from './bench/cleanup';
+import { dropCachesWarning, Interrupted, interrupt } from './bench/exec';
+import { Fixtures } from './bench/fixtures';
+import { BenchOptions, parseOptions } from './bench/options';
+import { Progress } from './bench/progress';
+import { machineInfo, writeResults } from './bench/report';
+import { BenchReport } from './bench/results';
+import { Runner } from './bench/runner';
+import { renderTables } from './bench/table';
+import { allWorkloads, selectWorkloads } from './bench/workloads/index';
+import { Workload } from './bench/workloads/types';
+import { lockWorkdir } from './bench/lock';
+
+function listAll(opts: BenchOptions): void {
+  console.log('workloads (--only):');
+  for (const w of allWorkloads) console.log(`  ${w.id.padEnd(14)} ${w.describe}`);
+  console.log('drivers (--drivers):');
+  for (const d of opts.drivers) console.log(`  ${d.name.padEnd(14)} ${d.description}${d.unavailable() ? ` [unavailable: ${d.unavailable()}]` : ''}`);
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    // commander has already printed its message (or the help text).
+    if (e instanceof CommanderError) return e.exitCode;
+    throw e;
+  }
+  if (opts.list) {
+    listAll(opts);
+    return 0;
+  }
+  const workloads = selectWorkloads(opts.only);
+  if (process.getuid?.() !== 0) throw new Error('must run as root (it mounts filesystems and drops caches)');
+  if (!opts.drivers.length) throw new Error('no drivers selected');
+
+  const progress = new Progress();
+  const startedAt = new Date().toISOString();
+  fs.mkdirSync(opts.workdir, { recursive: true });
+  const unlock = lockWorkdir(opts.workdir);
+  try {
+    return await benchLocked(opts, workloads, progress, startedAt);
+  } finally {
+    unlock();
+  }
+}
+
+async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: Progress, startedAt: string): Promise<number> {
+  // A previous run killed with SIGKILL may have left mounts behind.
+  await cleanupAll(opts.workdir);
+
+  let interrupted = false;
+  const onSignal = () => {
+    if (!interrupted) {
+      interrupted = true;
+      interrupt.abort();
+    }
+    // Further signals are ignored: cleanup must finish, or mounts stay behind.
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const fx = new Fixtures(opts.workdir, opts.sizes, opts.rebuildFixtures, progress);
+  const runner = new Runner(opts, fx, progress);
+  try {
+    if (workloads.some((w) => w.kind === 'mount')) await runner.probeDrivers();
+    progress.setTotal(runner.totalSteps(workloads));
+    for (const w of workloads) await runner.runWorkload(w);
+  } catch (e) {
+    if (!(e instanceof Interrupted)) throw e;
+  } finally {
+    progress.status('cleaning up');
+    await cleanupAll(opts.workdir);
+    progress.clear();
+  }
+
+  const warning = dropCachesWarning();
+  const report: BenchReport = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: await machineInfo(opts.workdir),
+    quick: opts.quick,
+    runs: opts.runs,
+    sizes: { ...opts.sizes },
+    drivers: runner.driverStatus,
+    rows: runner.rows,
+    notes: warning ? [warning] : [],
+    interrupted,
+  };
+  process.stdout.write(renderTables(report));
+  const files = writeResults(report, opts.outDir);
+  console.log(`results: ${path.relative(process.cwd(), files.json) || files.json}`);
+  console.log(`chart:   ${path.relative(process.cwd(), files.svg) || files.svg}`);
+  return interrupted ? 130 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,54 @@
+import { Unit } from './workloads/types';
+
+export type CellStatus = 'ok' | 'skipped' | 'n/a' | 'failed';
+
+export interface Cell {
+  /** One entry per run, in run order; null where the run failed or has no such figure. */
+  values: (number | null)[];
+  status: CellStatus;
+  note?: string;
+}
+
+/** One metric of one workload, across drivers (or tools). */
+export interface Row {
+  workload: string;
+  metric: string;
+  label: string;
+  unit: Unit;
+  kind: 'mount' | 'tool';
+  /** Column name -> cell, in column order. */
+  cells: Map<string, Cell>;
+}
+
+export interface DriverStatus {
+  name: string;
+  description: string;
+  floor: boolean;
+  status: 'ok' | 'skipped';
+  note?: string;
+}
+
+export interface Machine {
+  kernel: string;
+  cpu: string;
+  cpus: number;
+  memGB: number;
+  node: string;
+  workdirFs: string;
+  /** Versions of the programs compared, and the commit of this checkout. */
+  versions: Record<string, string>;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  finishedAt: string;
+  machine: Machine;
+  quick: boolean;
+  runs: number;
+  sizes: Record<string, number>;
+  drivers: DriverStatus[];
+  rows: Row[];
+  /** Global caveats (e.g. caches could not be dropped). */
+  notes: string[];
+  interrupted: boolean;
+}

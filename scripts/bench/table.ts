@@ -1,0 +1,115 @@
+import { REFERENCES } from './drivers';
+import { formatMin, formatRatio, formatValue } from './format';
+import { BenchReport, Cell, Row } from './results';
+import { median, min, ratiosPerRun } from './stats';
+
+/** Footnotes shared by the tables: the same message gets the same number. */
+class Notes {
+  readonly list: string[] = [];
+  ref(text: string): string {
+    let i = this.list.indexOf(text);
+    if (i < 0) i = this.list.push(text) - 1;
+    return `[${i + 1}]`;
+  }
+}
+
+function cellText(row: Row, cell: Cell | undefined, notes: Notes): string {
+  if (!cell) return '';
+  const med = median(cell.values);
+  if (med === null) {
+    if (cell.status === 'ok') return '—';
+    // The driver's reason is listed once below the tables, not per cell.
+    if (cell.status === 'skipped') return 'skipped';
+    return cell.note ? `${cell.status} ${notes.ref(cell.note)}` : cell.status;
+  }
+  const lo = min(cell.values)!;
+  const present = cell.values.filter((v) => v !== null).length;
+  let s = formatValue(med, row.unit);
+  if (present > 1) s += ` (${formatMin(lo, row.unit, s)})`;
+  // Some runs failed: show the figure, and why it is incomplete.
+  if (cell.status === 'failed' && cell.note) s += ` ${notes.ref(cell.note)}`;
+  return s;
+}
+
+export function ratioText(row: Row, col: string, ref: string): string {
+  const a = row.cells.get(col);
+  const b = row.cells.get(ref);
+  if (!a || !b) return '';
+  const m = median(ratiosPerRun(a.values, b.values));
+  return m === null ? '—' : formatRatio(m);
+}
+
+/** Which ratio columns to show: every driver against kernel overlayfs, unions also against fuse-overlayfs. */
+export function ratioColumns(report: BenchReport): { col: string; ref: string; header: string }[] {
+  const ok = report.drivers.filter((d) => d.status === 'ok');
+  const has = (name: string) => ok.some((d) => d.name === name);
+  const refs = REFERENCES as readonly string[];
+  const out: { col: string; ref: string; header: string }[] = [];
+  if (has('overlay')) {
+    for (const d of ok) if (d.name !== 'overlay') out.push({ col: d.name, ref: 'overlay', header: `${d.name} ÷ overlay` });
+  }
+  if (has('fuse-overlayfs')) {
+    for (const d of ok) {
+      if (!refs.includes(d.name) && !d.floor) out.push({ col: d.name, ref: 'fuse-overlayfs', header: `${d.name} ÷ fuse-overlayfs` });
+    }
+  }
+  return out;
+}
+
+function markdown(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const rule = '|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  return [line(header), rule, ...body.map(line)].join('\n');
+}
+
+/** The text report: a driver table, a tool table and footnotes, as Markdown tables so they paste into the README. */
+export function renderTables(report: BenchReport): string {
+  const notes = new Notes();
+  const out: string[] = [];
+  const m = report.machine;
+  out.push(
+    `strata bench${report.quick ? ' --quick' : ''}: ${report.runs} run${report.runs > 1 ? 's' : ''} per figure, median${report.runs > 1 ? ' (min)' : ''}; ratios are medians of per-run ratios (< 1 = faster)`,
+  );
+  out.push(`machine: ${m.cpus} × ${m.cpu}, ${m.memGB} GB RAM, Linux ${m.kernel}, node ${m.node}, work dir on ${m.workdirFs}`);
+  const v = Object.entries(m.versions).map(([k, x]) => `${k} ${x}`);
+  if (v.length) out.push(`versions: ${v.join(', ')}`);
+  if (report.interrupted) out.push('INTERRUPTED: partial results');
+  out.push('');
+
+  const mountRows = report.rows.filter((r) => r.kind === 'mount');
+  if (mountRows.length) {
+    const drivers = report.drivers.map((d) => d.name);
+    const ratios = ratioColumns(report);
+    const body = mountRows.map((r) => [
+      r.label,
+      ...drivers.map((d) => cellText(r, r.cells.get(d), notes)),
+      ...ratios.map((x) => ratioText(r, x.col, x.ref)),
+    ]);
+    out.push(markdown(['workload', ...drivers, ...ratios.map((x) => x.header)], body));
+    out.push('');
+  }
+
+  const toolRows = report.rows.filter((r) => r.kind === 'tool');
+  if (toolRows.length) {
+    const tools = [...new Set(toolRows.flatMap((r) => [...r.cells.keys()]))];
+    const pair = tools.includes('strata') && tools.includes('umoci');
+    const body = toolRows.map((r) => [
+      r.label,
+      ...tools.map((t) => cellText(r, r.cells.get(t), notes)),
+      ...(pair ? [ratioText(r, 'strata', 'umoci')] : []),
+    ]);
+    out.push(markdown(['tool workload', ...tools, ...(pair ? ['strata ÷ umoci'] : [])], body));
+    out.push('');
+  }
+
+  const skipped = report.drivers.filter((d) => d.status === 'skipped');
+  for (const d of skipped) notes.ref(`${d.name} skipped: ${d.note}`);
+  for (const n of report.notes) notes.ref(n);
+  if (notes.list.length) {
+    out.push('notes:');
+    notes.list.forEach((n, i) => out.push(`  [${i + 1}] ${n}`));
+    out.push('');
+  }
+  return out.join('\n');
+}
