@@ -28,6 +28,7 @@ export const INIT = {
   WRITEBACK_CACHE: 1n << 16n,
   PARALLEL_DIROPS: 1n << 18n,
   HANDLE_KILLPRIV: 1n << 19n,
+  POSIX_ACL: 1n << 20n,
   MAX_PAGES: 1n << 22n,
   CACHE_SYMLINKS: 1n << 23n,
   NO_OPENDIR_SUPPORT: 1n << 24n,

@@ -133,9 +133,9 @@ export class FuseSession {
       case Op.MKNOD: {
         const mode = b.readUInt32LE(0);
         const rdev = b.readUInt32LE(4);
-        return this.replyEntry(unique, fs.mknod(c, nodeid, cstr(b, 16), mode, rdev));
+        return this.replyEntry(unique, fs.mknod(c, nodeid, cstr(b, 16), mode, rdev, b.readUInt32LE(8)));
       }
-      case Op.MKDIR: return this.replyEntry(unique, fs.mkdir(c, nodeid, cstr(b, 8), b.readUInt32LE(0)));
+      case Op.MKDIR: return this.replyEntry(unique, fs.mkdir(c, nodeid, cstr(b, 8), b.readUInt32LE(0), b.readUInt32LE(4)));
       case Op.UNLINK: fs.unlink(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
       case Op.RMDIR: fs.rmdir(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
       case Op.RENAME: {
@@ -163,7 +163,7 @@ export class FuseSession {
       case Op.CREATE: {
         const flags = b.readUInt32LE(0);
         const mode = b.readUInt32LE(4);
-        const { entry, opened } = fs.create(c, nodeid, cstr(b, 16), mode, flags);
+        const { entry, opened } = fs.create(c, nodeid, cstr(b, 16), mode, flags, b.readUInt32LE(8));
         const out = Buffer.alloc(ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
         this.encodeEntry(out, 0, entry);
         return this.replyOpen(unique, entry.nodeid, opened, out, ENTRY_OUT_SIZE);
@@ -227,7 +227,11 @@ export class FuseSession {
         fs.setxattr(c, nodeid, name, value, flags);
         return this.replyEmpty(unique);
       }
-      case Op.GETXATTR: return this.replyXattr(unique, b.readUInt32LE(0), fs.getxattr(c, nodeid, cstr(b, 8)));
+      case Op.GETXATTR: {
+        const name = cstr(b, 8);
+        if (this.opts.debug) this.opts.log(`  getxattr ${name.toString()}`);
+        return this.replyXattr(unique, b.readUInt32LE(0), fs.getxattr(c, nodeid, name));
+      }
       case Op.LISTXATTR: return this.replyXattr(unique, b.readUInt32LE(0), fs.listxattr(c, nodeid));
       case Op.REMOVEXATTR: fs.removexattr(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
       case Op.ACCESS: return this.replyEmpty(unique); // default_permissions: the kernel checked already
@@ -275,7 +279,12 @@ export class FuseSession {
       // We clear setuid/setgid when asked (FATTR_KILL_SUIDGID and friends); in return the
       // kernel may remember that a file has nothing to clear and stop asking for
       // security.capability before every write.
-      INIT.HANDLE_KILLPRIV_V2;
+      INIT.HANDLE_KILLPRIV_V2 | INIT.DONT_MASK |
+      // The kernel then enforces ACLs (default_permissions alone ignores them) and caches
+      // them per inode, instead of asking for system.posix_acl_* on every ls -l. With
+      // DONT_MASK the umask reaches us, and the upper filesystem applies it unless the
+      // directory has a default ACL, as for any local filesystem.
+      INIT.POSIX_ACL;
     // Passthrough hands open files to the kernel; the kernel refuses it with writeback cache.
     if (this.opts.passthrough && kflags & INIT.PASSTHROUGH && process.getuid?.() === 0) want |= INIT.PASSTHROUGH;
     const flags = want & kflags;

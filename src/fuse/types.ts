@@ -76,15 +76,16 @@ export interface FileSystem {
   setattr(c: Caller, nodeid: number, set: SetAttr, fh?: number): Attr;
   readlink(c: Caller, nodeid: number): Buffer;
   symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry;
-  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number): Entry;
-  mkdir(c: Caller, parent: number, name: Buffer, mode: number): Entry;
+  /** umask: the caller's, for the filesystem to apply unless the directory's default ACL replaces it */
+  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number, umask: number): Entry;
+  mkdir(c: Caller, parent: number, name: Buffer, mode: number, umask: number): Entry;
   unlink(c: Caller, parent: number, name: Buffer): void;
   rmdir(c: Caller, parent: number, name: Buffer): void;
   rename(c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void;
   link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry;
   /** killSuidgid: the kernel asks to clear setuid/setgid (an O_TRUNC open by a caller without CAP_FSETID) */
   open(c: Caller, nodeid: number, flags: number, killSuidgid: boolean): Opened;
-  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number): { entry: Entry; opened: Opened };
+  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask: number): { entry: Entry; opened: Opened };
   read(fh: number, offset: number, size: number): Buffer;
   write(fh: number, offset: number, data: Buffer, killSuidgid: boolean): number;
   release(fh: number): void;

@@ -441,7 +441,7 @@ export class UnionFs implements FileSystem {
   /** Make a new object named `name` in `dir` in the upper layer, owned by the caller. Over a
    *  whiteout, the object is made in the work dir and renamed over it, so the lower object
    *  never shows through; a directory made there is opaque. */
-  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, make: (p: Buffer) => void): { node: Node; st: RealStat } {
+  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, umask: number, make: (p: Buffer) => void): { node: Node; st: RealStat } {
     this.requireUpper();
     if (name.length > NAME_MAX) fail('ENAMETOOLONG');
     this.copyUp(dir);
@@ -457,15 +457,23 @@ export class UnionFs implements FileSystem {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
     }
+    const create = (p: Buffer): void => {
+      process.umask(umask);
+      try {
+        make(p);
+      } finally {
+        process.umask(0);
+      }
+    };
     const finish = (p: Buffer): void => {
       fs.lchownSync(p, c.uid, gid);
-      // chown cleared setuid/setgid; mode last
-      if ((mode & S_IFMT) !== S_IFLNK && (perm & 0o7000)) fs.chmodSync(p, perm);
+      // chown cleared setuid/setgid: put them back over what umask and ACLs left
+      if ((mode & S_IFMT) !== S_IFLNK && (perm & 0o7000)) fs.chmodSync(p, (lstatReal(p).mode & 0o777) | (perm & 0o7000));
     };
     if (existing) {
       const tmp = this.tmpPath();
       try {
-        make(tmp);
+        create(tmp);
         finish(tmp);
         if (isDirectory) {
           native.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
@@ -479,7 +487,7 @@ export class UnionFs implements FileSystem {
         throw e;
       }
     } else {
-      make(target);
+      create(target);
       try {
         finish(target);
       } catch (e) {
@@ -493,26 +501,26 @@ export class UnionFs implements FileSystem {
   }
 
   symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFLNK | 0o777, (p) => fs.symlinkSync(target, p));
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFLNK | 0o777, 0, (p) => fs.symlinkSync(target, p));
     return this.entry(node, st);
   }
 
-  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number): Entry {
+  mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number, umask = 0): Entry {
     // a 0/0 character device is a whiteout on disk: nobody may make one through the union
     if ((mode & S_IFMT) === S_IFCHR && rdev === 0) fail('EPERM');
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, (p) => native.mknod(p, mode, rdev));
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, umask, (p) => native.mknod(p, mode, rdev));
     return this.entry(node, st);
   }
 
-  mkdir(c: Caller, parent: number, name: Buffer, mode: number): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFDIR | (mode & 0o7777), (p) => fs.mkdirSync(p, mode & 0o7777));
+  mkdir(c: Caller, parent: number, name: Buffer, mode: number, umask = 0): Entry {
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFDIR | (mode & 0o7777), umask, (p) => fs.mkdirSync(p, mode & 0o7777));
     return this.entry(node, st);
   }
 
-  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number): { entry: Entry; opened: Opened } {
+  create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask = 0): { entry: Entry; opened: Opened } {
     let fd = -1;
     const oflags = (flags & ~(O_NOCTTY | O_TRUNC)) | O_CREAT | O_EXCL | O_NOFOLLOW;
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), (p) => {
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), umask, (p) => {
       fd = fs.openSync(p, oflags, mode & 0o7777);
     });
     const entry = this.entry(node, st);
