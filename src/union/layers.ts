@@ -106,6 +106,14 @@ export function isOpaque(p: Buffer): boolean {
   return v !== null && v.length === 1 && v[0] === 0x79; // "y"
 }
 
+/** A directory's overlay marks, in one syscall when it has none (most directories). */
+export function dirMarks(p: Buffer): { opaque: boolean; redirect: { absolute: boolean; path: string } | null } {
+  const names = native.llistxattr(p);
+  if (names.indexOf(OVERLAY_XATTR_PREFIX) < 0) return NO_MARKS;
+  return { opaque: isOpaque(p), redirect: readRedirect(p) };
+}
+const NO_MARKS = { opaque: false, redirect: null };
+
 /** The redirect of a renamed directory: absolute ("/a/b" -> "a/b", from the layer root) or a name. */
 export function readRedirect(p: Buffer): { absolute: boolean; path: string } | null {
   const v = native.lgetxattr(p, REDIRECT_XATTR);

@@ -7,7 +7,7 @@ import { native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT 
 import { fail } from './errors';
 import {
   LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal, readRedirect,
+  S_IFMT, S_IFREG, dirMarks, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal,
 } from './layers';
 import { Loc, Node, Resolved, nameKey } from './node';
 
@@ -127,8 +127,9 @@ export class UnionFs implements FileSystem {
         layer = 0;
         upper = true;
         if (!isDir(s)) return { upper, lowers, st, layer };
-        if (isOpaque(p)) return { upper, lowers, st, layer };
-        const r = readRedirect(p);
+        const marks = dirMarks(p);
+        if (marks.opaque) return { upper, lowers, st, layer };
+        const r = marks.redirect;
         if (r) {
           if (r.absolute) absolute = r.path;
           else relName = r.path;
@@ -159,8 +160,9 @@ export class UnionFs implements FileSystem {
         if (!isDir(s)) break; // a non-directory below a directory hides nothing more
         lowers.push({ layer: li, path });
       }
-      if (isOpaque(real)) break;
-      const r = readRedirect(real);
+      const marks = dirMarks(real);
+      if (marks.opaque) break;
+      const r = marks.redirect;
       if (r) {
         if (r.absolute) absolute = r.path;
         else relName = r.path;
