@@ -2,8 +2,8 @@
 # Installs the Debian packages the tests (and, with --bench, the benchmark) use, if missing.
 # Quiet when there is nothing to do.
 set -euo pipefail
-pkgs=(attr jq zstd fuse3 python3 tar)
-[ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs umoci fio)
+pkgs=(attr jq zstd fuse3 python3 tar skopeo umoci)
+[ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs fio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

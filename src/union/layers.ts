@@ -137,14 +137,18 @@ export const SLASH = Buffer.from('/');
 export const EMPTY = Buffer.alloc(0);
 
 export class Layer {
+  readonly dir: string;
   readonly root: Buffer;
   private readonly rootRel: string;
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
 
-  constructor(readonly dir: string, readonly index: number) {
-    this.root = Buffer.from(dir);
+  constructor(dir: string, readonly index: number) {
+    // A symlinked layer dir is fine as an option, but every path strata makes below it is
+    // opened without following symlinks: resolve it once here.
+    this.dir = fs.realpathSync(dir);
+    this.root = Buffer.from(this.dir);
     this.rootRel = this.root.toString('latin1');
     this.dev = lstatReal(this.root).dev;
   }

@@ -1,0 +1,180 @@
+// strata demo: builds a two-layer OCI image with tar-stream from files it makes up,
+// then runs the real CLI through the whole life of a container, echoing each command.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
+import { bytePack } from '../image/tarbytes';
+import { sha256 } from '../image/digest';
+import { MT } from '../image/sources';
+
+interface DemoEntry {
+  name: string;
+  type?: 'file' | 'directory' | 'symlink';
+  body?: string;
+  mode?: number;
+  linkname?: string;
+}
+
+const T1 = new Date('2024-01-01T00:00:00Z');
+const T2 = new Date('2024-06-01T00:00:00Z');
+
+async function layerTar(entries: DemoEntry[], mtime: Date): Promise<Buffer> {
+  const pack = bytePack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((res, rej) => {
+    pack.on('end', () => res());
+    pack.on('error', rej);
+  });
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    const body = Buffer.from(e.body ?? '');
+    await new Promise<void>((res, rej) => {
+      const h = { name: e.name, type, mode: (e.mode ?? (type === 'directory' ? 0o755 : 0o644)) | 0o100000, mtime, linkname: e.linkname, uid: 0, gid: 0 };
+      const cb = (err?: Error | null) => (err ? rej(err) : res());
+      if (type === 'file') pack.entry(h, body, cb);
+      else pack.entry(h, cb);
+    });
+  }
+  pack.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+/** Writes an OCI layout with one image, strata-demo:latest, into dir. */
+export async function makeDemoImage(dir: string): Promise<void> {
+  const base: DemoEntry[] = [
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/motd', body: 'Welcome to the strata demo image.\n' },
+    { name: 'etc/os-release', body: 'NAME="strata demo"\nID=strata-demo\n' },
+    { name: 'usr/', type: 'directory' },
+    { name: 'usr/bin/', type: 'directory' },
+    { name: 'usr/bin/hello', body: '#!/bin/sh\necho hello from layer 1\n', mode: 0o755 },
+    { name: 'usr/share/', type: 'directory' },
+    { name: 'usr/share/doc/', type: 'directory' },
+    { name: 'usr/share/doc/demo/', type: 'directory' },
+    { name: 'usr/share/doc/demo/README', body: 'Docs shipped by layer 1.\n' },
+    { name: 'usr/share/doc/demo/CHANGES', body: 'Nothing yet.\n' },
+    { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
+  ];
+  const top: DemoEntry[] = [
+    { name: 'etc/', type: 'directory' },
+    { name: 'etc/motd', body: 'Welcome to the strata demo image (updated by layer 2).\n' },
+    { name: 'usr/share/doc/demo/.wh.CHANGES', body: '' },
+    { name: 'var/', type: 'directory' },
+    { name: 'var/log/', type: 'directory' },
+    { name: 'var/log/app.log', body: 'started\n' },
+  ];
+  const tars = [await layerTar(base, T1), await layerTar(top, T2)];
+  const blobs = path.join(dir, 'blobs', 'sha256');
+  fs.mkdirSync(blobs, { recursive: true });
+  const put = (b: Buffer) => {
+    const d = sha256(b);
+    fs.writeFileSync(path.join(blobs, d.slice(7)), b);
+    return d;
+  };
+  const layers = tars.map((t) => {
+    const gz = zlib.gzipSync(t);
+    return { mediaType: MT.layerGzip, digest: put(gz), size: gz.length, diffId: sha256(t) };
+  });
+  const config = Buffer.from(
+    JSON.stringify({
+      created: T2.toISOString(),
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/usr/bin/hello'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+      history: [
+        { created: T1.toISOString(), created_by: 'strata demo: base files' },
+        { created: T2.toISOString(), created_by: 'strata demo: update motd, drop CHANGES, add a log' },
+      ],
+    }),
+  );
+  const configDigest = put(config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    }),
+  );
+  const md = put(manifest);
+  fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT.ociManifest, digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'strata-demo:latest' } }] }),
+  );
+}
+
+export async function runDemo(o: { root?: string; driver: string; keep: boolean }): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
+  const root = o.root ? path.resolve(o.root) : path.join(work, 'store');
+  const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'strata');
+  const say = (s: string) => process.stdout.write(s);
+  const strata = (args: string[], allowFail = false): string => {
+    say(`\n$ strata ${args.join(' ')}\n`);
+    const r = spawnSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
+    say(r.stdout);
+    if (r.stderr) process.stderr.write(r.stderr);
+    if (r.status !== 0 && !allowFail) throw new Error(`demo step failed: strata ${args.join(' ')}`);
+    return r.stdout.trim();
+  };
+  const shell = (desc: string, fn: () => void) => {
+    say(`\n$ ${desc}\n`);
+    fn();
+  };
+  let mounted = false;
+  try {
+    say(`# building a two-layer demo image with tar-stream in ${work}/image (store: ${root})\n`);
+    await makeDemoImage(path.join(work, 'image'));
+    strata(['load', path.join(work, 'image')]);
+    strata(['images']);
+    strata(['history', 'strata-demo']);
+    strata(['create', '--name', 'demo', 'strata-demo']);
+    let driver = o.driver;
+    let mnt: string;
+    if (driver === 'auto') {
+      say('\n# mounting with strata-fs (falls back to kernel overlayfs if strata-fs is unavailable)');
+      driver = 'strata-fs';
+      const r = spawnSync(process.execPath, [bin, '--root', root, 'mount', '--driver', 'strata-fs', 'demo', path.join(work, 'mnt')], { encoding: 'utf8' });
+      if (r.status === 0) mnt = r.stdout.trim();
+      else {
+        say(`\n# strata-fs failed (${(r.stderr || '').trim()}); using --driver overlay`);
+        driver = 'overlay';
+        mnt = strata(['mount', '--driver', 'overlay', 'demo', path.join(work, 'mnt')]);
+      }
+      say(`\n$ strata mount --driver ${driver} demo ${path.join(work, 'mnt')}\n${mnt}\n`);
+    } else {
+      mnt = strata(['mount', '--driver', driver, 'demo', path.join(work, 'mnt')]);
+    }
+    mounted = true;
+    shell(`cat ${mnt}/etc/motd`, () => say(fs.readFileSync(path.join(mnt, 'etc/motd'), 'utf8')));
+    shell(`echo "hello from the container" > ${mnt}/etc/greeting`, () => fs.writeFileSync(path.join(mnt, 'etc/greeting'), 'hello from the container\n'));
+    shell(`echo "edited in the container" >> ${mnt}/etc/motd`, () => fs.appendFileSync(path.join(mnt, 'etc/motd'), 'edited in the container\n'));
+    shell(`rm ${mnt}/usr/share/doc/demo/README`, () => fs.rmSync(path.join(mnt, 'usr/share/doc/demo/README')));
+    strata(['ps']);
+    strata(['diff', 'demo']);
+    strata(['explain', path.join(mnt, 'etc/motd')]);
+    strata(['explain', '--container', 'demo', '/usr/share/doc/demo/README']);
+    strata(['explain', '--container', 'demo', '/usr/share/doc/demo/CHANGES']);
+    strata(['explain', '--container', 'demo', '/usr/bin/hello']);
+    strata(['commit', '-m', 'demo changes', 'demo', 'strata-demo:changed']);
+    strata(['history', 'strata-demo:changed']);
+    strata(['umount', 'demo']);
+    mounted = false;
+    strata(['rm', 'demo']);
+    strata(['rmi', 'strata-demo:changed', 'strata-demo:latest']);
+    strata(['images']);
+    say('\n# done\n');
+  } finally {
+    if (mounted) spawnSync(process.execPath, [bin, '--root', root, 'rm', '-f', 'demo'], { stdio: 'ignore' });
+    if (!o.keep) {
+      fs.rmSync(work, { recursive: true, force: true });
+    } else say(`# kept ${work}\n`);
+  }
+}

@@ -1,0 +1,524 @@
+// Extracts one layer tar into a directory in kernel-overlay on-disk format:
+//   .wh.NAME         -> character device 0:0 named NAME
+//   DIR/.wh..wh..opq -> xattr trusted.overlay.opaque=y on DIR
+// The layer is extracted on its own (not over the rootfs), so the lower layers are
+// only consulted for what a tar leaves implicit: parent dirs a layer omits keep the
+// lower layer's metadata, and hard links to lower files are copied up.
+//
+// Names and PAX values are byte strings (see tarbytes.ts). Every parent of every
+// entry is checked with lstat and created here, never resolved through a symlink.
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { byteExtract, GnuSparseInfo } from './tarbytes';
+import * as sys from './sys';
+import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
+
+export interface ExtractOptions {
+  /** Overlay-format dirs of the layers below this one, top first. */
+  lowers: string[];
+}
+
+export interface ExtractStats {
+  entries: number;
+}
+
+interface Header {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: Date;
+  type: string | null;
+  linkname: string | null;
+  uid: number;
+  gid: number;
+  devmajor: number;
+  devminor: number;
+  typeflagRaw?: number;
+  gnuSparse?: GnuSparseInfo;
+  pax?: Record<string, string> | null;
+}
+
+export class LayerError extends Error {}
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/** "./a//b/" -> "a/b"; "" for the root. Throws on absolute names and "..". */
+export function normalizeName(name: string): string {
+  if (name.startsWith('/')) throw new LayerError(`absolute path in layer: ${JSON.stringify(name)}`);
+  const out: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') throw new LayerError(`path escapes the layer: ${JSON.stringify(name)}`);
+    if (c.includes('\0')) throw new LayerError(`NUL in path: ${JSON.stringify(name)}`);
+    out.push(c);
+  }
+  return out.join('/');
+}
+
+function parseNs(v: string | undefined): bigint | null {
+  if (v === undefined || v === '') return null;
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v.trim());
+  if (!m) return null;
+  const frac = (m[3] ?? '').slice(0, 9).padEnd(9, '0');
+  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(frac || '0');
+  return m[1] === '-' ? -ns : ns;
+}
+
+function headerXattrs(pax: Record<string, string> | null | undefined): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  if (!pax) return out;
+  for (const [k, v] of Object.entries(pax)) {
+    let name: string;
+    let value: Buffer;
+    if (k.startsWith('SCHILY.xattr.')) {
+      name = k.slice('SCHILY.xattr.'.length);
+      value = Buffer.from(v, 'latin1');
+    } else if (k.startsWith('LIBARCHIVE.xattr.')) {
+      name = decodeURIComponent(k.slice('LIBARCHIVE.xattr.'.length));
+      value = Buffer.from(v, 'base64');
+    } else continue;
+    // An empty PAX value means "unset" (the Go tools' reading); overlay's own xattrs
+    // are layer structure, which a tar must express with whiteout files instead.
+    if (value.length === 0) continue;
+    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+    out.push([name, value]);
+  }
+  return out;
+}
+
+interface Times {
+  atime: bigint;
+  mtime: bigint;
+}
+
+class Extractor {
+  private readonly implicit = new Set<string>();
+  private readonly dirTimes = new Map<string, Times>();
+  /** dirs of this layer already checked with lstat; only this extractor changes the tree */
+  private readonly knownDirs = new Set<string>();
+  entries = 0;
+
+  constructor(
+    private readonly dest: string,
+    private readonly lowers: string[],
+  ) {}
+
+  private abs(rel: string): Buffer {
+    return bytesPath(this.dest, rel);
+  }
+
+  init(): void {
+    // the layer root shows through as the merged root: inherit it unless the tar has "./"
+    const lower = resolveLower(this.lowers, '');
+    if (lower) this.copyDirMeta(lower.abs, '', lower.st);
+  }
+
+  private copyDirMeta(from: Buffer, rel: string, st: fs.BigIntStats): void {
+    const to = this.abs(rel);
+    sys.lchown(to, Number(st.uid), Number(st.gid));
+    fs.chmodSync(to, Number(st.mode) & 0o7777);
+    this.copyXattrs(from, to);
+    this.dirTimes.set(rel, { atime: st.atimeNs, mtime: st.mtimeNs });
+  }
+
+  private copyXattrs(from: Buffer, to: Buffer): void {
+    for (const name of sys.llistxattr(from)) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      const v = sys.lgetxattr(from, name);
+      if (v !== null) sys.lsetxattr(to, name, v);
+    }
+  }
+
+  /**
+   * Makes sure every component of parent is a real directory of this layer, creating
+   * missing ones from the lower layers' metadata. For whiteouts, returns false when
+   * the whiteout could hide nothing (no lower directory there), instead of creating.
+   */
+  private ensureParent(parent: string, forWhiteout: boolean, entryName: string): boolean {
+    if (parent === '' || this.knownDirs.has(parent)) return true;
+    let cur = '';
+    for (const c of parent.split('/')) {
+      cur = cur ? cur + '/' + c : c;
+      if (this.knownDirs.has(cur)) continue;
+      const st = lstatOrNull(this.abs(cur));
+      if (st) {
+        if (st.isDirectory()) {
+          this.knownDirs.add(cur);
+          continue;
+        }
+        if (forWhiteout) return false;
+        if (st.isSymbolicLink()) throw new LayerError(`entry ${JSON.stringify(entryName)} goes through a symlink in the layer (${JSON.stringify(cur)})`);
+        throw new LayerError(`entry ${JSON.stringify(entryName)}: parent ${JSON.stringify(cur)} is not a directory`);
+      }
+      const lower = resolveLower(this.lowers, cur);
+      const lowerDir = lower && lower.st.isDirectory() ? lower : null;
+      if (forWhiteout && !lowerDir) return false;
+      fs.mkdirSync(this.abs(cur), 0o755);
+      this.knownDirs.add(cur);
+      this.implicit.add(cur);
+      if (lowerDir) this.copyDirMeta(lowerDir.abs, cur, lowerDir.st);
+    }
+    return true;
+  }
+
+  private removeExisting(rel: string, st: fs.BigIntStats): void {
+    if (st.isDirectory()) {
+      fs.rmSync(this.abs(rel), { recursive: true, force: true });
+      const prefix = rel + '/';
+      for (const k of [...this.knownDirs]) if (k === rel || k.startsWith(prefix)) this.knownDirs.delete(k);
+      for (const k of [...this.dirTimes.keys()]) if (k === rel || k.startsWith(prefix)) this.dirTimes.delete(k);
+      for (const k of [...this.implicit]) if (k === rel || k.startsWith(prefix)) this.implicit.delete(k);
+    } else {
+      fs.unlinkSync(this.abs(rel));
+    }
+  }
+
+  private setOpaque(rel: string): void {
+    sys.lsetxattr(this.abs(rel), OPAQUE_XATTR, Buffer.from('y'));
+  }
+
+  async entry(h: Header, stream: Readable): Promise<void> {
+    this.entries++;
+    const pax = h.pax ?? null;
+    let name = h.name;
+    let sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null = null;
+    if (pax && pax['GNU.sparse.major'] === '1' && pax['GNU.sparse.minor'] === '0') {
+      name = pax['GNU.sparse.name'] ?? name;
+      sparse = { map: null, realSize: Number(pax['GNU.sparse.realsize']), v1: true };
+    } else if (pax && pax['GNU.sparse.map'] !== undefined) {
+      const nums = pax['GNU.sparse.map'].split(',').filter((x: string) => x !== '').map(Number);
+      const map: Array<[number, number]> = [];
+      for (let i = 0; i + 1 < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
+      name = pax['GNU.sparse.name'] ?? name;
+      sparse = { map, realSize: Number(pax['GNU.sparse.size'] ?? pax['GNU.sparse.realsize']), v1: false };
+    } else if (pax && (pax['GNU.sparse.offset'] !== undefined || pax['GNU.sparse.numblocks'] !== undefined)) {
+      throw new LayerError(`${JSON.stringify(name)}: GNU sparse format 0.0 is not supported`);
+    } else if (h.gnuSparse) {
+      if (h.gnuSparse.extended) throw new LayerError(`${JSON.stringify(name)}: old GNU sparse file with extension headers is not supported`);
+      sparse = { map: h.gnuSparse.map, realSize: h.gnuSparse.realSize, v1: false };
+    }
+    if (sparse && (!Number.isSafeInteger(sparse.realSize) || sparse.realSize < 0)) throw new LayerError(`${JSON.stringify(name)}: bad sparse size`);
+
+    const rel = normalizeName(name);
+    let type: string | null = h.type;
+    if (sparse) type = 'file';
+    if (type === null) {
+      const flag = h.typeflagRaw !== undefined ? String.fromCharCode(h.typeflagRaw) : '?';
+      throw new LayerError(`${JSON.stringify(name)}: unsupported tar entry type ${JSON.stringify(flag)}`);
+    }
+    if (type === 'pax-global-header') return drain(stream);
+
+    if (rel === '') {
+      if (type !== 'directory') throw new LayerError(`root entry ${JSON.stringify(name)} is not a directory`);
+      this.applyMeta('', h, 'directory');
+      return drain(stream);
+    }
+
+    const slash = rel.lastIndexOf('/');
+    const parent = slash === -1 ? '' : rel.slice(0, slash);
+    const base = slash === -1 ? rel : rel.slice(slash + 1);
+
+    if (base.startsWith('.wh.')) {
+      await drain(stream);
+      return this.whiteout(parent, base, name);
+    }
+
+    this.ensureParent(parent, false, name);
+    const abs = this.abs(rel);
+    let existing = lstatOrNull(abs);
+    let wasWhiteout = false;
+    if (existing) {
+      if (type === 'directory' && existing.isDirectory()) {
+        this.implicit.delete(rel);
+        this.applyMeta(rel, h, 'directory');
+        return drain(stream);
+      }
+      if (type === 'link') {
+        const target = normalizeName(h.linkname ?? '');
+        if (target === rel) return drain(stream);
+      }
+      wasWhiteout = isWhiteout(existing);
+      this.removeExisting(rel, existing);
+      existing = null;
+    }
+
+    switch (type) {
+      case 'file':
+      case 'contiguous-file':
+        await this.writeFile(abs, h, stream, sparse);
+        this.applyMeta(rel, h, 'file');
+        return;
+      case 'directory':
+        fs.mkdirSync(abs, 0o700);
+        // a whiteout and a directory of the same name in one layer: lower content is gone
+        if (wasWhiteout) this.setOpaque(rel);
+        this.applyMeta(rel, h, 'directory');
+        return drain(stream);
+      case 'symlink':
+        fs.symlinkSync(Buffer.from(h.linkname ?? '', 'latin1'), abs);
+        this.applyMeta(rel, h, 'symlink');
+        return drain(stream);
+      case 'link':
+        await drain(stream);
+        return this.hardlink(rel, h);
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        const ft = type === 'fifo' ? S_IFIFO : type === 'block-device' ? S_IFBLK : S_IFCHR;
+        sys.mknod(abs, ft | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+        this.applyMeta(rel, h, type);
+        return drain(stream);
+      }
+      default:
+        throw new LayerError(`${JSON.stringify(name)}: unsupported tar entry type ${type}`);
+    }
+  }
+
+  private whiteout(parent: string, base: string, name: string): void {
+    if (base === '.wh..wh..opq') {
+      if (!this.ensureParent(parent, true, name)) {
+        // an opaque marker in a dir no lower layer has: the dir is new, nothing to hide
+        this.ensureParent(parent, false, name);
+      }
+      this.setOpaque(parent);
+      return;
+    }
+    if (base.startsWith('.wh..wh.')) return; // aufs bookkeeping (.wh..wh.plnk etc.), not a whiteout
+    const victim = base.slice(4);
+    if (victim === '' || victim === '.' || victim === '..') throw new LayerError(`invalid whiteout ${JSON.stringify(name)}`);
+    if (!this.ensureParent(parent, true, name)) return; // nothing below could be hidden
+    const rel = parent ? parent + '/' + victim : victim;
+    const st = lstatOrNull(this.abs(rel));
+    if (st) {
+      // whiteouts apply to lower layers only; this layer's own entry stays
+      if (st.isDirectory()) this.setOpaque(rel);
+      return;
+    }
+    sys.mknod(this.abs(rel), S_IFCHR, 0, 0);
+  }
+
+  private hardlink(rel: string, h: Header): void {
+    const target = normalizeName(h.linkname ?? '');
+    if (target === '') throw new LayerError(`hard link ${JSON.stringify(h.name)} has no target`);
+    const tslash = target.lastIndexOf('/');
+    const tparent = tslash === -1 ? '' : target.slice(0, tslash);
+    // the target's parents must be real dirs of this layer: never link through a symlink
+    let cur = '';
+    let inLayer = true;
+    for (const c of tparent === '' ? [] : tparent.split('/')) {
+      cur = cur ? cur + '/' + c : c;
+      const st = lstatOrNull(this.abs(cur));
+      if (!st) {
+        inLayer = false;
+        break;
+      }
+      if (!st.isDirectory()) throw new LayerError(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} goes through a non-directory`);
+    }
+    let tst = inLayer ? lstatOrNull(this.abs(target)) : null;
+    if (tst && (tst.isDirectory() || isWhiteout(tst))) throw new LayerError(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} is not a file`);
+    if (!tst) {
+      // a link to a file of a lower layer: copy that file up so both names share an inode
+      const lower = resolveLower(this.lowers, target);
+      if (!lower || lower.st.isDirectory()) throw new LayerError(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} is not in the layer or below it`);
+      this.ensureParent(tparent, false, h.linkname ?? '');
+      this.copyUp(lower.abs, lower.st, target);
+      tst = lower.st;
+    }
+    fs.linkSync(this.abs(target), this.abs(rel));
+  }
+
+  private copyUp(from: Buffer, st: fs.BigIntStats, rel: string): void {
+    const to = this.abs(rel);
+    if (st.isFile()) fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+    else if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(from, { encoding: 'buffer' }), to);
+    else sys.mknod(to, Number(st.mode) & 0o170000, sys.devMajor(Number(st.rdev)), sys.devMinor(Number(st.rdev)));
+    sys.lchown(to, Number(st.uid), Number(st.gid));
+    if (!st.isSymbolicLink()) fs.chmodSync(to, Number(st.mode) & 0o7777);
+    this.copyXattrs(from, to);
+    sys.setTimesNs(to, st.atimeNs, st.mtimeNs);
+  }
+
+  private async writeFile(abs: Buffer, h: Header, stream: Readable, sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null): Promise<void> {
+    const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      const w = new HoleWriter(fd);
+      if (!sparse) {
+        for await (const chunk of stream) w.write(chunk as Buffer);
+        fs.ftruncateSync(fd, w.pos);
+        return;
+      }
+      const reader = new ChunkReader(stream);
+      let map = sparse.map;
+      let consumed = 0;
+      if (sparse.v1) {
+        // PAX 1.0: the map is a decimal prologue in the data, padded to 512 bytes
+        const nums: number[] = [];
+        const line = async (): Promise<number> => {
+          let s = '';
+          for (;;) {
+            const b = await reader.read(1);
+            if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse map`);
+            consumed++;
+            if (b[0] === 0x0a) break;
+            s += String.fromCharCode(b[0]);
+            if (s.length > 20) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
+          }
+          const n = Number(s);
+          if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
+          return n;
+        };
+        const count = await line();
+        if (count > 1_000_000) throw new LayerError(`${JSON.stringify(h.name)}: sparse map too large`);
+        for (let i = 0; i < count * 2; i++) nums.push(await line());
+        const pad = (512 - (consumed % 512)) % 512;
+        if (pad) await reader.read(pad);
+        map = [];
+        for (let i = 0; i < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
+      }
+      for (const [off, len] of map ?? []) {
+        if (off + len > sparse.realSize) throw new LayerError(`${JSON.stringify(h.name)}: sparse map beyond file size`);
+        w.pos = off;
+        let left = len;
+        while (left > 0) {
+          const b = await reader.read(Math.min(left, 1 << 20));
+          if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse data`);
+          w.write(b);
+          left -= b.length;
+        }
+      }
+      await reader.drain();
+      fs.ftruncateSync(fd, sparse.realSize);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private applyMeta(rel: string, h: Header, type: string): void {
+    const abs = this.abs(rel);
+    const pax = h.pax ?? null;
+    const uid = pax?.uid !== undefined ? Number(pax.uid) : h.uid ?? 0;
+    const gid = pax?.gid !== undefined ? Number(pax.gid) : h.gid ?? 0;
+    // chown clears setuid/setgid and capabilities, so it goes first
+    sys.lchown(abs, uid, gid);
+    if (type !== 'symlink') fs.chmodSync(abs, (h.mode ?? 0o644) & 0o7777);
+    for (const [name, value] of headerXattrs(pax)) {
+      try {
+        sys.lsetxattr(abs, name, value);
+      } catch (e) {
+        // user.* xattrs cannot exist on symlinks or devices; the kernel says EPERM
+        if (type !== 'file' && type !== 'directory' && (e as NodeJS.ErrnoException).code === 'EPERM') continue;
+        throw e;
+      }
+    }
+    const mtime = parseNs(pax?.mtime) ?? BigInt(h.mtime ? h.mtime.getTime() : 0) * 1_000_000n;
+    const atime = parseNs(pax?.atime) ?? mtime;
+    if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
+    else sys.setTimesNs(abs, atime, mtime);
+  }
+
+  /** Directory mtimes last, deepest first: creating entries inside changed them. */
+  finish(): void {
+    const dirs = [...this.dirTimes.entries()];
+    const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
+    dirs.sort((a, b) => depth(b[0]) - depth(a[0]));
+    for (const [rel, t] of dirs) {
+      const st = lstatOrNull(this.abs(rel));
+      if (st && st.isDirectory()) sys.setTimesNs(this.abs(rel), t.atime, t.mtime);
+    }
+  }
+}
+
+/** Writes sequential data, leaving whole zero blocks as holes. */
+class HoleWriter {
+  pos = 0;
+  constructor(private readonly fd: number) {}
+  write(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      const inBlock = this.pos % BLOCK;
+      const n = Math.min(BLOCK - inBlock, chunk.length - i);
+      if (inBlock === 0 && n === BLOCK && chunk.compare(ZERO_BLOCK, 0, BLOCK, i, i + BLOCK) === 0) {
+        i += n;
+        this.pos += n;
+        continue;
+      }
+      // gather a run of data up to the next all-zero aligned block
+      let j = i + n;
+      let p = this.pos + n;
+      while (j < chunk.length) {
+        const m = Math.min(BLOCK, chunk.length - j);
+        if (m === BLOCK && chunk.compare(ZERO_BLOCK, 0, BLOCK, j, j + BLOCK) === 0) break;
+        j += m;
+        p += m;
+      }
+      let off = i;
+      while (off < j) off += fs.writeSync(this.fd, chunk, off, j - off, this.pos + (off - i));
+      this.pos = p;
+      i = j;
+    }
+  }
+}
+
+/** Pull-style reads of exact byte counts from a stream. */
+class ChunkReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private buf: Buffer = Buffer.alloc(0);
+  private done = false;
+  constructor(stream: Readable) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+  async read(n: number): Promise<Buffer> {
+    while (this.buf.length < n && !this.done) {
+      const r = await this.it.next();
+      if (r.done) this.done = true;
+      else this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(out.length);
+    return out;
+  }
+  async drain(): Promise<void> {
+    while (!this.done) {
+      const r = await this.it.next();
+      if (r.done) this.done = true;
+    }
+  }
+}
+
+async function drain(stream: Readable): Promise<void> {
+  for await (const _ of stream) {
+    /* discard */
+  }
+}
+
+/**
+ * Extracts a tar stream into dest (an empty directory). Throws LayerError on bad or
+ * hostile input; the caller owns dest and removes it on failure.
+ */
+export async function extractLayer(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractStats> {
+  const ex = new Extractor(dest, opts.lowers);
+  ex.init();
+  const tx = byteExtract();
+  let inputErr: Error | null = null;
+  input.on('error', (e) => {
+    inputErr = e;
+    tx.destroy(e);
+  });
+  input.pipe(tx);
+  try {
+    for await (const entry of tx as unknown as AsyncIterable<Readable & { header: Header }>) {
+      await ex.entry(entry.header, entry);
+    }
+  } catch (e) {
+    input.unpipe(tx);
+    input.destroy();
+    throw inputErr ?? e;
+  }
+  if (inputErr) throw inputErr;
+  ex.finish();
+  return { entries: ex.entries };
+}

@@ -1,0 +1,88 @@
+// Imports one layer blob: one read of the blob computes its digest, the diff_id of the
+// uncompressed tar, optionally keeps a copy of the blob, and extracts it.
+import * as fs from 'node:fs';
+import { pipeline, PassThrough } from 'node:stream';
+import { Compression, decompressor, detectCompression, readMagic } from './compression';
+import { HashingStream } from './digest';
+import { extractLayer, LayerError } from './extract';
+
+export interface BlobSource {
+  file: string;
+  /** byte range inside file (for blobs inside an uncompressed archive) */
+  start?: number;
+  size?: number;
+}
+
+export interface ImportLayerOptions {
+  src: BlobSource;
+  dest: string;
+  lowers: string[];
+  expectDigest?: string;
+  expectDiffId?: string;
+  /** write a verbatim copy of the blob here */
+  copyBlobTo?: string;
+  onBytes?: (n: number) => void;
+  /** only compute and check digests (the layer is already extracted) */
+  verifyOnly?: boolean;
+}
+
+export interface ImportedLayer {
+  digest: string;
+  diffId: string;
+  size: number;
+  diffSize: number;
+  compression: Compression;
+  entries: number;
+}
+
+export function openBlob(src: BlobSource): fs.ReadStream {
+  const start = src.start ?? 0;
+  const opts: { start: number; end?: number; highWaterMark: number } = { start, highWaterMark: 1 << 20 };
+  if (src.size !== undefined) {
+    if (src.size === 0) opts.end = start - 1;
+    else opts.end = start + src.size - 1;
+  }
+  return fs.createReadStream(src.file, opts);
+}
+
+export async function importLayer(o: ImportLayerOptions): Promise<ImportedLayer> {
+  const magic = readMagic(o.src.file, o.src.start ?? 0);
+  const compression = detectCompression(magic);
+  const hc = new HashingStream(o.onBytes);
+  const hd = new HashingStream();
+  let copyErr: Error | null = null;
+  const copy = o.copyBlobTo ? fs.createWriteStream(o.copyBlobTo, { flags: 'wx' }) : null;
+  copy?.on('error', (e) => (copyErr = e));
+  const tee = new PassThrough();
+  if (copy) tee.on('data', (d: Buffer) => {
+    if (!copy.write(d)) {
+      tee.pause();
+      copy.once('drain', () => tee.resume());
+    }
+  });
+  const out = pipeline(openBlob(o.src), hc, tee, decompressor(compression), hd, () => {
+    /* errors surface on the last stream */
+  });
+  const stats = o.verifyOnly ? await consume(out) : await extractLayer(out, o.dest, { lowers: o.lowers });
+  if (copy) await new Promise<void>((res, rej) => copy.end((e?: Error | null) => (e ? rej(e) : res())));
+  if (copyErr) throw copyErr;
+  const digest = hc.digest();
+  const diffId = hd.digest();
+  if (o.src.size !== undefined && hc.bytes !== o.src.size) throw new LayerError(`blob ${o.expectDigest ?? ''} is truncated: ${hc.bytes} of ${o.src.size} bytes`);
+  if (o.expectDigest && digest !== o.expectDigest) throw new LayerError(`blob digest mismatch: expected ${o.expectDigest}, got ${digest}`);
+  if (o.expectDiffId && diffId !== o.expectDiffId) throw new LayerError(`layer diff_id mismatch: config says ${o.expectDiffId}, content is ${diffId}`);
+  return { digest, diffId, size: hc.bytes, diffSize: hd.bytes, compression, entries: stats.entries };
+}
+
+async function consume(s: NodeJS.ReadableStream): Promise<{ entries: number }> {
+  for await (const _ of s) {
+    /* hashing happens upstream */
+  }
+  return { entries: 0 };
+}
+
+/** Streams a blob's uncompressed tar into a writable (for save). */
+export function uncompressedStream(src: BlobSource): NodeJS.ReadableStream {
+  const compression = detectCompression(readMagic(src.file, src.start ?? 0));
+  return pipeline(openBlob(src), decompressor(compression), () => undefined);
+}

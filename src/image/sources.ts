@@ -1,0 +1,208 @@
+// Reads docker-archive, oci-archive and OCI image layout into one description per
+// image. Everything is checked that can be checked before any layer is extracted:
+// media types, digest syntax, sizes, config digests, layer counts.
+import * as fs from 'node:fs';
+import { Bag, DirBag, TarBag } from './bag';
+import { BlobSource } from './layer';
+import { checkDigest, hex, sha256 } from './digest';
+import { normalizeReference } from './reference';
+
+export const MAX_LAYERS = 100;
+
+export const MT = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  layerTar: 'application/vnd.oci.image.layer.v1.tar',
+  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+
+const LAYER_TYPES = new Set([
+  MT.layerTar,
+  MT.layerGzip,
+  MT.layerZstd,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+
+export interface SourceLayer {
+  src: BlobSource;
+  /** null for docker-archive layers, whose digest is only known once read */
+  digest: string | null;
+  mediaType: string | null;
+  diffId: string;
+}
+
+export interface SourceImage {
+  refs: string[];
+  manifest: Buffer | null;
+  manifestDigest: string | null;
+  config: Buffer;
+  configDigest: string;
+  configJson: ImageConfig;
+  layers: SourceLayer[];
+}
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture?: string;
+  os?: string;
+  config?: Record<string, unknown>;
+  rootfs: { type: string; diff_ids: string[] };
+  history?: Array<{ created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }>;
+  [k: string]: unknown;
+}
+
+interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { os?: string; architecture?: string };
+}
+
+function parseJson<T>(b: Buffer, what: string): T {
+  try {
+    return JSON.parse(b.toString('utf8')) as T;
+  } catch (e) {
+    throw new Error(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function parseConfig(b: Buffer, what: string): ImageConfig {
+  const c = parseJson<ImageConfig>(b, what);
+  if (!c || typeof c !== 'object' || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw new Error(`${what} has no rootfs.diff_ids`);
+  if (c.rootfs.diff_ids.length > MAX_LAYERS) throw new Error(`image has ${c.rootfs.diff_ids.length} layers; strata supports at most ${MAX_LAYERS}`);
+  c.rootfs.diff_ids.forEach((d, i) => checkDigest(d, `diff_id ${i}`));
+  return c;
+}
+
+function blobName(digest: string): string {
+  return `blobs/sha256/${hex(digest)}`;
+}
+
+function readVerified(bag: Bag, d: Descriptor, what: string): Buffer {
+  checkDigest(d.digest, what);
+  if (!bag.has(blobName(d.digest))) throw new Error(`missing blob ${d.digest} (${what}) in ${bag.describe}`);
+  const b = bag.readSmall(blobName(d.digest));
+  if (sha256(b) !== d.digest) throw new Error(`${what} digest mismatch: expected ${d.digest}, got ${sha256(b)}`);
+  if (typeof d.size === 'number' && d.size !== b.length) throw new Error(`${what} size mismatch: descriptor says ${d.size}, blob has ${b.length}`);
+  return b;
+}
+
+function refFromAnnotation(a: Record<string, string> | undefined): string | null {
+  const n = a?.['org.opencontainers.image.ref.name'] ?? a?.['io.containerd.image.name'];
+  if (!n) return null;
+  try {
+    return normalizeReference(n);
+  } catch {
+    return null;
+  }
+}
+
+function fromOciManifest(bag: Bag, d: Descriptor, refs: string[]): SourceImage {
+  const manifest = readVerified(bag, d, 'manifest');
+  const m = parseJson<{ schemaVersion?: number; mediaType?: string; config?: Descriptor; layers?: Descriptor[] }>(manifest, `manifest ${d.digest}`);
+  const mt = m.mediaType ?? d.mediaType ?? MT.ociManifest;
+  if (mt !== MT.ociManifest && mt !== MT.dockerManifest) throw new Error(`unknown manifest media type ${JSON.stringify(mt)}`);
+  if (!m.config || !Array.isArray(m.layers)) throw new Error(`manifest ${d.digest} lacks config or layers`);
+  if (m.layers.length > MAX_LAYERS) throw new Error(`manifest names ${m.layers.length} layers; strata supports at most ${MAX_LAYERS}`);
+  const cmt = m.config.mediaType;
+  if (cmt !== MT.ociConfig && cmt !== MT.dockerConfig) throw new Error(`unknown config media type ${JSON.stringify(cmt)}`);
+  const config = readVerified(bag, m.config, 'config');
+  const cj = parseConfig(config, `config ${m.config.digest}`);
+  if (cj.rootfs.diff_ids.length !== m.layers.length) throw new Error(`manifest has ${m.layers.length} layers but config has ${cj.rootfs.diff_ids.length} diff_ids`);
+  const layers: SourceLayer[] = m.layers.map((l, i) => {
+    checkDigest(l.digest, `layer ${i}`);
+    if (!l.mediaType || !LAYER_TYPES.has(l.mediaType)) throw new Error(`unknown layer media type ${JSON.stringify(l.mediaType)}`);
+    if (!bag.has(blobName(l.digest))) throw new Error(`missing blob ${l.digest} (layer ${i}) in ${bag.describe}`);
+    const src = bag.blob(blobName(l.digest));
+    if (typeof l.size === 'number' && l.size !== src.size) throw new Error(`layer ${i} size mismatch: descriptor says ${l.size}, blob has ${src.size}`);
+    return { src, digest: l.digest, mediaType: l.mediaType, diffId: cj.rootfs.diff_ids[i] };
+  });
+  return { refs, manifest, manifestDigest: d.digest, config, configDigest: m.config.digest, configJson: cj, layers };
+}
+
+function readOciLayout(bag: Bag): SourceImage[] {
+  const index = parseJson<{ manifests?: Descriptor[] }>(bag.readSmall('index.json'), 'index.json');
+  if (!Array.isArray(index.manifests)) throw new Error('index.json has no manifests');
+  const out: SourceImage[] = [];
+  const walk = (d: Descriptor, refs: string[], depth: number) => {
+    if (depth > 4) throw new Error('image indexes nested too deep');
+    const mt = d.mediaType;
+    if (mt === MT.ociIndex || mt === MT.dockerList) {
+      const idx = parseJson<{ manifests?: Descriptor[] }>(readVerified(bag, d, 'image index'), `index ${d.digest}`);
+      const ms = idx.manifests ?? [];
+      // a multi-platform index: take the one for this machine
+      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+      const pick = ms.find((x) => x.platform?.os === 'linux' && x.platform?.architecture === arch) ?? (ms.length === 1 ? ms[0] : undefined);
+      if (!pick) throw new Error(`image index ${d.digest} has no linux/${arch} image`);
+      walk(pick, refs, depth + 1);
+      return;
+    }
+    if (mt !== undefined && mt !== MT.ociManifest && mt !== MT.dockerManifest) throw new Error(`unknown manifest media type ${JSON.stringify(mt)}`);
+    out.push(fromOciManifest(bag, d, refs));
+  };
+  for (const d of index.manifests) {
+    const ref = refFromAnnotation(d.annotations);
+    walk(d, ref ? [ref] : [], 0);
+  }
+  // the same manifest listed under several names is one image with several tags
+  const merged = new Map<string, SourceImage>();
+  for (const img of out) {
+    const prev = merged.get(img.configDigest);
+    if (prev) prev.refs.push(...img.refs.filter((r) => !prev.refs.includes(r)));
+    else merged.set(img.configDigest, img);
+  }
+  return [...merged.values()];
+}
+
+function readDockerArchive(bag: Bag): SourceImage[] {
+  const list = parseJson<Array<{ Config: string; RepoTags?: string[] | null; Layers: string[] }>>(bag.readSmall('manifest.json'), 'manifest.json');
+  if (!Array.isArray(list) || list.length === 0) throw new Error('manifest.json lists no images');
+  return list.map((e, n) => {
+    if (typeof e.Config !== 'string' || !Array.isArray(e.Layers)) throw new Error(`manifest.json entry ${n} lacks Config or Layers`);
+    if (e.Layers.length > MAX_LAYERS) throw new Error(`manifest names ${e.Layers.length} layers; strata supports at most ${MAX_LAYERS}`);
+    const config = bag.readSmall(e.Config);
+    const configDigest = sha256(config);
+    // docker names the config after its digest: a mismatch means a damaged archive
+    const m = /([0-9a-f]{64})(?:\.json)?$/.exec(e.Config);
+    if (m && m[1] !== hex(configDigest)) throw new Error(`config ${e.Config} digest mismatch: content is ${configDigest}`);
+    const cj = parseConfig(config, e.Config);
+    if (cj.rootfs.diff_ids.length !== e.Layers.length) throw new Error(`manifest.json entry ${n} has ${e.Layers.length} layers but its config has ${cj.rootfs.diff_ids.length} diff_ids`);
+    const layers = e.Layers.map((l, i) => ({ src: bag.blob(l), digest: null, mediaType: null, diffId: cj.rootfs.diff_ids[i] }));
+    const refs = (e.RepoTags ?? []).map((r) => normalizeReference(r));
+    return { refs, manifest: null, manifestDigest: null, config, configDigest, configJson: cj, layers };
+  });
+}
+
+export interface OpenedSource {
+  kind: 'docker-archive' | 'oci-archive' | 'oci-layout';
+  images: SourceImage[];
+}
+
+export async function openSource(p: string, onIndexBytes?: (n: number) => void, tmpDir?: string): Promise<OpenedSource> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new Error(`${p}: no such file or directory`);
+  }
+  const bag: Bag = st.isDirectory() ? new DirBag(p) : await TarBag.open(p, onIndexBytes, tmpDir);
+  if (bag.has('manifest.json')) return { kind: 'docker-archive', images: readDockerArchive(bag) };
+  if (bag.has('index.json')) {
+    if (!bag.has('oci-layout')) throw new Error(`${p}: index.json without oci-layout file`);
+    return { kind: st.isDirectory() ? 'oci-layout' : 'oci-archive', images: readOciLayout(bag) };
+  }
+  throw new Error(`${p}: not a docker-archive, oci-archive or OCI layout (no manifest.json or index.json)`);
+}

@@ -1,0 +1,165 @@
+// Containers: an image's layers plus a private upper dir, mounted on demand by
+// strata-fs (or kernel overlayfs, which reads the same on-disk format).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { Store, ContainerRecord, ImageRecord, MountState } from './store';
+import { mountOverlay } from '../image/sys';
+
+export type Driver = 'strata-fs' | 'overlay';
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+export function upperDir(store: Store, id: string): string {
+  return path.join(store.containerDir(id), 'upper');
+}
+export function workDir(store: Store, id: string): string {
+  return path.join(store.containerDir(id), 'work');
+}
+
+function randomName(): string {
+  const a = ['brave', 'calm', 'eager', 'keen', 'quiet', 'swift', 'tidy', 'wise', 'bold', 'merry'];
+  const b = ['otter', 'heron', 'lynx', 'marten', 'ibis', 'newt', 'vole', 'wren', 'yak', 'finch'];
+  return `${a[randomBytes(1)[0] % a.length]}_${b[randomBytes(1)[0] % b.length]}_${randomBytes(2).toString('hex')}`;
+}
+
+export function createContainer(store: Store, image: ImageRecord, imageRef: string, name?: string): ContainerRecord {
+  if (name !== undefined && !NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)}`);
+  const all = store.containers();
+  const nm = name ?? randomName();
+  if (all.some((c) => c.name === nm)) throw new Error(`container name ${JSON.stringify(nm)} is already in use`);
+  const id = randomBytes(32).toString('hex');
+  const rec: ContainerRecord = { id, name: nm, image: image.id, imageRef, layers: image.layers.map((l) => l.chainId), created: new Date().toISOString() };
+  // built under tmp/ and renamed: a container dir exists only when complete
+  const tmp = store.makeTmp('create');
+  for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(tmp, d), { mode: 0o755 });
+  // the upper root takes the image root's metadata, as the merged root shows the upper's
+  const rootStat = fs.lstatSync(store.layerDir(rec.layers[rec.layers.length - 1]));
+  fs.chmodSync(path.join(tmp, 'upper'), rootStat.mode & 0o7777);
+  fs.chownSync(path.join(tmp, 'upper'), rootStat.uid, rootStat.gid);
+  fs.writeFileSync(path.join(tmp, 'container.json'), JSON.stringify(rec, null, 2) + '\n');
+  fs.renameSync(tmp, store.containerDir(id));
+  return rec;
+}
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The filesystem type mounted exactly at p, or null. */
+export function mountedFsType(p: string): string | null {
+  // resolve only the parent: a stat of the mountpoint itself would wait on a hung FUSE server
+  let real: string;
+  try {
+    const abs = path.resolve(p);
+    real = abs === '/' ? '/' : path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+  } catch {
+    return null;
+  }
+  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  let found: string | null = null;
+  for (const l of lines) {
+    const parts = l.split(' ');
+    if (parts.length < 10) continue;
+    if (unescapeMountinfo(parts[4]) !== real) continue;
+    const sep = parts.indexOf('-');
+    found = parts[sep + 1] ?? null; // the last one listed is the one on top
+  }
+  return found;
+}
+
+/** Every mount point at or below dir (deepest last). */
+export function mountsUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mp = l.split(' ')[4];
+    if (!mp) continue;
+    const m = unescapeMountinfo(mp);
+    if (m === dir || m.startsWith(dir + '/')) out.push(m);
+  }
+  return out;
+}
+
+export function isMounted(store: Store, c: ContainerRecord): MountState | null {
+  const st = store.mountState(c.id);
+  if (!st) return null;
+  return mountedFsType(st.mountpoint) ? st : null;
+}
+
+function strataFsBin(): string {
+  // dist/src/store/containers.js -> repo root
+  return path.resolve(__dirname, '..', '..', '..', 'bin', 'strata-fs');
+}
+
+export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): string {
+  // the kernel takes one page of options, hence short symlinked names; strata-fs gets
+  // the real dirs (it opens layer roots without following symlinks)
+  const lower = (driver === 'overlay' ? store.shortLowerDirs(c.layers) : store.lowerDirs(c.layers)).join(':');
+  return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
+}
+
+export function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): MountState {
+  const cur = isMounted(store, c);
+  if (cur) {
+    if (mountpoint && path.resolve(mountpoint) !== cur.mountpoint) throw new Error(`container ${c.name} is already mounted at ${cur.mountpoint}`);
+    return cur;
+  }
+  for (const l of c.layers) if (!store.hasLayer(l)) throw new Error(`container ${c.name}: layer ${l} is missing from the store`);
+  const mnt = path.resolve(mountpoint ?? path.join(store.containerDir(c.id), 'merged'));
+  fs.mkdirSync(mnt, { recursive: true });
+  if (mountedFsType(mnt)) throw new Error(`${mnt} is already a mount point`);
+  const opts = mountOptions(store, c, driver);
+  if (driver === 'overlay' && opts.length > 4000) throw new Error(`mount options too long (${opts.length} bytes): store root path too long for ${c.layers.length} layers`);
+  // a leftover work/ from an unclean unmount makes overlayfs refuse: start it fresh
+  const work = workDir(store, c.id);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { mode: 0o755 });
+  if (driver === 'overlay') {
+    try {
+      mountOverlay(mnt, opts);
+    } catch (e) {
+      throw new Error(`overlay mount of ${mnt} failed: ${(e as Error).message}`);
+    }
+  } else {
+    const r = spawnSync(process.execPath, [strataFsBin(), '-o', opts, mnt], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+    if (r.error) throw new Error(`strata-fs failed to mount ${mnt}: ${r.error.message}`);
+    if (r.status !== 0) throw new Error(`strata-fs failed to mount ${mnt}: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
+    if (!mountedFsType(mnt)) throw new Error(`strata-fs returned but ${mnt} is not mounted`);
+  }
+  const st: MountState = { mountpoint: mnt, driver, since: new Date().toISOString() };
+  store.setMountState(c.id, st);
+  return st;
+}
+
+export function umountContainer(store: Store, c: ContainerRecord): string | null {
+  const st = store.mountState(c.id);
+  if (!st) return null;
+  if (mountedFsType(st.mountpoint)) {
+    const r = spawnSync('umount', [st.mountpoint], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`umount ${st.mountpoint} failed: ${(r.stderr || '').trim()} (is it busy?)`);
+  }
+  store.setMountState(c.id, null);
+  return st.mountpoint;
+}
+
+export function removeContainer(store: Store, c: ContainerRecord, force: boolean): void {
+  const m = isMounted(store, c);
+  if (m) {
+    if (!force) throw new Error(`container ${c.name} is mounted at ${m.mountpoint}; umount it first or use rm -f`);
+    umountContainer(store, c);
+  }
+  // never recurse into a live mount: rm -rf through a union would write whiteouts,
+  // through anything else it would delete someone's files
+  const left = mountsUnder(store.containerDir(c.id));
+  if (left.length) {
+    if (!force) throw new Error(`container ${c.name} has a mount at ${left[0]}; umount it first or use rm -f`);
+    for (const m of left.reverse()) spawnSync('umount', [m]);
+    const still = mountsUnder(store.containerDir(c.id));
+    if (still.length) throw new Error(`cannot unmount ${still[0]}`);
+  }
+  // rename first so a crash midway leaves garbage (no container.json), not half a container
+  const trash = path.join(store.tmpRoot, `rm-${c.id}`);
+  fs.renameSync(store.containerDir(c.id), trash);
+  fs.rmSync(trash, { recursive: true, force: true });
+}

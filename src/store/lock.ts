@@ -1,0 +1,92 @@
+// A store-wide exclusive lock. Node has no flock(2), so the lock is a file created
+// with O_EXCL holding "pid starttime"; a lock whose process is gone (or whose pid was
+// reused, which the start time reveals) is stale and gets broken. Breaking goes
+// through a second O_EXCL file so two waiters cannot both break and both win.
+import * as fs from 'node:fs';
+
+function procStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // field 22 (starttime) counted after the ")" that ends the command name
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function holderAlive(content: string): boolean {
+  const [pidS, start] = content.trim().split(' ');
+  const pid = Number(pidS);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = procStart(pid);
+  return now !== null && (start === undefined || start === now);
+}
+
+function tryCreate(file: string, content: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'wx', 0o600);
+    fs.writeSync(fd, content);
+    fs.closeSync(fd);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+function readOrNull(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export class StoreLock {
+  private held = false;
+  private readonly me = `${process.pid} ${procStart(process.pid) ?? ''}`;
+  constructor(private readonly file: string) {}
+
+  private tryBreakStale(): void {
+    const breaker = this.file + '.break';
+    if (!tryCreate(breaker, this.me)) {
+      const b = readOrNull(breaker);
+      if (b !== null && !holderAlive(b)) fs.rmSync(breaker, { force: true });
+      return;
+    }
+    try {
+      const c = readOrNull(this.file);
+      if (c !== null && !holderAlive(c)) fs.rmSync(this.file, { force: true });
+    } finally {
+      fs.rmSync(breaker, { force: true });
+    }
+  }
+
+  async acquire(timeoutMs = 120_000, onWait?: () => void): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let waited = false;
+    for (;;) {
+      if (tryCreate(this.file, this.me)) {
+        this.held = true;
+        return;
+      }
+      const c = readOrNull(this.file);
+      if (c !== null && !holderAlive(c)) {
+        this.tryBreakStale();
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`store is locked by another strata command (${this.file}: pid ${(c ?? '?').split(' ')[0]})`);
+      if (!waited && onWait) onWait();
+      waited = true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    // only remove our own lock
+    if (readOrNull(this.file) === this.me) fs.rmSync(this.file, { force: true });
+  }
+}

@@ -1,0 +1,43 @@
+// Finds images and containers the way docker does: by name[:tag], by full or short id.
+import { Store, ImageRecord, ContainerRecord } from './store';
+import { normalizeReference } from '../image/reference';
+import { hex } from '../image/digest';
+
+export function resolveImage(store: Store, ref: string): ImageRecord {
+  const tags = store.tags();
+  let norm: string | null = null;
+  try {
+    norm = normalizeReference(ref);
+  } catch {
+    /* not a name: maybe an id */
+  }
+  if (norm && tags[norm]) {
+    const img = store.image(tags[norm]);
+    if (img) return img;
+  }
+  const h = ref.replace(/^sha256:/, '');
+  if (/^[0-9a-f]{4,64}$/.test(h)) {
+    const hits = store.images().filter((i) => hex(i.id).startsWith(h));
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new Error(`image id prefix ${ref} is ambiguous`);
+  }
+  throw new Error(`no such image: ${ref}`);
+}
+
+export function imageRefs(store: Store, id: string): string[] {
+  return Object.entries(store.tags())
+    .filter(([, v]) => v === id)
+    .map(([k]) => k);
+}
+
+export function resolveContainer(store: Store, idOrName: string): ContainerRecord {
+  const all = store.containers();
+  const byName = all.find((c) => c.name === idOrName);
+  if (byName) return byName;
+  if (/^[0-9a-f]{1,64}$/.test(idOrName)) {
+    const hits = all.filter((c) => c.id.startsWith(idOrName));
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new Error(`container id prefix ${idOrName} is ambiguous`);
+  }
+  throw new Error(`no such container: ${idOrName}`);
+}

@@ -1,0 +1,64 @@
+// strata rmi: untag, then delete images without tags and layers nothing uses any more.
+import { Store } from './store';
+import { resolveImage, imageRefs } from './resolve';
+import { normalizeReference } from '../image/reference';
+import { hex } from '../image/digest';
+
+export interface RmiLine {
+  action: 'Untagged' | 'Deleted';
+  what: string;
+}
+
+export function removeImages(store: Store, refs: string[], force: boolean): RmiLine[] {
+  const lines: RmiLine[] = [];
+  // resolve everything first: a bad name changes nothing
+  const plan = refs.map((r) => {
+    const img = resolveImage(store, r);
+    let norm: string | null = null;
+    try {
+      norm = normalizeReference(r);
+    } catch {
+      /* an id */
+    }
+    const byTag = norm !== null && store.tags()[norm] === img.id;
+    return { img, tag: byTag ? norm : null, ref: r };
+  });
+  const tags = store.tags();
+  const toDelete = new Set<string>();
+  for (const p of plan) {
+    const users = store.containers().filter((c) => c.image === p.img.id);
+    if (p.tag) {
+      const remaining = imageRefs(store, p.img.id).filter((t) => tags[t] === p.img.id && t !== p.tag);
+      if (remaining.length === 0 && users.length > 0) throw new Error(`image ${p.ref} is used by container ${users[0].name}; remove the container first`);
+      delete tags[p.tag];
+      lines.push({ action: 'Untagged', what: p.tag });
+      if (remaining.length === 0) toDelete.add(p.img.id);
+    } else {
+      const all = Object.keys(tags).filter((t) => tags[t] === p.img.id);
+      if (all.length > 1 && !force) throw new Error(`image ${p.ref} has several names (${all.join(', ')}); untag them or use -f`);
+      if (users.length > 0) throw new Error(`image ${p.ref} is used by container ${users[0].name}; remove the container first`);
+      for (const t of all) {
+        delete tags[t];
+        lines.push({ action: 'Untagged', what: t });
+      }
+      toDelete.add(p.img.id);
+    }
+  }
+  store.putTags(tags);
+  const keepLayers = new Set<string>();
+  for (const img of store.images()) if (!toDelete.has(img.id)) for (const l of img.layers) keepLayers.add(l.chainId);
+  for (const c of store.containers()) for (const l of c.layers) keepLayers.add(l);
+  for (const id of toDelete) {
+    const img = store.image(id);
+    store.deleteImage(id);
+    lines.push({ action: 'Deleted', what: id });
+    for (const l of [...(img?.layers ?? [])].reverse()) {
+      if (keepLayers.has(l.chainId)) continue;
+      keepLayers.add(l.chainId); // print once
+      lines.push({ action: 'Deleted', what: 'sha256:' + hex(l.chainId) });
+    }
+  }
+  // the layers and blobs themselves go with the garbage collector: same rules, one place
+  store.collectGarbage();
+  return lines;
+}

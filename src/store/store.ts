@@ -1,0 +1,284 @@
+// The on-disk store. Layout under the root (see README "Store layout"):
+//   lock                         held by mutating commands
+//   tmp/                         work in progress; anything here is garbage after a crash
+//   blobs/sha256/HEX             verbatim blobs: layers as loaded, manifests, configs
+//   layers/CHAINHEX/diff/        one layer, extracted once, kernel-overlay format
+//   layers/CHAINHEX/layer.json   digests and sizes of that layer
+//   l/SHORT -> ../layers/CHAINHEX/diff   short names that keep mount options small
+//   images/IDHEX.json            an image: manifest digest, config digest, layers
+//   repositories.json            { "repo:tag": "sha256:ID" }
+//   containers/ID/               container.json, upper/, work/, merged/, mount.json
+// Every change is written under tmp/ and renamed into place; the last rename is the
+// commit point, and whatever a crash leaves behind is collected by the next command.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { StoreLock } from './lock';
+import { hex } from '../image/digest';
+
+export interface LayerRecord {
+  chainId: string;
+  diffId: string;
+  /** digest of the blob as loaded (what manifests name) */
+  digest: string;
+  mediaType: string;
+  size: number;
+  diffSize: number;
+  parent: string | null;
+}
+
+export interface ImageRecord {
+  id: string; // config digest
+  manifestDigest: string;
+  configDigest: string;
+  layers: Array<{ chainId: string; diffId: string; digest: string; mediaType: string; size: number }>;
+  created: string | null;
+  loaded: string;
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  image: string; // image id
+  imageRef: string; // what the user asked for
+  layers: string[]; // chain ids, bottom first
+  created: string;
+}
+
+export interface MountState {
+  mountpoint: string;
+  driver: 'strata-fs' | 'overlay';
+  since: string;
+}
+
+export const DEFAULT_ROOT = '/var/lib/strata';
+
+export function writeFileAtomic(file: string, data: string | Buffer, tmpDir: string): void {
+  const tmp = path.join(tmpDir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}`);
+  const fd = fs.openSync(tmp, 'wx', 0o644);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+export class Store {
+  readonly lock: StoreLock;
+  constructor(readonly root: string) {
+    this.lock = new StoreLock(path.join(root, 'lock'));
+  }
+
+  static open(root: string): Store {
+    for (const d of ['', 'tmp', 'blobs/sha256', 'layers', 'l', 'images', 'containers']) fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o700 });
+    return new Store(root);
+  }
+
+  // ---- paths ----
+  get tmpRoot(): string {
+    return path.join(this.root, 'tmp');
+  }
+  blobPath(digest: string): string {
+    return path.join(this.root, 'blobs', 'sha256', hex(digest));
+  }
+  layerRoot(chainId: string): string {
+    return path.join(this.root, 'layers', hex(chainId));
+  }
+  layerDir(chainId: string): string {
+    return path.join(this.layerRoot(chainId), 'diff');
+  }
+  shortLink(chainId: string): string {
+    return path.join(this.root, 'l', hex(chainId).slice(0, 16));
+  }
+  imageFile(id: string): string {
+    return path.join(this.root, 'images', hex(id) + '.json');
+  }
+  containerDir(id: string): string {
+    return path.join(this.root, 'containers', id);
+  }
+
+  /** A fresh private dir under tmp/ for one operation. */
+  makeTmp(prefix: string): string {
+    return fs.mkdtempSync(path.join(this.tmpRoot, prefix + '-'));
+  }
+
+  async withLock<T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+    await this.lock.acquire(undefined, onWait);
+    // Ctrl-C: drop the lock now; what the command left under tmp/ is garbage for the next one
+    const onSignal = (sig: NodeJS.Signals) => {
+      this.lock.release();
+      process.stderr.write(`strata: interrupted (${sig}); the store is unchanged\n`);
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      this.collectGarbage();
+      return await fn();
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      this.lock.release();
+    }
+  }
+
+  // ---- blobs ----
+  hasBlob(digest: string): boolean {
+    return fs.existsSync(this.blobPath(digest));
+  }
+  readBlob(digest: string): Buffer {
+    return fs.readFileSync(this.blobPath(digest));
+  }
+  /** Puts a verified file (under tmp/) into blobs/ unless already there. */
+  adoptBlob(digest: string, file: string): void {
+    if (this.hasBlob(digest)) fs.rmSync(file, { force: true });
+    else fs.renameSync(file, this.blobPath(digest));
+  }
+  writeBlob(digest: string, data: Buffer): void {
+    if (!this.hasBlob(digest)) writeFileAtomic(this.blobPath(digest), data, this.tmpRoot);
+  }
+
+  // ---- layers ----
+  hasLayer(chainId: string): boolean {
+    return fs.existsSync(path.join(this.layerRoot(chainId), 'layer.json'));
+  }
+  layer(chainId: string): LayerRecord {
+    return JSON.parse(fs.readFileSync(path.join(this.layerRoot(chainId), 'layer.json'), 'utf8')) as LayerRecord;
+  }
+  /** Moves a complete layer root (diff/ + layer.json, built under tmp/) into place. */
+  adoptLayer(chainId: string, builtRoot: string): void {
+    if (this.hasLayer(chainId)) {
+      fs.rmSync(builtRoot, { recursive: true, force: true });
+      return;
+    }
+    fs.rmSync(this.layerRoot(chainId), { recursive: true, force: true });
+    fs.renameSync(builtRoot, this.layerRoot(chainId));
+    this.ensureShortLink(chainId);
+  }
+  ensureShortLink(chainId: string): void {
+    const link = this.shortLink(chainId);
+    const want = path.join('..', 'layers', hex(chainId), 'diff');
+    try {
+      if (fs.readlinkSync(link) === want) return;
+      fs.rmSync(link, { force: true });
+    } catch {
+      /* missing */
+    }
+    fs.symlinkSync(want, link);
+  }
+  /** Layer dirs for a mount or an extraction, top first. */
+  lowerDirs(chainIds: string[]): string[] {
+    return chainIds.map((c) => this.layerDir(c)).reverse();
+  }
+  shortLowerDirs(chainIds: string[]): string[] {
+    return chainIds.map((c) => {
+      this.ensureShortLink(c);
+      return this.shortLink(c);
+    }).reverse();
+  }
+
+  // ---- images ----
+  images(): ImageRecord[] {
+    const out: ImageRecord[] = [];
+    for (const f of fs.readdirSync(path.join(this.root, 'images'))) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        out.push(JSON.parse(fs.readFileSync(path.join(this.root, 'images', f), 'utf8')) as ImageRecord);
+      } catch {
+        /* a half-written file cannot exist (atomic rename); skip foreign files */
+      }
+    }
+    return out;
+  }
+  image(id: string): ImageRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(this.imageFile(id), 'utf8')) as ImageRecord;
+    } catch {
+      return null;
+    }
+  }
+  putImage(rec: ImageRecord): void {
+    writeFileAtomic(this.imageFile(rec.id), JSON.stringify(rec, null, 2) + '\n', this.tmpRoot);
+  }
+  deleteImage(id: string): void {
+    fs.rmSync(this.imageFile(id), { force: true });
+  }
+
+  tags(): Record<string, string> {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.root, 'repositories.json'), 'utf8')) as Record<string, string>;
+    } catch {
+      return {};
+    }
+  }
+  putTags(tags: Record<string, string>): void {
+    const sorted: Record<string, string> = {};
+    for (const k of Object.keys(tags).sort()) sorted[k] = tags[k];
+    writeFileAtomic(path.join(this.root, 'repositories.json'), JSON.stringify(sorted, null, 2) + '\n', this.tmpRoot);
+  }
+
+  // ---- containers ----
+  containers(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const id of fs.readdirSync(path.join(this.root, 'containers'))) {
+      const c = this.container(id);
+      if (c) out.push(c);
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+  container(id: string): ContainerRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.containerDir(id), 'container.json'), 'utf8')) as ContainerRecord;
+    } catch {
+      return null;
+    }
+  }
+  mountState(id: string): MountState | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.containerDir(id), 'mount.json'), 'utf8')) as MountState;
+    } catch {
+      return null;
+    }
+  }
+  setMountState(id: string, st: MountState | null): void {
+    const f = path.join(this.containerDir(id), 'mount.json');
+    if (st === null) fs.rmSync(f, { force: true });
+    else writeFileAtomic(f, JSON.stringify(st) + '\n', this.tmpRoot);
+  }
+
+  // ---- garbage ----
+  /**
+   * Removes what an interrupted command left: everything in tmp/, layers and blobs
+   * that no image or container uses, half-created containers. Called under the lock.
+   */
+  collectGarbage(): void {
+    for (const f of fs.readdirSync(this.tmpRoot)) fs.rmSync(path.join(this.tmpRoot, f), { recursive: true, force: true });
+    const containersDir = path.join(this.root, 'containers');
+    for (const id of fs.readdirSync(containersDir)) {
+      if (!fs.existsSync(path.join(containersDir, id, 'container.json'))) fs.rmSync(path.join(containersDir, id), { recursive: true, force: true });
+    }
+    const usedLayers = new Set<string>();
+    const usedBlobs = new Set<string>();
+    for (const img of this.images()) {
+      usedBlobs.add(hex(img.manifestDigest));
+      usedBlobs.add(hex(img.configDigest));
+      for (const l of img.layers) {
+        usedLayers.add(hex(l.chainId));
+        usedBlobs.add(hex(l.digest));
+      }
+    }
+    for (const c of this.containers()) for (const l of c.layers) usedLayers.add(hex(l));
+    for (const d of fs.readdirSync(path.join(this.root, 'layers'))) {
+      if (!usedLayers.has(d)) fs.rmSync(path.join(this.root, 'layers', d), { recursive: true, force: true });
+    }
+    for (const b of fs.readdirSync(path.join(this.root, 'blobs', 'sha256'))) {
+      if (!usedBlobs.has(b)) fs.rmSync(path.join(this.root, 'blobs', 'sha256', b), { force: true });
+    }
+    for (const s of fs.readdirSync(path.join(this.root, 'l'))) {
+      const p = path.join(this.root, 'l', s);
+      if (!fs.existsSync(p)) fs.rmSync(p, { force: true }); // dangling: its layer is gone
+    }
+  }
+}
