@@ -276,10 +276,7 @@ export class FuseSession {
     }
     let want = INIT.ASYNC_READ | INIT.ATOMIC_O_TRUNC | INIT.BIG_WRITES | INIT.DO_READDIRPLUS |
       INIT.PARALLEL_DIROPS | INIT.MAX_PAGES | INIT.CACHE_SYMLINKS | INIT.INIT_EXT | INIT.ASYNC_DIO |
-      // We clear setuid/setgid when asked (FATTR_KILL_SUIDGID and friends); in return the
-      // kernel may remember that a file has nothing to clear and stop asking for
-      // security.capability before every write.
-      INIT.HANDLE_KILLPRIV_V2 | INIT.DONT_MASK |
+      INIT.DONT_MASK |
       // The kernel then enforces ACLs (default_permissions alone ignores them) and caches
       // them per inode, instead of asking for system.posix_acl_* on every ls -l. With
       // DONT_MASK the umask reaches us, and the upper filesystem applies it unless the
@@ -287,6 +284,9 @@ export class FuseSession {
       INIT.POSIX_ACL;
     // Passthrough hands open files to the kernel; the kernel refuses it with writeback cache.
     if (this.opts.passthrough && kflags & INIT.PASSTHROUGH && process.getuid?.() === 0) want |= INIT.PASSTHROUGH;
+    // Not HANDLE_KILLPRIV_V2: it would spare the kernel's security.capability probe
+    // before each write, but then the kernel leaves clearing setuid/setgid to us, a
+    // passthrough write never reaches us, and its cached mode would not see our change.
     const flags = want & kflags;
     this.passthroughOn = (flags & INIT.PASSTHROUGH) !== 0n;
     const out = Buffer.alloc(64);
