@@ -95,12 +95,26 @@ export function buildProgram(): Command {
     .description('Container image layer store with union mounts (strata-fs or kernel overlayfs)')
     .option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`)
     .showHelpAfterError(false)
+    // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours
+    .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
     .exitOverride();
 
   common(program.command('load').description('load images from a docker-archive, oci-archive or OCI layout dir').argument('[file]', 'archive or directory').option('-i, --input <file>', 'archive or directory'), true).action(
     async (file: string | undefined, o: Common & { input?: string }) => {
       const src = o.input ?? file;
       if (!src && process.stdin.isTTY) throw new Error('load: give an archive or directory (strata load -i FILE), or pipe an archive to stdin');
+      if (src) {
+        const fs = await import('node:fs');
+        try {
+          const st = fs.statSync(src);
+          if (!st.isFile() && !st.isDirectory()) throw new Error(`load: ${src} is neither a file nor a directory`);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`load: ${src}: no such file or directory`);
+          if (code === 'EACCES') throw new Error(`load: ${src}: permission denied`);
+          throw e;
+        }
+      }
       await tarbytesMod();
       const { loadImages } = await import('../store/importer');
       const { ttyProgress } = await import('./progress');
@@ -236,27 +250,28 @@ export function buildProgram(): Command {
       out(st.mountpoint + '\n');
     });
 
-  common(program.command('umount').alias('unmount').description('unmount a container').argument('<containers...>')).action(async (names: string[], o: Common) => {
+  common(program.command('umount').alias('unmount').description('unmount a container (a mount whose daemon died is detached lazily)').argument('<containers...>').option('-l, --lazy', 'detach even while processes use the mount (umount -l)')).action(async (names: string[], o: Common & { lazy?: boolean }) => {
     const { umountContainer } = await containersMod();
     const store = openStore(o);
     await locked(store, async () => {
       for (const n of names) {
         const c = resolveContainer(store, n);
-        umountContainer(store, c);
+        umountContainer(store, c, !!o.lazy);
         out(c.id + '\n');
       }
     });
   });
 
   common(program.command('ps').description('list containers'), true).action(async (o: Common) => {
-    const { isMounted } = await containersMod();
+    const { isMounted, mountHealth } = await containersMod();
     const store = openStore(o);
     const rows = store.containers().map((c) => {
       const m = isMounted(store, c);
-      return { id: c.id, name: c.name, image: c.imageRef, imageId: c.image, created: c.created, mountpoint: m?.mountpoint ?? null, driver: m?.driver ?? null };
+      const stale = m !== null && mountHealth(m.mountpoint) === 'stale';
+      return { id: c.id, name: c.name, image: c.imageRef, imageId: c.image, created: c.created, mountpoint: m?.mountpoint ?? null, driver: m?.driver ?? null, stale };
     });
     if (o.json) return json(rows);
-    out(table(['CONTAINER ID', 'NAME', 'IMAGE', 'CREATED', 'MOUNTED AT'], rows.map((r) => [r.id.slice(0, 12), r.name, r.image, ago(r.created), r.mountpoint ? `${r.mountpoint} (${r.driver})` : '-'])));
+    out(table(['CONTAINER ID', 'NAME', 'IMAGE', 'CREATED', 'MOUNTED AT'], rows.map((r) => [r.id.slice(0, 12), r.name, r.image, ago(r.created), r.mountpoint ? `${r.mountpoint} (${r.driver}${r.stale ? ', STALE: daemon dead, run strata umount' : ''})` : '-'])));
   });
 
   common(program.command('rm').description('remove containers').argument('<containers...>').option('-f, --force', 'unmount first if mounted')).action(async (names: string[], o: Common & { force?: boolean }) => {
@@ -287,13 +302,7 @@ export function buildProgram(): Command {
       const t = ref ? normalizeReference(ref) : null;
       const img = await locked(store, async () => {
         const c = resolveContainer(store, name);
-        const im = await commitContainer(store, c, { message: o.message, author: o.author });
-        if (t) {
-          const tags = store.tags();
-          tags[t] = im.id;
-          store.putTags(tags);
-        }
-        return im;
+        return commitContainer(store, c, { message: o.message, author: o.author }, t);
       });
       if (o.json) return json({ id: img.id, ref: t });
       out(img.id + '\n');
@@ -364,6 +373,49 @@ export function buildProgram(): Command {
     },
   );
 
+  common(
+    program
+      .command('check')
+      .description('verify the store; exit 1 and one line per problem when something is wrong')
+      .option('--repair', 'remove garbage, roll back interrupted commits, clear stale mount state, detach mounts whose daemon died')
+      .addHelpText(
+        'after',
+        `
+Checked: every blob (manifests, configs, layer blobs as loaded) hashes to its name; every
+layer has layer.json, diff/, its blob, and the same shape as at import (names, types,
+modes, owners, sizes, mtimes, xattrs: file CONTENTS are not re-read, so an edit that
+keeps size and mtime is not seen; layers imported before shapes were recorded get the
+structural checks only); images, tags and containers name things that exist; mount
+state agrees with the mount table and live strata-fs daemons; no leftovers of
+interrupted commands, no orphan layers or blobs. --repair never deletes data that
+something still uses: damage is reported only.`,
+      ),
+    true,
+  ).action(async (o: Common & { repair?: boolean }) => {
+    const { checkStore, problemLine } = await import('../store/check');
+    const root = rootOf(o);
+    const fs = await import('node:fs');
+    if (!fs.existsSync(root)) throw new Error(`check: no store at ${root}`);
+    const store = openStore(o);
+    // the lock keeps other commands out, without the garbage collection that withLock runs
+    await store.lock.acquire(undefined, () => {
+      if (process.stderr.isTTY) process.stderr.write('waiting for another strata command to finish...\n');
+    });
+    let r;
+    try {
+      r = checkStore(store, !!o.repair);
+    } finally {
+      store.lock.release();
+    }
+    const left = r.problems.filter((p) => !p.repaired);
+    if (o.json) json({ clean: left.length === 0, ...r });
+    else {
+      for (const p of r.problems) out(problemLine(p) + '\n');
+      if (r.problems.length === 0) out(`ok: ${r.checked.blobs} blobs, ${r.checked.layers} layers, ${r.checked.images} images, ${r.checked.containers} containers\n`);
+    }
+    if (left.length) process.exitCode = 1;
+  });
+
   program
     .command('demo')
     .description('build a tiny image and walk through load, mount, write, diff, explain, commit')
@@ -391,7 +443,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
     finished = true;
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     finished = true;
     if (e instanceof CommanderError) {

@@ -27,12 +27,10 @@ export const INIT = {
   ASYNC_DIO: 1n << 15n,
   WRITEBACK_CACHE: 1n << 16n,
   PARALLEL_DIROPS: 1n << 18n,
-  HANDLE_KILLPRIV: 1n << 19n,
   POSIX_ACL: 1n << 20n,
   MAX_PAGES: 1n << 22n,
   CACHE_SYMLINKS: 1n << 23n,
   NO_OPENDIR_SUPPORT: 1n << 24n,
-  HANDLE_KILLPRIV_V2: 1n << 28n,
   SETXATTR_EXT: 1n << 29n,
   INIT_EXT: 1n << 30n,
   PASSTHROUGH: 1n << 37n,
@@ -53,7 +51,6 @@ export const FATTR_FH = 64;
 export const FATTR_ATIME_NOW = 128;
 export const FATTR_MTIME_NOW = 256;
 export const FATTR_CTIME = 1024;
-export const FATTR_KILL_SUIDGID = 2048;
 
 export const IN_HEADER_SIZE = 40;
 export const OUT_HEADER_SIZE = 16;

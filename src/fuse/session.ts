@@ -4,14 +4,12 @@ import * as os from 'node:os';
 import { native } from '../native';
 import {
   ATTR_OUT_SIZE, DIRENT_HEADER, ENTRY_OUT_SIZE, FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID,
-  FATTR_KILL_SUIDGID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, OPEN_OUT_SIZE,
+  FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, OPEN_OUT_SIZE,
   OUT_HEADER_SIZE, Op,
 } from './protocol';
 import type { Attr, Caller, Entry, FileSystem, Opened, SetAttr } from './types';
 
 const UTIME_NOW = (1 << 30) - 1;
-const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
-const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
 const MAX_WRITE = 1 << 20;
 const ERRNO = os.constants.errno as Record<string, number>;
 
@@ -156,7 +154,7 @@ export class FuseSession {
       case Op.LINK: return this.replyEntry(unique, fs.link(c, readU64(b, 0), nodeid, cstr(b, 8)));
       case Op.OPEN: {
         const flags = b.readUInt32LE(0);
-        const opened = fs.open(c, nodeid, flags, (b.readUInt32LE(4) & FUSE_OPEN_KILL_SUIDGID) !== 0);
+        const opened = fs.open(c, nodeid, flags);
         const out = Buffer.alloc(OPEN_OUT_SIZE);
         return this.replyOpen(unique, nodeid, opened, out, 0);
       }
@@ -171,8 +169,7 @@ export class FuseSession {
       case Op.READ: return this.reply(unique, fs.read(readU64(b, 0), readU64(b, 8), b.readUInt32LE(16)));
       case Op.WRITE: {
         const size = b.readUInt32LE(16);
-        const kill = (b.readUInt32LE(20) & FUSE_WRITE_KILL_SUIDGID) !== 0;
-        const n = fs.write(readU64(b, 0), readU64(b, 8), b.subarray(40, 40 + size), kill);
+        const n = fs.write(readU64(b, 0), readU64(b, 8), b.subarray(40, 40 + size));
         const out = Buffer.alloc(8);
         out.writeUInt32LE(n, 0);
         return this.reply(unique, out);
@@ -314,7 +311,6 @@ export class FuseSession {
     if (valid & FATTR_SIZE) set.size = readU64(b, 16);
     if (valid & FATTR_ATIME) set.atime = valid & FATTR_ATIME_NOW ? [0, UTIME_NOW] : [readI64(b, 32), b.readUInt32LE(56)];
     if (valid & FATTR_MTIME) set.mtime = valid & FATTR_MTIME_NOW ? [0, UTIME_NOW] : [readI64(b, 40), b.readUInt32LE(60)];
-    if (valid & FATTR_KILL_SUIDGID) set.killSuidgid = true;
     const fh = valid & FATTR_FH ? readU64(b, 8) : undefined;
     return this.fs.setattr(c, nodeid, set, fh);
   }

@@ -38,7 +38,6 @@ export interface SetAttr {
   /** [sec, nsec]; nsec may be UTIME_NOW */
   atime?: [number, number];
   mtime?: [number, number];
-  killSuidgid?: boolean;
 }
 
 export interface Opened {
@@ -83,11 +82,10 @@ export interface FileSystem {
   rmdir(c: Caller, parent: number, name: Buffer): void;
   rename(c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void;
   link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry;
-  /** killSuidgid: the kernel asks to clear setuid/setgid (an O_TRUNC open by a caller without CAP_FSETID) */
-  open(c: Caller, nodeid: number, flags: number, killSuidgid: boolean): Opened;
+  open(c: Caller, nodeid: number, flags: number): Opened;
   create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask: number): { entry: Entry; opened: Opened };
   read(fh: number, offset: number, size: number): Buffer;
-  write(fh: number, offset: number, data: Buffer, killSuidgid: boolean): number;
+  write(fh: number, offset: number, data: Buffer): number;
   release(fh: number): void;
   fsync(fh: number, datasync: boolean): void;
   opendir(c: Caller, nodeid: number): number;

@@ -3,7 +3,8 @@
 // and their members are then read in place by offset, never copied out.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { availableBytes } from './extract';
 import { byteExtract } from './tarbytes';
 import { BlobSource } from './layer';
 import { pipeline } from 'node:stream/promises';
@@ -109,8 +110,18 @@ export class TarBag implements Bag {
       // members are read by offset, so a compressed archive is unpacked to a plain tar first
       if (!tmpDir) throw new Error(`${file} is a ${c}-compressed archive; decompress it first`);
       const plain = path.join(tmpDir, 'archive.tar');
+      // a small compressed archive can expand without bound: stop before the disk fills
+      const room = availableBytes(tmpDir);
+      let n = 0;
+      const cap = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          n += chunk.length;
+          if (n > room) cb(new Error(`expands to more than the ${room} bytes free for the store`));
+          else cb(null, chunk);
+        },
+      });
       try {
-        await pipeline(fs.createReadStream(file), decompressor(c), fs.createWriteStream(plain, { flags: 'wx' }));
+        await pipeline(fs.createReadStream(file), decompressor(c), cap, fs.createWriteStream(plain, { flags: 'wx' }));
       } catch (e) {
         throw new Error(`${file}: ${(e as Error).message}`);
       }

@@ -8,7 +8,7 @@
 // Names and PAX values are byte strings (see tarbytes.ts). Every parent of every
 // entry is checked with lstat and created here, never resolved through a symlink.
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, Transform, TransformCallback } from 'node:stream';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from './sys';
 import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
@@ -16,6 +16,56 @@ import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from '
 export interface ExtractOptions {
   /** Overlay-format dirs of the layers below this one, top first. */
   lowers: string[];
+  /** cap on the file data the tar may declare (default: free space at dest) */
+  maxFileBytes?: number;
+}
+
+/** Space the layer may use: what statfs says is free, minus a reserve for the system. */
+export function availableBytes(dir: string): number {
+  const s = fs.statfsSync(dir);
+  const free = s.bavail * s.bsize;
+  return Math.max(0, free - Math.min(256 << 20, Math.floor(free / 20)));
+}
+
+/**
+ * Bounds what a layer can make the importer do, whatever its compressed size: the file
+ * data its tar headers declare must fit the free space (checked before any of it is
+ * written), and the decompressed stream may not carry much more than those entries
+ * (a decompression bomb of zero blocks or junk after the archive costs no disk but
+ * endless time).
+ */
+export class Budget {
+  declared = 0;
+  accounted = 0;
+  entries = 0;
+  constructor(readonly maxFileBytes: number) {}
+  header(size: number, type: string | null, name: string): void {
+    this.entries++;
+    this.accounted += 512;
+    // tar-stream streams no data for directories whatever their size field says
+    if (type === 'directory') return;
+    if (!Number.isSafeInteger(size) || size < 0) throw new LayerError(`${JSON.stringify(name)}: bad size in tar header`);
+    this.accounted += Math.ceil(size / 512) * 512;
+    this.declared += size;
+    if (this.declared > this.maxFileBytes) throw new LayerError(`layer declares ${this.declared} bytes of file data (at ${JSON.stringify(name)}), more than the ${this.maxFileBytes} bytes free for the store`);
+  }
+  /** Bytes the tar may carry beyond its entries: long-name/PAX headers, end blocks, padding. */
+  slack(): number {
+    return (64 << 20) + this.entries * (64 << 10);
+  }
+}
+
+class BombGuard extends Transform {
+  private bytes = 0;
+  constructor(private readonly budget: Budget) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    const extra = this.bytes - this.budget.accounted;
+    if (extra > this.budget.slack()) return cb(new LayerError(`layer tar carries over ${Math.floor(extra / 1048576)} MiB that belong to no entry (decompression bomb or junk after the archive)`));
+    cb(null, chunk);
+  }
 }
 
 export interface ExtractStats {
@@ -46,6 +96,14 @@ const S_IFIFO = 0o010000;
 const BLOCK = 4096;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
+// names are byte strings (one char per byte), so lengths are byte counts
+const NAME_MAX = 255;
+/** leaves room for the store's own prefix within PATH_MAX (4096) */
+const MAX_REL_PATH = 3800;
+const MAX_ID = 0xfffffffe; // (uid_t)-1 means "leave unchanged" to chown
+/** timestamps a Linux filesystem can hold (ext4 stops at 2446; tmpfs and xfs differ) */
+const MAX_TIME_NS = 16_000_000_000n * 1_000_000_000n;
+
 /** "./a//b/" -> "a/b"; "" for the root. Throws on absolute names and "..". */
 export function normalizeName(name: string): string {
   if (name.startsWith('/')) throw new LayerError(`absolute path in layer: ${JSON.stringify(name)}`);
@@ -54,9 +112,12 @@ export function normalizeName(name: string): string {
     if (c === '' || c === '.') continue;
     if (c === '..') throw new LayerError(`path escapes the layer: ${JSON.stringify(name)}`);
     if (c.includes('\0')) throw new LayerError(`NUL in path: ${JSON.stringify(name)}`);
+    if (c.length > NAME_MAX) throw new LayerError(`name longer than ${NAME_MAX} bytes in ${JSON.stringify(name.slice(0, 80))}...`);
     out.push(c);
   }
-  return out.join('/');
+  const rel = out.join('/');
+  if (rel.length > MAX_REL_PATH) throw new LayerError(`path longer than ${MAX_REL_PATH} bytes: ${JSON.stringify(rel.slice(0, 80))}...`);
+  return rel;
 }
 
 function parseNs(v: string | undefined): bigint | null {
@@ -105,6 +166,7 @@ class Extractor {
   constructor(
     private readonly dest: string,
     private readonly lowers: string[],
+    private readonly budget: Budget,
   ) {}
 
   private abs(rel: string): Buffer {
@@ -183,6 +245,7 @@ class Extractor {
 
   async entry(h: Header, stream: Readable): Promise<void> {
     this.entries++;
+    this.budget.header(h.size, h.type, h.name);
     const pax = h.pax ?? null;
     let name = h.name;
     let sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null = null;
@@ -211,6 +274,7 @@ class Extractor {
       throw new LayerError(`${JSON.stringify(name)}: unsupported tar entry type ${JSON.stringify(flag)}`);
     }
     if (type === 'pax-global-header') return drain(stream);
+    if (h.linkname && h.linkname.length > 4095) throw new LayerError(`${JSON.stringify(name)}: link target longer than 4095 bytes`);
 
     if (rel === '') {
       if (type !== 'directory') throw new LayerError(`root entry ${JSON.stringify(name)} is not a directory`);
@@ -221,6 +285,9 @@ class Extractor {
     const slash = rel.lastIndexOf('/');
     const parent = slash === -1 ? '' : rel.slice(0, slash);
     const base = slash === -1 ? rel : rel.slice(slash + 1);
+    // a whiteout name as a directory would come back from commit/save as a whiteout
+    if (parent.split('/').some((c) => c.startsWith('.wh.'))) throw new LayerError(`whiteout name used as a directory in ${JSON.stringify(name)}`);
+    if (base.startsWith('.wh.') && type !== 'file' && type !== 'contiguous-file') throw new LayerError(`whiteout ${JSON.stringify(name)} is a ${type}, not an empty file`);
 
     if (base.startsWith('.wh.')) {
       await drain(stream);
@@ -400,8 +467,13 @@ class Extractor {
   private applyMeta(rel: string, h: Header, type: string): void {
     const abs = this.abs(rel);
     const pax = h.pax ?? null;
-    const uid = pax?.uid !== undefined ? Number(pax.uid) : h.uid ?? 0;
-    const gid = pax?.gid !== undefined ? Number(pax.gid) : h.gid ?? 0;
+    const id = (paxV: string | undefined, hv: number | undefined, what: string): number => {
+      const v = paxV !== undefined ? (/^\d{1,12}$/.test(paxV.trim()) ? Number(paxV.trim()) : NaN) : hv ?? 0;
+      if (!Number.isSafeInteger(v) || v < 0 || v > MAX_ID) throw new LayerError(`${JSON.stringify(h.name)}: ${what} ${JSON.stringify(paxV ?? String(hv))} is out of range`);
+      return v;
+    };
+    const uid = id(pax?.uid, h.uid, 'uid');
+    const gid = id(pax?.gid, h.gid, 'gid');
     // chown clears setuid/setgid and capabilities, so it goes first
     sys.lchown(abs, uid, gid);
     if (type !== 'symlink') fs.chmodSync(abs, (h.mode ?? 0o644) & 0o7777);
@@ -414,8 +486,10 @@ class Extractor {
         throw e;
       }
     }
-    const mtime = parseNs(pax?.mtime) ?? BigInt(h.mtime ? h.mtime.getTime() : 0) * 1_000_000n;
+    const hm = h.mtime ? h.mtime.getTime() : 0;
+    const mtime = parseNs(pax?.mtime) ?? BigInt(Number.isFinite(hm) ? hm : 0) * 1_000_000n;
     const atime = parseNs(pax?.atime) ?? mtime;
+    for (const t of [mtime, atime]) if (t > MAX_TIME_NS || t < -MAX_TIME_NS) throw new LayerError(`${JSON.stringify(h.name)}: timestamp ${t / 1_000_000_000n} s is out of range`);
     if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
     else sys.setTimesNs(abs, atime, mtime);
   }
@@ -500,21 +574,26 @@ async function drain(stream: Readable): Promise<void> {
  * hostile input; the caller owns dest and removes it on failure.
  */
 export async function extractLayer(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractStats> {
-  const ex = new Extractor(dest, opts.lowers);
+  const budget = new Budget(opts.maxFileBytes ?? availableBytes(dest));
+  const ex = new Extractor(dest, opts.lowers, budget);
   ex.init();
   const tx = byteExtract();
+  const guard = new BombGuard(budget);
   let inputErr: Error | null = null;
-  input.on('error', (e) => {
-    inputErr = e;
+  const fail = (e: Error) => {
+    inputErr ??= e;
     tx.destroy(e);
-  });
-  input.pipe(tx);
+  };
+  input.on('error', fail);
+  guard.on('error', fail);
+  input.pipe(guard).pipe(tx);
   try {
     for await (const entry of tx as unknown as AsyncIterable<Readable & { header: Header }>) {
       await ex.entry(entry.header, entry);
     }
   } catch (e) {
-    input.unpipe(tx);
+    input.unpipe(guard);
+    guard.unpipe(tx);
     input.destroy();
     throw inputErr ?? e;
   }

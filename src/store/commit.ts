@@ -7,13 +7,14 @@ import { importLayer } from '../image/layer';
 import { sha256 } from '../image/digest';
 import { ImageConfig, MT } from '../image/sources';
 import { upperDir } from './containers';
+import { treeDigest } from './treedigest';
 
 export interface CommitOptions {
   message?: string;
   author?: string;
 }
 
-export async function commitContainer(store: Store, c: ContainerRecord, opts: CommitOptions = {}): Promise<ImageRecord> {
+export async function commitContainer(store: Store, c: ContainerRecord, opts: CommitOptions = {}, tag: string | null = null): Promise<ImageRecord> {
   const base = store.image(c.image);
   if (!base) throw new Error(`image ${c.image} of container ${c.name} is no longer in the store`);
   const op = store.makeTmp('commit');
@@ -26,7 +27,7 @@ export async function commitContainer(store: Store, c: ContainerRecord, opts: Co
     fs.mkdirSync(path.join(layerRoot, 'diff'), { recursive: true });
     // extract what we just wrote: the layer dir is exactly what a later load would make
     await importLayer({ src: { file: blobTmp }, dest: path.join(layerRoot, 'diff'), lowers: store.lowerDirs(c.layers), expectDigest: packed.digest, expectDiffId: packed.diffId });
-    const rec: LayerRecord = { chainId, diffId: packed.diffId, digest: packed.digest, mediaType: MT.layerGzip, size: packed.size, diffSize: packed.diffSize, parent: parentChain };
+    const rec: LayerRecord = { chainId, diffId: packed.diffId, digest: packed.digest, mediaType: MT.layerGzip, size: packed.size, diffSize: packed.diffSize, parent: parentChain, tree: treeDigest(path.join(layerRoot, 'diff')) };
     fs.writeFileSync(path.join(layerRoot, 'layer.json'), JSON.stringify(rec, null, 2) + '\n');
 
     const now = new Date().toISOString();
@@ -56,7 +57,7 @@ export async function commitContainer(store: Store, c: ContainerRecord, opts: Co
     store.adoptLayer(chainId, layerRoot);
     store.writeBlob(configDigest, config);
     store.writeBlob(img.manifestDigest, manifest);
-    store.putImage(img);
+    store.commitImages([img], tag ? { [tag]: img.id } : {});
     return img;
   } finally {
     fs.rmSync(op, { recursive: true, force: true });

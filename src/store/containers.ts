@@ -81,6 +81,42 @@ export function mountsUnder(dir: string): string[] {
   return out;
 }
 
+/** The strata-fs daemon serving mountpoint (argv ends with it), or null. */
+export function strataDaemonFor(mountpoint: string): number | null {
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (argv[argv.length - 1] === mountpoint && argv.some((a) => a.endsWith('strata-fs'))) return Number(e);
+  }
+  return null;
+}
+
+export type MountHealth = 'absent' | 'live' | 'stale';
+
+/**
+ * 'stale': still in the mount table but its FUSE daemon is gone, so every access
+ * answers ENOTCONN. Decided from /proc, never by touching the mountpoint, which could
+ * hang on a live but stuck daemon.
+ */
+export function mountHealth(mountpoint: string): MountHealth {
+  const t = mountedFsType(mountpoint);
+  if (!t) return 'absent';
+  if (!t.startsWith('fuse')) return 'live';
+  return strataDaemonFor(mountpoint) === null ? 'stale' : 'live';
+}
+
+/** Detaches a mount whatever holds it (umount -l; fusermount3 -u -z for FUSE). */
+export function lazyUnmount(mountpoint: string): void {
+  let r = spawnSync('umount', ['-l', mountpoint], { encoding: 'utf8' });
+  if (r.status !== 0 && mountedFsType(mountpoint)?.startsWith('fuse')) r = spawnSync('fusermount3', ['-u', '-z', mountpoint], { encoding: 'utf8' });
+  if (mountedFsType(mountpoint)) throw new Error(`cannot detach ${mountpoint}: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
+}
+
 export function isMounted(store: Store, c: ContainerRecord): MountState | null {
   const st = store.mountState(c.id);
   if (!st) return null;
@@ -100,14 +136,25 @@ export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): 
 }
 
 export function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): MountState {
-  const cur = isMounted(store, c);
+  let cur = isMounted(store, c);
+  if (cur && mountHealth(cur.mountpoint) === 'stale') {
+    // its daemon died (kill -9, OOM): the upper holds everything written; start over
+    lazyUnmount(cur.mountpoint);
+    store.setMountState(c.id, null);
+    cur = null;
+  }
   if (cur) {
     if (mountpoint && path.resolve(mountpoint) !== cur.mountpoint) throw new Error(`container ${c.name} is already mounted at ${cur.mountpoint}`);
     return cur;
   }
   for (const l of c.layers) if (!store.hasLayer(l)) throw new Error(`container ${c.name}: layer ${l} is missing from the store`);
   const mnt = path.resolve(mountpoint ?? path.join(store.containerDir(c.id), 'merged'));
-  fs.mkdirSync(mnt, { recursive: true });
+  if (mountHealth(mnt) === 'stale') lazyUnmount(mnt); // a dead daemon's mount left without mount state
+  try {
+    fs.mkdirSync(mnt, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create mountpoint ${mnt}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   if (mountedFsType(mnt)) throw new Error(`${mnt} is already a mount point`);
   const opts = mountOptions(store, c, driver);
   if (driver === 'overlay' && opts.length > 4000) throw new Error(`mount options too long (${opts.length} bytes): store root path too long for ${c.layers.length} layers`);
@@ -132,12 +179,17 @@ export function mountContainer(store: Store, c: ContainerRecord, mountpoint: str
   return st;
 }
 
-export function umountContainer(store: Store, c: ContainerRecord): string | null {
+export function umountContainer(store: Store, c: ContainerRecord, lazy = false): string | null {
   const st = store.mountState(c.id);
   if (!st) return null;
-  if (mountedFsType(st.mountpoint)) {
+  const h = mountHealth(st.mountpoint);
+  if (h === 'stale' || (h === 'live' && lazy)) lazyUnmount(st.mountpoint);
+  else if (h === 'live') {
     const r = spawnSync('umount', [st.mountpoint], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`umount ${st.mountpoint} failed: ${(r.stderr || '').trim()} (is it busy?)`);
+    if (r.status !== 0) {
+      const why = (r.stderr || '').trim().split('\n')[0];
+      throw new Error(`umount ${st.mountpoint} failed: ${why}${/busy/i.test(why) ? ' (a process uses it; strata umount --lazy detaches it anyway)' : ''}`);
+    }
   }
   store.setMountState(c.id, null);
   return st.mountpoint;

@@ -7,6 +7,7 @@ import { openSource, SourceImage, MT } from '../image/sources';
 import { importLayer } from '../image/layer';
 import { chainIds, hex, sha256 } from '../image/digest';
 import { Compression } from '../image/compression';
+import { treeDigest } from './treedigest';
 
 export interface Progress {
   start(label: string, total: number): void;
@@ -78,6 +79,7 @@ export async function loadImages(store: Store, source: string, progress: Progres
         const mediaType = l.mediaType ?? layerMediaType(r.compression);
         blobs.set(r.digest, blobTmp);
         const rec: LayerRecord = { chainId: chain, diffId: r.diffId, digest: r.digest, mediaType, size: r.size, diffSize: r.diffSize, parent: i === 0 ? null : chains[i - 1] };
+        if (!have) rec.tree = treeDigest(path.join(root, 'diff'));
         if (have) fs.rmSync(root, { recursive: true, force: true });
         else {
           fs.writeFileSync(path.join(root, 'layer.json'), JSON.stringify(rec, null, 2) + '\n');
@@ -114,15 +116,16 @@ export async function loadImages(store: Store, source: string, progress: Progres
     for (const [digest, file] of blobs) store.adoptBlob(digest, file);
     const order = [...built.keys()];
     for (const chain of order) store.adoptLayer(chain, built.get(chain)!.root);
+    const recs: ImageRecord[] = [];
     for (const { img, rec, manifest } of records) {
       store.writeBlob(rec.configDigest, img.config);
       store.writeBlob(rec.manifestDigest, manifest);
       const prev = store.image(rec.id);
-      store.putImage(prev ? { ...rec, loaded: prev.loaded } : rec);
+      recs.push(prev ? { ...rec, loaded: prev.loaded } : rec);
     }
-    const tags = store.tags();
-    for (const { img, rec } of records) for (const r of img.refs) tags[r] = rec.id;
-    store.putTags(tags);
+    const newTags: Record<string, string> = {};
+    for (const { img, rec } of records) for (const r of img.refs) newTags[r] = rec.id;
+    store.commitImages(recs, newTags);
     return {
       images: records.map(({ img, rec }) => ({
         id: rec.id,

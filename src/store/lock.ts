@@ -83,6 +83,10 @@ export class StoreLock {
     }
   }
 
+  isHeldByMe(): boolean {
+    return this.held;
+  }
+
   release(): void {
     if (!this.held) return;
     this.held = false;

@@ -8,6 +8,7 @@
 //   images/IDHEX.json            an image: manifest digest, config digest, layers
 //   repositories.json            { "repo:tag": "sha256:ID" }
 //   containers/ID/               container.json, upper/, work/, merged/, mount.json
+//   txn.json                     only while images+tags are being committed (see commitImages)
 // Every change is written under tmp/ and renamed into place; the last rename is the
 // commit point, and whatever a crash leaves behind is collected by the next command.
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { StoreLock } from './lock';
 import { hex } from '../image/digest';
+import type { TreeDigest } from './treedigest';
 
 export interface LayerRecord {
   chainId: string;
@@ -25,6 +27,8 @@ export interface LayerRecord {
   size: number;
   diffSize: number;
   parent: string | null;
+  /** shape of diff/ right after extraction (see treedigest.ts); absent in older stores */
+  tree?: TreeDigest;
 }
 
 export interface ImageRecord {
@@ -49,6 +53,11 @@ export interface MountState {
   mountpoint: string;
   driver: 'strata-fs' | 'overlay';
   since: string;
+}
+
+interface Txn {
+  added: string[];
+  tags: Record<string, string>;
 }
 
 export const DEFAULT_ROOT = '/var/lib/strata';
@@ -182,8 +191,9 @@ export class Store {
   // ---- images ----
   images(): ImageRecord[] {
     const out: ImageRecord[] = [];
+    const pending = this.pendingImages();
     for (const f of fs.readdirSync(path.join(this.root, 'images'))) {
-      if (!f.endsWith('.json')) continue;
+      if (!f.endsWith('.json') || pending.has('sha256:' + f.slice(0, -5))) continue;
       try {
         out.push(JSON.parse(fs.readFileSync(path.join(this.root, 'images', f), 'utf8')) as ImageRecord);
       } catch {
@@ -193,6 +203,7 @@ export class Store {
     return out;
   }
   image(id: string): ImageRecord | null {
+    if (this.pendingImages().has(id)) return null;
     try {
       return JSON.parse(fs.readFileSync(this.imageFile(id), 'utf8')) as ImageRecord;
     } catch {
@@ -217,6 +228,76 @@ export class Store {
     const sorted: Record<string, string> = {};
     for (const k of Object.keys(tags).sort()) sorted[k] = tags[k];
     writeFileAtomic(path.join(this.root, 'repositories.json'), JSON.stringify(sorted, null, 2) + '\n', this.tmpRoot);
+  }
+
+  // ---- image transactions ----
+  get txnFile(): string {
+    return path.join(this.root, 'txn.json');
+  }
+  /**
+   * Adds image records and tags as one step. Several files change, so an intent record
+   * (txn.json) is written first: if a crash leaves it behind, the next command either
+   * sees every tag in place (done: drop the record) or removes the images this step
+   * added (rolled back), so a load or commit is all or nothing.
+   */
+  commitImages(recs: ImageRecord[], newTags: Record<string, string>): void {
+    const added = recs.filter((r) => !fs.existsSync(this.imageFile(r.id))).map((r) => r.id);
+    const txn: Txn = { added, tags: newTags };
+    writeFileAtomic(this.txnFile, JSON.stringify(txn) + '\n', this.tmpRoot);
+    for (const r of recs) this.putImage(r);
+    const tags = this.tags();
+    Object.assign(tags, newTags);
+    this.putTags(tags);
+    fs.rmSync(this.txnFile, { force: true });
+  }
+  /**
+   * Images an interrupted commitImages added but did not finish: invisible to readers
+   * (which run without the lock and without recovery) until the next command rolls
+   * them back, so even `strata images` sees a load or commit whole or not at all.
+   */
+  pendingImages(): Set<string> {
+    let txn: Txn;
+    try {
+      txn = JSON.parse(fs.readFileSync(this.txnFile, 'utf8')) as Txn;
+    } catch {
+      return new Set();
+    }
+    if (this.lock.isHeldByMe()) return new Set(); // our own commit in progress
+    return this.txnDone(txn) ? new Set() : new Set(txn.added);
+  }
+
+  private txnDone(txn: Txn): boolean {
+    const tags = this.tags();
+    return Object.entries(txn.tags).every(([k, v]) => tags[k] === v) && txn.added.every((id) => fs.existsSync(this.imageFile(id)));
+  }
+
+  /** Finishes or rolls back what commitImages left; returns what it did, or null. */
+  recoverTxn(): string | null {
+    let txn: Txn;
+    try {
+      txn = JSON.parse(fs.readFileSync(this.txnFile, 'utf8')) as Txn;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      // written atomically, so unreadable means foreign: nothing was committed from it
+      fs.rmSync(this.txnFile, { force: true });
+      return 'removed an unreadable txn.json';
+    }
+    const tags = this.tags();
+    if (this.txnDone(txn)) {
+      fs.rmSync(this.txnFile, { force: true });
+      return 'an interrupted image commit had completed; dropped its intent record';
+    }
+    let changed = false;
+    for (const [k, v] of Object.entries(tags)) {
+      if (txn.added.includes(v)) {
+        delete tags[k];
+        changed = true;
+      }
+    }
+    if (changed) this.putTags(tags);
+    for (const id of txn.added) this.deleteImage(id);
+    fs.rmSync(this.txnFile, { force: true });
+    return `rolled back an interrupted image commit (${txn.added.length} image record(s) removed)`;
   }
 
   // ---- containers ----
@@ -254,6 +335,7 @@ export class Store {
    * that no image or container uses, half-created containers. Called under the lock.
    */
   collectGarbage(): void {
+    this.recoverTxn();
     for (const f of fs.readdirSync(this.tmpRoot)) fs.rmSync(path.join(this.tmpRoot, f), { recursive: true, force: true });
     const containersDir = path.join(this.root, 'containers');
     for (const id of fs.readdirSync(containersDir)) {

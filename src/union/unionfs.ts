@@ -430,7 +430,6 @@ export class UnionFs implements FileSystem {
         native.futimens(h.fd, a[0], a[1], m[0], m[1]);
       }
     }
-    if (set.killSuidgid && set.mode === undefined) this.killSuidgid(node, p ? undefined : h?.fd);
     return this.attrOf(node, this.statNode(node));
   }
 
@@ -716,20 +715,7 @@ export class UnionFs implements FileSystem {
     return h;
   }
 
-  /** What a write by someone without CAP_FSETID does to a file: setuid goes, and setgid
-   *  where it means set-group-ID (group execute set). */
-  private killSuidgid(node: Node, fd?: number): void {
-    const st = fd !== undefined ? fstatReal(fd) : lstatReal(this.upperPath(node));
-    if ((st.mode & S_IFMT) !== S_IFREG) return;
-    let mode = st.mode & 0o7777;
-    mode &= ~0o4000;
-    if (mode & 0o010) mode &= ~0o2000;
-    if (mode === (st.mode & 0o7777)) return;
-    if (fd !== undefined) fs.fchmodSync(fd, mode);
-    else fs.chmodSync(this.upperPath(node), mode);
-  }
-
-  open(_c: Caller, nodeid: number, flags: number, killSuidgid = false): Opened {
+  open(_c: Caller, nodeid: number, flags: number): Opened {
     const node = this.node(nodeid);
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     if (writable || flags & O_TRUNC) {
@@ -747,7 +733,6 @@ export class UnionFs implements FileSystem {
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
     const fd = fs.openSync(this.topPath(node), oflags);
-    if (killSuidgid && node.upper) this.killSuidgid(node, fd);
     return this.addHandle(node, fd, writable);
   }
 
@@ -758,9 +743,8 @@ export class UnionFs implements FileSystem {
     return buf.subarray(0, n);
   }
 
-  write(fh: number, offset: number, data: Buffer, killSuidgid = false): number {
+  write(fh: number, offset: number, data: Buffer): number {
     const h = this.handle(fh);
-    if (killSuidgid) this.killSuidgid(h.node, h.fd);
     return fs.writeSync(h.fd, data, 0, data.length, offset);
   }
 
