@@ -130,6 +130,8 @@ export class UnionFs implements FileSystem {
         const marks = dirMarks(p);
         if (marks.opaque) return { upper, lowers, st, layer };
         const r = marks.redirect;
+        // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
+        if (r && !validRedirect(r)) return { upper, lowers, st, layer };
         if (r) {
           if (r.absolute) absolute = r.path;
           else relName = r.path;
@@ -141,6 +143,7 @@ export class UnionFs implements FileSystem {
     for (let li = 1; li <= nLower; li++) {
       let path: string;
       if (absolute !== null) {
+        if (!this.throughDirs(li, absolute)) continue;
         path = absolute;
       } else {
         const dl = findLoc(dirLowers, li);
@@ -163,6 +166,7 @@ export class UnionFs implements FileSystem {
       const marks = dirMarks(real);
       if (marks.opaque) break;
       const r = marks.redirect;
+      if (r && !validRedirect(r)) break;
       if (r) {
         if (r.absolute) absolute = r.path;
         else relName = r.path;
@@ -170,6 +174,17 @@ export class UnionFs implements FileSystem {
     }
     if (!st) return null;
     return { upper, lowers, st, layer };
+  }
+
+  /** Does every component of `path` but the last name a real directory in lower layer li?
+   *  A redirect is followed only through directories, never through a symlink. */
+  private throughDirs(li: number, path: string): boolean {
+    const layer = this.stack.lower(li);
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+      const st = lstatOrNull(layer.real(path.slice(0, i)));
+      if (!st || !isDir(st)) return false;
+    }
+    return true;
   }
 
   /** Find or make the node for a resolved name, keeping one node per directory and per hard-linked file. */
@@ -837,42 +852,48 @@ export class UnionFs implements FileSystem {
 
   // ---------- xattrs ----------
 
+  // trusted.overlay.* is the union's own; a name in it set through the mount is stored
+  // escaped as trusted.overlay.overlay.*, as overlayfs does, and shown unescaped.
+
   setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
-    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
     const node = this.node(nodeid);
     this.requireUpper();
     this.copyUp(node);
-    native.lsetxattr(this.upperPath(node), name, value, flags);
+    native.lsetxattr(this.upperPath(node), escapeXattr(name), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
-    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
-    const v = native.lgetxattr(this.topPath(this.node(nodeid)), name);
+    const v = native.lgetxattr(this.topPath(this.node(nodeid)), escapeXattr(name));
     if (v === null) fail('ENODATA');
     return v;
   }
 
-  listxattr(_c: Caller, nodeid: number): Buffer {
+  listxattr(c: Caller, nodeid: number): Buffer {
     const raw = native.llistxattr(this.topPath(this.node(nodeid)));
     const keep: Buffer[] = [];
     for (let i = 0; i < raw.length;) {
       let end = raw.indexOf(0, i);
       if (end < 0) end = raw.length;
       const n = raw.subarray(i, end);
-      if (!isOverlayXattr(n)) keep.push(raw.subarray(i, Math.min(end + 1, raw.length)));
       i = end + 1;
+      if (n.length === 0) continue;
+      // The daemon reads as root; like the kernel for a local filesystem, list trusted.*
+      // only to root.
+      if (c.uid !== 0 && startsWith(n, TRUSTED_PREFIX)) continue;
+      const shown = unescapeXattr(n);
+      if (shown) keep.push(shown, NUL);
     }
     return Buffer.concat(keep);
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
-    if (isOverlayXattr(name)) fail('EOPNOTSUPP');
     const node = this.node(nodeid);
     this.requireUpper();
+    const real = escapeXattr(name);
     // removing what is not there needs no copy-up
-    if (!node.upper && native.lgetxattr(this.topPath(node), name) === null) fail('ENODATA');
+    if (!node.upper && native.lgetxattr(this.topPath(node), real) === null) fail('ENODATA');
     this.copyUp(node);
-    native.lremovexattr(this.upperPath(node), name);
+    native.lremovexattr(this.upperPath(node), real);
   }
 
   destroy(): void {
@@ -883,13 +904,39 @@ export class UnionFs implements FileSystem {
   }
 }
 
+function validRedirect(r: { absolute: boolean; path: string }): boolean {
+  const parts = r.absolute ? r.path.split('/') : [r.path];
+  return parts.every((p) => p !== '' && p !== '.' && p !== '..' && !p.includes('/'));
+}
+
 function findLoc(locs: Loc[], layer: number): Loc | undefined {
   for (const l of locs) if (l.layer === layer) return l;
   return undefined;
 }
 
+const TRUSTED_PREFIX = Buffer.from('trusted.');
+const ESCAPED_PREFIX = Buffer.from('trusted.overlay.overlay.');
+const NUL = Buffer.alloc(1);
+
+function startsWith(name: Buffer, prefix: Buffer): boolean {
+  return name.length >= prefix.length && name.subarray(0, prefix.length).equals(prefix);
+}
+
 function isOverlayXattr(name: Buffer): boolean {
-  return name.length >= OVERLAY_XATTR_PREFIX.length && name.subarray(0, OVERLAY_XATTR_PREFIX.length).equals(OVERLAY_XATTR_PREFIX);
+  return startsWith(name, OVERLAY_XATTR_PREFIX);
+}
+
+/** The name under which an xattr given through the mount lives on the real file. */
+function escapeXattr(name: Buffer): Buffer {
+  if (!isOverlayXattr(name)) return name;
+  return Buffer.concat([ESCAPED_PREFIX, name.subarray(OVERLAY_XATTR_PREFIX.length)]);
+}
+
+/** The name a real xattr shows through the mount, or null for the union's own. */
+function unescapeXattr(name: Buffer): Buffer | null {
+  if (!isOverlayXattr(name)) return name;
+  if (!startsWith(name, ESCAPED_PREFIX)) return null;
+  return Buffer.concat([OVERLAY_XATTR_PREFIX, name.subarray(ESCAPED_PREFIX.length)]);
 }
 
 /** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
@@ -903,7 +950,8 @@ function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
     if (end < 0) end = names.length;
     const n = names.subarray(i, end);
     i = end + 1;
-    if (n.length === 0 || isOverlayXattr(n)) continue;
+    // the union's own marks stay behind; escaped names given through a mount travel
+    if (n.length === 0 || (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX))) continue;
     const v = native.lgetxattr(src, n);
     if (v !== null) native.lsetxattr(dst, n, v, 0);
   }
