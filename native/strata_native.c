@@ -530,6 +530,7 @@ typedef struct {
   napi_ref cb;
   napi_async_context actx;
   char *buf;
+  char *out;
   size_t bufsize;
   int closed;
 } poller_t;
@@ -537,6 +538,7 @@ typedef struct {
 static void poller_closed(uv_handle_t *h) {
   poller_t *p = h->data;
   free(p->buf);
+  free(p->out);
   free(p);
 }
 
@@ -565,6 +567,89 @@ static void poller_end(poller_t *p, int err) {
 }
 
 static long spin_ns = 0;
+
+// Files whose READ requests are answered right here, without JavaScript: fh -> fd.
+// (Lower files are never handed to the kernel for passthrough: its backing file would be
+// opened without O_NOATIME. Their data still never crosses into JavaScript.)
+typedef struct fh_node {
+  uint64_t fh;
+  int fd;
+  struct fh_node *next;
+} fh_node;
+#define FH_BUCKETS 4096
+static fh_node *fh_buckets[FH_BUCKETS];
+
+static int fh_lookup(uint64_t fh) {
+  for (fh_node *n = fh_buckets[fh % FH_BUCKETS]; n; n = n->next)
+    if (n->fh == fh) return n->fd;
+  return -1;
+}
+
+static void fh_del(uint64_t fh) {
+  fh_node **pp = &fh_buckets[fh % FH_BUCKETS];
+  while (*pp) {
+    if ((*pp)->fh == fh) {
+      fh_node *dead = *pp;
+      *pp = dead->next;
+      free(dead);
+      return;
+    }
+    pp = &(*pp)->next;
+  }
+}
+
+static napi_value n_serve_reads(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint64_t fh = (uint64_t)get_i64(env, argv[0]);
+  int fd = get_i32(env, argv[1]);
+  fh_del(fh);
+  fh_node *n = malloc(sizeof *n);
+  n->fh = fh;
+  n->fd = fd;
+  n->next = fh_buckets[fh % FH_BUCKETS];
+  fh_buckets[fh % FH_BUCKETS] = n;
+  return NULL;
+}
+
+static napi_value n_stop_serving_reads(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  fh_del((uint64_t)get_i64(env, argv[0]));
+  return NULL;
+}
+
+// A FUSE_READ for a registered fh: pread into the reply and write it. Returns 1 if served.
+static int serve_read(int devfd, const char *req, size_t len, char *out, size_t outcap) {
+  uint32_t opcode;
+  memcpy(&opcode, req + 4, 4);
+  if (opcode != 15 || len < 40 + 24) return 0;
+  uint64_t unique, fh, off;
+  uint32_t size;
+  memcpy(&unique, req + 8, 8);
+  memcpy(&fh, req + 40, 8);
+  memcpy(&off, req + 48, 8);
+  memcpy(&size, req + 56, 4);
+  int fd = fh_lookup(fh);
+  if (fd < 0) return 0;
+  if (size > outcap - 16) size = outcap - 16;
+  size_t got = 0;
+  int32_t err = 0;
+  while (got < size) {
+    ssize_t r = pread(fd, out + 16 + got, size - got, (off_t)(off + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      err = -errno;
+      break;
+    }
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  uint32_t outlen = err ? 16 : (uint32_t)(16 + got);
+  memcpy(out, &outlen, 4);
+  memcpy(out + 4, &err, 4);
+  memcpy(out + 8, &unique, 8);
+  if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted; the kernel dropped it */ }
+  return 1;
+}
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
@@ -598,6 +683,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       }
       idle_since.tv_sec = 0;
       idle_since.tv_nsec = 0;
+      if (serve_read(p->fd, p->buf, (size_t)n, p->out, p->bufsize)) continue;
       napi_handle_scope inner;
       napi_open_handle_scope(p->env, &inner);
       napi_value arg;
@@ -617,6 +703,7 @@ static napi_value n_start_poll(napi_env env, napi_callback_info info) {
   p->fd = get_i32(env, argv[0]);
   p->bufsize = (size_t)get_i64(env, argv[1]);
   p->buf = malloc(p->bufsize);
+  p->out = malloc(p->bufsize);
   p->env = env;
   const char *spin = getenv("STRATA_SPIN_US");
   spin_ns = (spin ? atol(spin) : 20) * 1000L;
@@ -685,6 +772,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("backingOpen", n_backing_open);
   EXPORT("backingClose", n_backing_close);
   EXPORT("startPoll", n_start_poll);
+  EXPORT("serveReads", n_serve_reads);
+  EXPORT("stopServingReads", n_stop_serving_reads);
   EXPORT("writeFd", n_write_fd);
   EXPORT("openFuse", n_open_fuse);
   EXPORT("setsid", n_setsid);

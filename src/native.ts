@@ -29,6 +29,9 @@ export interface Native {
   backingClose(fuseFd: number, backingId: number): void;
   /** Serve /dev/fuse from the event loop: onRequest gets each request, or -errno once at the end. */
   startPoll(fuseFd: number, bufSize: number, onRequest: (req: Buffer | number) => void): void;
+  /** Answer READ requests for fh from fd inside the request loop, without JavaScript. */
+  serveReads(fh: number, fd: number): void;
+  stopServingReads(fh: number): void;
   writeFd(fd: number, data: Buffer): number;
   openFuse(): number;
   setsid(): number;

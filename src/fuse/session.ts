@@ -399,6 +399,7 @@ export class FuseSession {
       openFlags = opened.keepCache ? FOPEN_KEEP_CACHE : 0;
       io.cached++;
       this.cachedFiles.set(opened.fh, nodeid);
+      if (opened.fd !== undefined) native.serveReads(opened.fh, opened.fd);
     }
     out.writeUInt32LE(openFlags, at + 8);
     out.writeInt32LE(backingId, at + 12);
@@ -420,6 +421,7 @@ export class FuseSession {
         io.backingId = -1;
       }
     } else {
+      native.stopServingReads(fh);
       this.cachedFiles.delete(fh);
       if (io) io.cached--;
     }

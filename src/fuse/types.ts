@@ -42,9 +42,10 @@ export interface SetAttr {
 
 export interface Opened {
   fh: number;
-  /** A real file descriptor the kernel may read and write directly (passthrough). */
+  /** The real file: reads of the handle are served from it without the filesystem's code. */
   fd?: number;
-  /** Identity of the real file behind fd: handles of one inode must share it for passthrough. */
+  /** Set when the kernel may read and write fd directly (passthrough): the identity of
+   *  the real file, which all passthrough handles of one inode must share. */
   backingKey?: number;
   keepCache?: boolean;
 }

@@ -142,8 +142,12 @@ export class UnionFs implements FileSystem {
     const nLower = this.stack.lowers.length;
     for (let li = 1; li <= nLower; li++) {
       let path: string;
+      let lastLayer = false;
       if (absolute !== null) {
-        if (!this.throughDirs(li, absolute)) continue;
+        const walk = this.walkRedirect(li, absolute);
+        if (walk === 'absent') continue;
+        if (walk === 'stop') break;
+        lastLayer = walk === 'last';
         path = absolute;
       } else {
         const dl = findLoc(dirLowers, li);
@@ -152,7 +156,10 @@ export class UnionFs implements FileSystem {
       }
       const real = this.stack.lower(li).real(path);
       const s = lstatOrNull(real);
-      if (!s) continue;
+      if (!s) {
+        if (lastLayer) break;
+        continue;
+      }
       if (isWhiteout(s)) break;
       if (!st) {
         st = s;
@@ -164,7 +171,7 @@ export class UnionFs implements FileSystem {
         lowers.push({ layer: li, path });
       }
       const marks = dirMarks(real);
-      if (marks.opaque) break;
+      if (marks.opaque || lastLayer) break;
       const r = marks.redirect;
       if (r && !validRedirect(r)) break;
       if (r) {
@@ -176,15 +183,20 @@ export class UnionFs implements FileSystem {
     return { upper, lowers, st, layer };
   }
 
-  /** Does every component of `path` but the last name a real directory in lower layer li?
-   *  A redirect is followed only through directories, never through a symlink. */
-  private throughDirs(li: number, path: string): boolean {
+  /** Walk the directories leading to a redirect target in lower layer li, as overlayfs
+   *  does: never through a symlink or other non-directory, nor past a whiteout (either
+   *  ends the lookup), and an opaque directory on the way makes this layer the last. */
+  private walkRedirect(li: number, path: string): 'ok' | 'last' | 'absent' | 'stop' {
     const layer = this.stack.lower(li);
+    let last = false;
     for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-      const st = lstatOrNull(layer.real(path.slice(0, i)));
-      if (!st || !isDir(st)) return false;
+      const real = layer.real(path.slice(0, i));
+      const st = lstatOrNull(real);
+      if (!st) return 'absent';
+      if (!isDir(st)) return 'stop';
+      if (dirMarks(real).opaque) last = true;
     }
-    return true;
+    return last ? 'last' : 'ok';
   }
 
   /** Find or make the node for a resolved name, keeping one node per directory and per hard-linked file. */
@@ -707,7 +719,10 @@ export class UnionFs implements FileSystem {
     this.handles.set(fh, { node, fd, writable, lower });
     node.opens++;
     if (lower) node.lowerOpens++;
-    return { fh, fd, backingKey: node.key, keepCache: lower };
+    // A lower file is not handed to the kernel for passthrough: the kernel would open its
+    // backing file with the reader's flags, without O_NOATIME, and reads would move the
+    // lower file's atime. Its reads are served from our O_NOATIME fd instead.
+    return { fh, fd, backingKey: lower ? undefined : node.key, keepCache: lower };
   }
 
   /** Give a node's names to a fresh node at the next lookup; the old one keeps serving

@@ -1,0 +1,21 @@
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+
+export interface Creds {
+  uid: number;
+  gid: number;
+  groups?: number[]; // supplementary groups; none if omitted
+}
+
+// setpriv drops every capability when it leaves uid 0, so the command really
+// runs with an ordinary user's permissions.
+export function asUserArgv(c: Creds, argv: string[]): string[] {
+  const g = c.groups && c.groups.length ? ['--groups', c.groups.join(',')] : ['--clear-groups'];
+  return ['setpriv', '--reuid', String(c.uid), '--regid', String(c.gid), ...g, '--', ...argv];
+}
+
+export function runAs(c: Creds | undefined, argv: string[], input?: string): SpawnSyncReturns<string> {
+  const full = c ? asUserArgv(c, argv) : argv;
+  const r = spawnSync(full[0], full.slice(1), { encoding: 'utf8', input, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return r;
+}

@@ -1,0 +1,382 @@
+// Python is used for the syscalls Node lacks (xattrs, mknod, renameat2 flags,
+// utimensat with ns/UTIME_NOW/UTIME_OMIT, SEEK_DATA/SEEK_HOLE, fallocate punch,
+// telldir/seekdir) and to act as another uid through setpriv. One program, two
+// modes: "serve" answers JSON requests line by line (paths as hex bytes, so
+// non-UTF-8 names survive), "build" creates a layer directory from a JSON spec.
+export const PY_SRC = String.raw`
+import sys, os, json, errno, ctypes, hashlib, stat, socket, mmap, fcntl
+
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
+OPEN_FLAGS = {n: getattr(os, "O_" + n) for n in
+              ["RDONLY", "WRONLY", "RDWR", "CREAT", "EXCL", "TRUNC", "APPEND",
+               "NOFOLLOW", "DIRECTORY", "NOATIME", "NONBLOCK"]}
+
+class timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+class dirent(ctypes.Structure):
+    _fields_ = [("d_ino", ctypes.c_uint64), ("d_off", ctypes.c_int64),
+                ("d_reclen", ctypes.c_ushort), ("d_type", ctypes.c_ubyte),
+                ("d_name", ctypes.c_char * 256)]
+
+libc.opendir.restype = ctypes.c_void_p
+libc.opendir.argtypes = [ctypes.c_char_p]
+libc.readdir.restype = ctypes.POINTER(dirent)
+libc.readdir.argtypes = [ctypes.c_void_p]
+libc.telldir.restype = ctypes.c_long
+libc.telldir.argtypes = [ctypes.c_void_p]
+libc.seekdir.restype = None
+libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
+libc.closedir.argtypes = [ctypes.c_void_p]
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
+
+def check(r):
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+def H(x):
+    return bytes.fromhex(x)
+
+def flags_of(names, table):
+    f = 0
+    for n in names or []:
+        f |= table[n]
+    return f
+
+KINDS = [(stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "symlink"),
+         (stat.S_ISCHR, "char"), (stat.S_ISBLK, "block"), (stat.S_ISFIFO, "fifo"),
+         (stat.S_ISSOCK, "socket")]
+
+def kind(m):
+    for f, n in KINDS:
+        if f(m):
+            return n
+    return "unknown"
+
+def st_dict(st):
+    d = {"type": kind(st.st_mode), "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+         "gid": st.st_gid, "nlink": st.st_nlink, "size": st.st_size, "ino": str(st.st_ino),
+         "dev": str(st.st_dev), "blocks": st.st_blocks, "atime": str(st.st_atime_ns),
+         "mtime": str(st.st_mtime_ns), "ctime": str(st.st_ctime_ns)}
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        d["rdev"] = [os.major(st.st_rdev), os.minor(st.st_rdev)]
+    return d
+
+def utimens(p, at, mt, nofollow):
+    def ts(v):
+        if v == "now":
+            return timespec(0, UTIME_NOW)
+        if v == "omit":
+            return timespec(0, UTIME_OMIT)
+        v = int(v)
+        return timespec(v // 10**9, v % 10**9)
+    arr = (timespec * 2)(ts(at), ts(mt))
+    check(libc.utimensat(AT_FDCWD, p, ctypes.cast(arr, ctypes.c_void_p),
+                         AT_SYMLINK_NOFOLLOW if nofollow else 0))
+
+def seekmap(fd):
+    out, off = [], 0
+    end = os.fstat(fd).st_size
+    while off < end:
+        try:
+            d = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break
+            raise
+        h = os.lseek(fd, d, os.SEEK_HOLE)
+        out.append([d, h])
+        off = h
+    return out
+
+def content(p):
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        b = f.read() or b""
+    if len(b) <= 4096:
+        return {"size": len(b), "hex": b.hex()}
+    return {"size": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+
+def scan_seek(p, samples):
+    d = libc.opendir(p)
+    if not d:
+        check(-1)
+    try:
+        ents = []
+        while True:
+            pos = libc.telldir(d)
+            ctypes.set_errno(0)
+            e = libc.readdir(d)
+            if not e:
+                if ctypes.get_errno():
+                    check(-1)
+                break
+            ents.append((pos, e.contents.d_name, e.contents.d_type))
+        bad = []
+        for i in samples:
+            if i >= len(ents):
+                continue
+            libc.seekdir(d, ents[i][0])
+            e = libc.readdir(d)
+            got = e.contents.d_name if e else None
+            if got != ents[i][1]:
+                bad.append([i, ents[i][1].hex(), got.hex() if got is not None else None])
+        # resuming in the middle must give exactly the rest of the listing
+        mid = len(ents) // 2
+        tail_ok = True
+        if ents:
+            libc.seekdir(d, ents[mid][0])
+            rest = []
+            while True:
+                e = libc.readdir(d)
+                if not e:
+                    break
+                rest.append(e.contents.d_name)
+            tail_ok = rest == [x[1] for x in ents[mid:]]
+        return {"names": [x[1].hex() for x in ents], "dtypes": [x[2] for x in ents],
+                "badSeeks": bad, "tailOk": tail_ok}
+    finally:
+        libc.closedir(d)
+
+fds = {}
+
+def op(r):
+    o = r["op"]
+    p = H(r["p"]) if "p" in r else None
+    p2 = H(r["p2"]) if "p2" in r else None
+    if o == "id":
+        return {"uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(),
+                "groups": os.getgroups()}
+    if o == "lstat":
+        return st_dict(os.lstat(p))
+    if o == "stat":
+        return st_dict(os.stat(p))
+    if o == "exists":
+        return os.path.lexists(p)
+    if o == "access":
+        return os.access(p, r.get("mode", 0))
+    if o == "create":
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_NONBLOCK | flags_of(r.get("flags"), OPEN_FLAGS),
+                     r.get("mode", 0o644))
+        os.close(fd)
+        return None
+    if o == "open":
+        fd = os.open(p, flags_of(r.get("flags"), OPEN_FLAGS), r.get("mode", 0o644))
+        fds[fd] = True
+        return fd
+    if o == "close":
+        fds.pop(r["fd"], None)
+        os.close(r["fd"])
+        return None
+    if o == "fwrite":
+        data = H(r["data"])
+        if "off" in r:
+            return os.pwrite(r["fd"], data, r["off"])
+        return os.write(r["fd"], data)
+    if o == "fread":
+        return os.pread(r["fd"], r["n"], r.get("off", 0)).hex()
+    if o == "fstat":
+        return st_dict(os.fstat(r["fd"]))
+    if o == "ftruncate":
+        os.ftruncate(r["fd"], r["n"])
+        return None
+    if o == "fsync":
+        os.fsync(r["fd"])
+        return None
+    if o == "lseek":
+        return os.lseek(r["fd"], r["off"], getattr(os, "SEEK_" + r["whence"]))
+    if o == "fallocate":
+        check(libc.fallocate(r["fd"], r.get("mode", 0), r["off"], r["len"]))
+        return None
+    if o == "seekmap":
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            return seekmap(fd)
+        finally:
+            os.close(fd)
+    if o == "copy_file_range":
+        return os.copy_file_range(r["fdIn"], r["fdOut"], r["n"], r.get("offIn"), r.get("offOut"))
+    if o == "ioctl":
+        return fcntl.ioctl(r["fd"], r["req"], bytes(r.get("len", 8))).hex()
+    if o == "mmap_write":
+        fd = os.open(p, os.O_RDWR)
+        try:
+            m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            data = H(r["data"])
+            m[r["off"]:r["off"] + len(data)] = data
+            m.flush()
+            m.close()
+        finally:
+            os.close(fd)
+        return None
+    if o == "write":
+        fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK | flags_of(r.get("flags"), OPEN_FLAGS), 0o644)
+        try:
+            data = H(r["data"])
+            if "off" in r:
+                return os.pwrite(fd, data, r["off"])
+            return os.write(fd, data)
+        finally:
+            os.close(fd)
+    if o == "read":
+        return content(p)
+    if o == "truncate":
+        os.truncate(p, r["n"])
+        return None
+    if o == "chmod":
+        os.chmod(p, r["mode"], follow_symlinks=not r.get("nofollow", False))
+        return None
+    if o == "chown":
+        os.chown(p, r["uid"], r["gid"], follow_symlinks=not r.get("nofollow", False))
+        return None
+    if o == "utimens":
+        utimens(p, r["atime"], r["mtime"], r.get("nofollow", False))
+        return None
+    if o == "link":
+        os.link(p, p2, follow_symlinks=False)
+        return None
+    if o == "symlink":
+        os.symlink(H(r["target"]), p)
+        return None
+    if o == "readlink":
+        return os.readlink(p).hex()
+    if o == "rename":
+        check(libc.renameat2(AT_FDCWD, p, AT_FDCWD, p2, flags_of(r.get("flags"), RENAME_FLAGS)))
+        return None
+    if o == "unlink":
+        os.unlink(p)
+        return None
+    if o == "rmdir":
+        os.rmdir(p)
+        return None
+    if o == "mkdir":
+        os.mkdir(p, r.get("mode", 0o755))
+        return None
+    if o == "mknod":
+        k = {"fifo": stat.S_IFIFO, "char": stat.S_IFCHR, "block": stat.S_IFBLK,
+             "sock": stat.S_IFSOCK, "file": stat.S_IFREG}[r["kind"]]
+        os.mknod(p, k | r.get("mode", 0o644), os.makedev(r.get("major", 0), r.get("minor", 0)))
+        return None
+    if o == "bindsock":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.bind(p)
+        finally:
+            s.close()
+        return None
+    if o == "setxattr":
+        fl = {"CREATE": os.XATTR_CREATE, "REPLACE": os.XATTR_REPLACE}.get(r.get("flag"), 0)
+        os.setxattr(p, r["name"], H(r["value"]), fl, follow_symlinks=not r.get("nofollow", False))
+        return None
+    if o == "getxattr":
+        return os.getxattr(p, r["name"], follow_symlinks=not r.get("nofollow", False)).hex()
+    if o == "listxattr":
+        return sorted(os.listxattr(p, follow_symlinks=not r.get("nofollow", False)))
+    if o == "removexattr":
+        os.removexattr(p, r["name"], follow_symlinks=not r.get("nofollow", False))
+        return None
+    if o == "readdir":
+        return sorted(n.hex() for n in os.listdir(p))
+    if o == "readdir_raw":
+        return [n.hex() for n in os.listdir(p)]
+    if o == "scan_seek":
+        return scan_seek(p, r.get("samples", []))
+    if o == "statfs":
+        s = os.statvfs(p)
+        return {"bsize": s.f_bsize, "frsize": s.f_frsize, "blocks": s.f_blocks,
+                "files": s.f_files, "namemax": s.f_namemax, "bfree": s.f_bfree,
+                "flag": s.f_flag}
+    raise ValueError("unknown op " + o)
+
+def serve():
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        try:
+            res = {"ok": True, "v": op(r)}
+        except OSError as e:
+            res = {"ok": False, "err": errno.errorcode.get(e.errno, str(e.errno))}
+        sys.stdout.write(json.dumps(res) + "\n")
+        sys.stdout.flush()
+
+def block_pattern(i):
+    # every 4 KiB block names its own offset, so misplaced data is detected
+    return (("%016d" % (i * 4096)) * 256).encode()
+
+def build(root, entries, default_mtime):
+    root = H(root)
+    made = []
+    for e in entries:
+        p = os.path.join(root, H(e["p"]))
+        t = e["t"]
+        par = os.path.dirname(p)
+        if not os.path.isdir(par):
+            os.makedirs(par, 0o755)
+        if t == "dir":
+            if not os.path.isdir(p):
+                os.mkdir(p, 0o755)
+            if e.get("opaque"):
+                os.setxattr(p, "trusted.overlay.opaque", b"y")
+        elif t == "file":
+            with open(p, "wb") as f:
+                f.write(H(e.get("data", "")))
+                for i in range(e.get("blocks", 0)):
+                    f.write(block_pattern(i))
+                for off, hx in e.get("chunks", []):
+                    f.seek(off)
+                    f.write(H(hx))
+                if "size" in e:
+                    f.truncate(e["size"])
+        elif t == "symlink":
+            os.symlink(H(e["target"]), p)
+        elif t == "link":
+            os.link(os.path.join(root, H(e["target"])), p)
+        elif t == "whiteout":
+            os.mknod(p, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        elif t == "fifo":
+            os.mkfifo(p, 0o644)
+        elif t in ("char", "block"):
+            k = stat.S_IFCHR if t == "char" else stat.S_IFBLK
+            os.mknod(p, k | 0o644, os.makedev(*e["rdev"]))
+        else:
+            raise ValueError("bad type " + t)
+        if t not in ("link", "whiteout"):
+            os.chown(p, e.get("uid", 0), e.get("gid", 0), follow_symlinks=False)
+            if t != "symlink":
+                os.chmod(p, e.get("mode", 0o755 if t == "dir" else 0o644))
+            for k, v in sorted(e.get("xattrs", {}).items()):
+                os.setxattr(p, k, H(v), follow_symlinks=False)
+        made.append((p, e))
+    os.chmod(root, 0o755)
+    # children first so that setting their times does not disturb their parents'
+    items = [(p, e.get("mtime", default_mtime), e.get("atime")) for p, e in made if e["t"] != "link"]
+    items.append((root, default_mtime, None))
+    dirs_seen = set()
+    for p, mt, at in sorted(items, key=lambda x: -x[0].count(b"/")):
+        if p in dirs_seen:
+            continue
+        dirs_seen.add(p)
+        utimens(p, at if at is not None else mt, mt, True)
+    # implicit parents made by makedirs get the default time too
+    for dp, dns, fns in os.walk(root, topdown=False):
+        if dp not in dirs_seen:
+            utimens(dp, default_mtime, default_mtime, True)
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve()
+    elif sys.argv[1] == "build":
+        spec = json.load(sys.stdin)
+        build(spec["root"], spec["entries"], spec["mtime"])
+`;

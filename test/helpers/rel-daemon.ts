@@ -1,0 +1,108 @@
+// Finding, measuring and killing the strata-fs daemon behind one mountpoint, and
+// mounting with strata's own extra options (log=...), for the reliability tests.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fstypeAt, UnionSpec } from './mount';
+import { strataFsBin } from './paths';
+
+// The daemon is the process whose argv names the mountpoint as its last argument and
+// runs bin/strata-fs; other helpers' mounts run on this machine at the same time.
+export function daemonPids(mnt: string): number[] {
+  const target = path.resolve(mnt);
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (argv.some((a) => a.endsWith('strata-fs')) && argv[argv.length - 1] === target) out.push(Number(e));
+  }
+  return out;
+}
+
+export function daemonPid(mnt: string): number {
+  const pids = daemonPids(mnt);
+  if (pids.length !== 1) throw new Error(`expected one strata-fs daemon for ${mnt}, found ${JSON.stringify(pids)}`);
+  return pids[0]!;
+}
+
+// The thread-group leader turns zombie before its other threads have exited, and those
+// still hold /dev/fuse open: the process is dead only when every thread is.
+export function alive(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tasks.some((tid) => {
+    try {
+      return !/^\d+ \(.*\) [ZX]/s.test(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
+export async function waitDead(pid: number, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    await sleep(20);
+  }
+  return !alive(pid);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** VmRSS and VmHWM in KiB. */
+export function memKb(pid: number): { rss: number; hwm: number } {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+  return { rss: f('VmRSS'), hwm: f('VmHWM') };
+}
+
+export function strataOpts(spec: UnionSpec, extra: string[] = []): string {
+  const o = [`lowerdir=${spec.lowers.join(':')}`];
+  if (spec.upper) o.push(`upperdir=${spec.upper}`, `workdir=${spec.work}`);
+  return [...o, ...extra].join(',');
+}
+
+/** Mounts strata-fs with its log in `log`; returns the daemon's pid. */
+export function mountStrata(spec: UnionSpec, log: string, extra: string[] = []): number {
+  const r = spawnSync(strataFsBin, ['-o', strataOpts(spec, [`log=${log}`, ...extra]), spec.mnt], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`strata-fs failed (${r.status}): ${r.stderr.trim()}`);
+  if (fstypeAt(spec.mnt) !== 'fuse.strata-fs') throw new Error(`strata-fs returned 0 but ${spec.mnt} is not a strata-fs mount`);
+  return daemonPid(spec.mnt);
+}
+
+export function run(cmd: string, args: string[]): { status: number; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { status: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+/** What stat(2) of a path answers: "ok" or the errno name. */
+export function statErr(p: string): string {
+  try {
+    fs.statSync(p);
+    return 'ok';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}
+
+export function logTail(log: string, n = 20): string {
+  try {
+    return fs.readFileSync(log, 'utf8').trim().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
