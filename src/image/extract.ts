@@ -244,6 +244,9 @@ class Extractor {
   }
 
   async entry(h: Header, stream: Readable): Promise<void> {
+    // tar-stream streams nothing for a directory but ends its stream only when the size
+    // field says 0: a directory claiming a size would stall the import forever
+    if (h.type === 'directory' && h.size !== 0) stream = Readable.from([]);
     this.entries++;
     this.budget.header(h.size, h.type, h.name);
     const pax = h.pax ?? null;

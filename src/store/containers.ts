@@ -206,7 +206,9 @@ export function removeContainer(store: Store, c: ContainerRecord, force: boolean
   const left = mountsUnder(store.containerDir(c.id));
   if (left.length) {
     if (!force) throw new Error(`container ${c.name} has a mount at ${left[0]}; umount it first or use rm -f`);
-    for (const m of left.reverse()) spawnSync('umount', [m]);
+    for (const m of left.reverse()) {
+      if (spawnSync('umount', [m]).status !== 0 && mountHealth(m) === 'stale') lazyUnmount(m);
+    }
     const still = mountsUnder(store.containerDir(c.id));
     if (still.length) throw new Error(`cannot unmount ${still[0]}`);
   }
