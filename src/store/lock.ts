@@ -23,15 +23,21 @@ function holderAlive(content: string): boolean {
   return now !== null && (start === undefined || start === now);
 }
 
+let seq = 0;
+
+/** Create `file` holding `content`, or fail if it exists. The content is written first and
+ *  the file linked into place, so nobody ever reads a half-made lock and breaks it as stale. */
 function tryCreate(file: string, content: string): boolean {
+  const tmp = `${file}.${process.pid}.${++seq}`;
+  fs.writeFileSync(tmp, content, { mode: 0o600 });
   try {
-    const fd = fs.openSync(file, 'wx', 0o600);
-    fs.writeSync(fd, content);
-    fs.closeSync(fd);
+    fs.linkSync(tmp, file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
 }
 
