@@ -739,11 +739,6 @@ static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
-static napi_value n_setsid(napi_env env, napi_callback_info info) {
-  (void)info;
-  return make_i64(env, setsid());
-}
-
 #define EXPORT(name, fn)                                              \
   do {                                                                \
     napi_value f;                                                     \
@@ -776,7 +771,6 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("stopServingReads", n_stop_serving_reads);
   EXPORT("writeFd", n_write_fd);
   EXPORT("openFuse", n_open_fuse);
-  EXPORT("setsid", n_setsid);
   return exports;
 }
 

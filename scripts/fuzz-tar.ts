@@ -16,24 +16,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import '../src/image/tarbytes';
 import { importLayer } from '../src/image/layer';
+import { Rng } from '../test/helpers/rng';
+import { sha256 } from '../src/image/digest';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const FIXTURES = path.resolve(REPO, '..', 'shared', 'fixtures', 'oci');
 const STRATA = path.join(REPO, 'bin', 'strata');
-const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Uncompressed layer tars of the fixture images. */
@@ -263,7 +257,7 @@ function writeLayout(dir: string, blob: Buffer, diffId: string, ref: string): vo
   const blobs = path.join(dir, 'blobs', 'sha256');
   fs.mkdirSync(blobs, { recursive: true });
   const put = (b: Buffer) => {
-    const d = sha(b);
+    const d = sha256(b);
     fs.writeFileSync(path.join(blobs, d.slice(7)), b);
     return { digest: d, size: b.length };
   };
@@ -359,7 +353,7 @@ export async function fuzz(o: { seconds: number; seed: number; cliEvery: number;
         rep.cliCases++;
         const src = path.join(work, 'oci');
         fs.rmSync(src, { recursive: true, force: true });
-        writeLayout(src, c.tar, sha(c.tar), 'fuzz:1');
+        writeLayout(src, c.tar, sha256(c.tar), 'fuzz:1');
         const before = storeSnapshot(store);
         const res = strata(store, ['load', src]);
         if (res.code === 0) {

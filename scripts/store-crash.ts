@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
+import { Rng } from '../test/helpers/rng';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const STRATA = path.join(REPO, 'bin', 'strata');
@@ -29,14 +30,8 @@ function run(root: string, args: string[]): { code: number; stdout: string; stde
 }
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** Runs strata with args and SIGKILLs it after delayMs; true if the kill came first. */

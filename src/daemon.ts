@@ -16,7 +16,7 @@ export interface MountOptions {
   source: string;
   /** MS_* flags for mount(2): ro, nosuid, nodev, noexec, ... */
   flags: number;
-  /** extra kernel options like "noatime" are flags; these go into the data string */
+  /** hand open upper files to the kernel (FUSE passthrough) when it offers that */
   passthrough: boolean;
   entryTimeout: number;
   attrTimeout: number;
@@ -42,11 +42,12 @@ export interface Running {
   unmount(lazy: boolean): void;
 }
 
-/** Mount and serve. Resolves once the kernel has finished INIT, i.e. the mount is live. */
-export function serve(o: MountOptions, log: (msg: string) => void): Promise<Running> {
+/** Mount and serve. The kernel queues every request until INIT is answered, so the mount
+ *  is usable the moment mount(2) has returned: that is when this returns. */
+export function serve(o: MountOptions, log: (msg: string) => void): Running {
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
   const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
-  const union = new UnionFs(stack, { log });
+  const union = new UnionFs(stack);
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const fd = native.openFuse();
   const rootmode = 0o40000;
@@ -82,10 +83,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Promise<Runn
       }
     }
   };
-  // INIT is the first request; a stat of the root waits for it, and we must not do that
-  // from this thread. The kernel queues every request until INIT is answered, so the
-  // mount is usable the moment mount(2) returned; report it live right away.
-  return Promise.resolve({ session, ended, unmount });
+  return { session, ended, unmount };
 }
 
 /** After the kernel forgets many inodes, collect at once so the daemon's resident memory

@@ -34,7 +34,6 @@ export interface Native {
   stopServingReads(fh: number): void;
   writeFd(fd: number, data: Buffer): number;
   openFuse(): number;
-  setsid(): number;
 }
 
 export const STAT_INO_LO = 0;
@@ -65,29 +64,34 @@ export const MNT_DETACH = 2;
 export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;
 
-function load(): Native {
+let loadError: Error | null = null;
+
+function load(): Native | null {
   // dist/src/native.js and src/native.ts both sit two levels below the repo root
   const root = path.resolve(__dirname, '..', '..');
   const candidates = [path.join(root, 'build', 'Release', 'strata_native.node'), path.resolve(__dirname, '..', 'build', 'Release', 'strata_native.node')];
-  let lastErr: unknown;
   for (const c of candidates) {
     try {
       return require(c) as Native;
     } catch (e) {
-      lastErr = e;
+      loadError = new Error(`strata: native addon not built (run npm run build): ${(e as Error).message}`);
     }
   }
-  throw new Error(`strata: native addon not built (run npm run build): ${(lastErr as Error).message}`);
+  return null;
 }
 
-export const native: Native = load();
+const loaded = load();
 
-export function makeDev(major: number, minor: number): number {
-  return ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12);
+/** The addon, or null where it is not built (for code that has a slower way without it). */
+export function nativeOrNull(): Native | null {
+  return loaded;
 }
-export function devMajor(rdev: number): number {
-  return (rdev >>> 8) & 0xfff;
-}
-export function devMinor(rdev: number): number {
-  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
-}
+
+/** The addon; using it where it is not built throws the load error. */
+export const native: Native =
+  loaded ??
+  new Proxy({} as Native, {
+    get(): never {
+      throw loadError;
+    },
+  });

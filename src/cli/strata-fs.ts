@@ -223,7 +223,7 @@ async function runDaemon(p: Parsed, toParent: ((m: unknown) => void) | null): Pr
   const log = openLog(p.logFile ?? (toParent ? '/run/strata-fs.log' : null));
   let running;
   try {
-    running = await serve(p.opts, log);
+    running = serve(p.opts, log);
   } catch (e) {
     const msg = `mount ${p.opts.mountpoint}: ${(e as Error).message}`;
     if (toParent) toParent({ error: msg });
@@ -259,14 +259,11 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (process.env[CHILD_ENV] === '1' && process.send) {
-    const send = (m: unknown): void => {
+    // the one message to the waiting parent, then the daemon is on its own
+    return runDaemon(parsed, (m) => {
       process.send!(m);
-    };
-    const rc = runDaemon(parsed, (m) => {
-      send(m);
-      process.disconnect?.();
+      process.disconnect();
     });
-    return rc;
   }
   if (parsed.foreground) return runDaemon(parsed, null);
   return new Promise<number>((resolve) => {

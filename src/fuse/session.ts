@@ -40,7 +40,6 @@ export class FuseSession {
   private readonly ptFiles = new Map<number, number>();
   private readonly ioModes = new Map<number, IoMode>();
   private readonly cachedFiles = new Map<number, number>();
-  private readonly dirNode = new Map<number, number>();
   private readonly entryValid: [number, number];
   private readonly attrValid: [number, number];
   private readonly negValid: [number, number];
@@ -186,7 +185,6 @@ export class FuseSession {
       case Op.FSYNC: fs.fsync(readU64(b, 0), (b.readUInt32LE(8) & 1) !== 0); return this.replyEmpty(unique);
       case Op.OPENDIR: {
         const fh = fs.opendir(c, nodeid);
-        this.dirNode.set(fh, nodeid);
         const out = Buffer.alloc(OPEN_OUT_SIZE);
         writeU64(out, 0, fh);
         // Every change to a directory goes through this session, and the kernel drops its
@@ -198,7 +196,6 @@ export class FuseSession {
       case Op.READDIRPLUS: return this.readdir(unique, c, nodeid, b, true);
       case Op.RELEASEDIR: {
         const fh = readU64(b, 0);
-        this.dirNode.delete(fh);
         fs.releasedir(fh);
         return this.replyEmpty(unique);
       }

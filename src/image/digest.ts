@@ -1,5 +1,6 @@
 // Digests are computed on the fly so that a blob is read exactly once.
 import { createHash, Hash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { Transform, TransformCallback } from 'node:stream';
 
 export class HashingStream extends Transform {
@@ -17,6 +18,23 @@ export class HashingStream extends Transform {
   digest(): string {
     return 'sha256:' + this.h.digest('hex');
   }
+}
+
+/** Hex sha256 of a file's contents, read in 1 MiB pieces. */
+export function sha256File(file: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 export function sha256(data: string | Buffer): string {

@@ -2,37 +2,12 @@
 // adapter so the extractor does not care whether the C addon is built. The addon is
 // preferred; the command-line fallbacks keep extraction working (slowly) without it.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { Native, nativeOrNull } from '../native';
 
 export type PathArg = string | Buffer;
 
-interface Addon {
-  utimensat(p: PathArg, asec: number, ansec: number, msec: number, mnsec: number, nofollow: boolean): void;
-  lsetxattr(p: PathArg, name: PathArg, value: Buffer, flags: number): void;
-  lgetxattr(p: PathArg, name: PathArg): Buffer | null;
-  llistxattr(p: PathArg): Buffer;
-  lremovexattr(p: PathArg, name: PathArg): void;
-  mknod(p: PathArg, mode: number, dev: number): void;
-  mount?(source: string, target: string, fstype: string, flags: number, data: string): void;
-  umount2?(target: string, flags: number): void;
-}
-
-function loadAddon(): Addon | null {
-  // dist/src/image/sys.js sits three levels below the repo root, as does src/image/sys.ts
-  const p = path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'strata_native.node');
-  const alt = path.resolve(__dirname, '..', '..', 'build', 'Release', 'strata_native.node');
-  for (const c of [p, alt]) {
-    try {
-      return require(c) as Addon;
-    } catch {
-      /* try the next candidate */
-    }
-  }
-  return null;
-}
-
-const addon: Addon | null = process.env.STRATA_NO_ADDON ? null : loadAddon();
+const addon: Native | null = process.env.STRATA_NO_ADDON ? null : nativeOrNull();
 
 export function hasAddon(): boolean {
   return addon !== null;
@@ -176,7 +151,7 @@ export function devMinor(rdev: number): number {
 }
 
 export function mountOverlay(target: string, data: string): void {
-  if (addon?.mount) {
+  if (addon) {
     addon.mount('overlay', target, 'overlay', 0, data);
     return;
   }

@@ -12,9 +12,8 @@
 // is reported, never "fixed" by deleting what may be someone's only copy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { Store, LayerRecord, ImageRecord, ContainerRecord } from './store';
-import { hex } from '../image/digest';
+import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
 
@@ -38,22 +37,6 @@ export interface CheckResult {
 }
 
 const HEX = /^[0-9a-f]{64}$/;
-
-function hashFile(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 function readJson<T>(file: string): T | null {
   try {
@@ -233,7 +216,7 @@ export function checkStore(store: Store, repair: boolean): CheckResult {
     blobsChecked++;
     let got: string;
     try {
-      got = hashFile(p);
+      got = sha256File(p);
     } catch (e) {
       add('bad-blob', rel(p), `unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, false);
       continue;

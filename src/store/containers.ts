@@ -81,8 +81,9 @@ export function mountsUnder(dir: string): string[] {
   return out;
 }
 
-/** The strata-fs daemon serving mountpoint (argv ends with it), or null. */
-export function strataDaemonFor(mountpoint: string): number | null {
+/** The strata-fs daemons serving mountpoint (their argv ends with it). */
+export function strataDaemonsFor(mountpoint: string): number[] {
+  const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     let argv: string[];
@@ -91,9 +92,14 @@ export function strataDaemonFor(mountpoint: string): number | null {
     } catch {
       continue; // exited meanwhile
     }
-    if (argv[argv.length - 1] === mountpoint && argv.some((a) => a.endsWith('strata-fs'))) return Number(e);
+    if (argv[argv.length - 1] === mountpoint && argv.some((a) => a.endsWith('strata-fs'))) out.push(Number(e));
   }
-  return null;
+  return out;
+}
+
+/** The strata-fs daemon serving mountpoint, or null. */
+export function strataDaemonFor(mountpoint: string): number | null {
+  return strataDaemonsFor(mountpoint)[0] ?? null;
 }
 
 export type MountHealth = 'absent' | 'live' | 'stale';

@@ -12,7 +12,3 @@ export class FsError {
 export function fail(code: string, what?: string): never {
   throw new FsError(code, what ? `${code}: ${what}` : code);
 }
-
-export function errCode(e: unknown): string | undefined {
-  return (e as { code?: string } | null)?.code;
-}

@@ -134,7 +134,6 @@ export function join(a: Buffer, name: Buffer): Buffer {
 }
 
 export const SLASH = Buffer.from('/');
-export const EMPTY = Buffer.alloc(0);
 
 export class Layer {
   readonly dir: string;

@@ -30,10 +30,6 @@ interface DirHandle {
   entries: DirEntry[] | null;
 }
 
-export interface UnionOptions {
-  log?: (msg: string) => void;
-}
-
 export class UnionFs implements FileSystem {
   private readonly nodes = new Map<number, Node>();
   /** hard-linked non-directories by the identity of their real object: one node for all names */
@@ -49,7 +45,7 @@ export class UnionFs implements FileSystem {
   dropped = 0;
   readonly root: Node;
 
-  constructor(readonly stack: LayerStack, readonly opts: UnionOptions = {}) {
+  constructor(readonly stack: LayerStack) {
     const lowers: Loc[] = [];
     const upper = stack.upper;
     if (!(upper && isOpaque(upper.root))) {
@@ -59,9 +55,9 @@ export class UnionFs implements FileSystem {
       }
     }
     const top = upper ?? stack.lowers[0]!;
-    const st = lstatReal(top.root);
-    this.root = new Node(ROOT_ID, stack.inodeNumber(top, st.ino), S_IFDIR, upper !== null, lowers);
-    this.root.key = stack.inodeNumber(top, st.ino);
+    const ino = stack.inodeNumber(top, lstatReal(top.root).ino);
+    this.root = new Node(ROOT_ID, ino, S_IFDIR, upper !== null, lowers);
+    this.root.key = ino;
     this.root.nlookup = 1;
     this.nodes.set(ROOT_ID, this.root);
   }
@@ -225,8 +221,8 @@ export class UnionFs implements FileSystem {
         return same;
       }
     }
-    const ino = this.originIno.get(key) ?? this.stack.inodeNumber(layer, r.st.ino);
-    const node = new Node(this.nextId++, ino, type, r.upper, r.lowers);
+    // the key is the object's own inode number: reported unless it was copied up here
+    const node = new Node(this.nextId++, this.originIno.get(key) ?? key, type, r.upper, r.lowers);
     node.key = key;
     this.nodes.set(node.id, node);
     if (linked) this.byKey.set(key, node);
@@ -286,10 +282,6 @@ export class UnionFs implements FileSystem {
     }
   }
 
-  get liveNodes(): number {
-    return this.nodes.size;
-  }
-
   private node(id: number): Node {
     const n = this.nodes.get(id);
     if (!n) fail('ESTALE', `unknown node ${id}`);
@@ -325,9 +317,12 @@ export class UnionFs implements FileSystem {
     };
   }
 
-  private statNode(node: Node): RealStat {
+  /** A node without a name (removed, or detached) is stat'ed through an open file: the
+   *  given one, else any. */
+  private statNode(node: Node, h?: Handle): RealStat {
     if (node.unlinked || node.detached) {
-      for (const h of this.handles.values()) if (h.node === node) return fstatReal(h.fd);
+      if (h) return fstatReal(h.fd);
+      for (const o of this.handles.values()) if (o.node === node) return fstatReal(o.fd);
     }
     return lstatReal(this.topPath(node));
   }
@@ -353,9 +348,7 @@ export class UnionFs implements FileSystem {
 
   getattr(_c: Caller, nodeid: number, fh?: number): Attr {
     const node = this.node(nodeid);
-    const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    const st = h && (node.unlinked || node.detached) ? fstatReal(h.fd) : this.statNode(node);
-    return this.attrOf(node, st);
+    return this.attrOf(node, this.statNode(node, fh !== undefined ? this.handles.get(fh) : undefined));
   }
 
   // ---------- copy-up ----------
@@ -440,24 +433,21 @@ export class UnionFs implements FileSystem {
       else if (p) fs.truncateSync(p, set.size);
       else fail('EBADF');
     }
+    // by name, or through the open file once the name is gone
+    const chown = set.uid !== undefined || set.gid !== undefined;
+    const a = set.atime ?? [0, UTIME_OMIT];
+    const m = set.mtime ?? [0, UTIME_OMIT];
+    const times = set.atime !== undefined || set.mtime !== undefined;
     if (p) {
-      if (set.uid !== undefined || set.gid !== undefined) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
-      if (set.mode !== undefined && (node.type !== S_IFLNK)) fs.chmodSync(p, set.mode & 0o7777);
-      if (set.atime || set.mtime) {
-        const a = set.atime ?? [0, UTIME_OMIT];
-        const m = set.mtime ?? [0, UTIME_OMIT];
-        native.utimensat(p, a[0], a[1], m[0], m[1], true);
-      }
+      if (chown) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
+      if (set.mode !== undefined && node.type !== S_IFLNK) fs.chmodSync(p, set.mode & 0o7777);
+      if (times) native.utimensat(p, a[0], a[1], m[0], m[1], true);
     } else if (h) {
-      if (set.uid !== undefined || set.gid !== undefined) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
+      if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
-      if (set.atime || set.mtime) {
-        const a = set.atime ?? [0, UTIME_OMIT];
-        const m = set.mtime ?? [0, UTIME_OMIT];
-        native.futimens(h.fd, a[0], a[1], m[0], m[1]);
-      }
+      if (times) native.futimens(h.fd, a[0], a[1], m[0], m[1]);
     }
-    return this.attrOf(node, this.statNode(node));
+    return this.attrOf(node, this.statNode(node, h));
   }
 
   readlink(_c: Caller, nodeid: number): Buffer {

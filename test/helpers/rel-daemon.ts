@@ -5,23 +5,12 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fstypeAt, UnionSpec } from './mount';
 import { strataFsBin } from './paths';
+import { strataDaemonsFor } from '../../src/store/containers';
 
 // The daemon is the process whose argv names the mountpoint as its last argument and
 // runs bin/strata-fs; other helpers' mounts run on this machine at the same time.
 export function daemonPids(mnt: string): number[] {
-  const target = path.resolve(mnt);
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (argv.some((a) => a.endsWith('strata-fs')) && argv[argv.length - 1] === target) out.push(Number(e));
-  }
-  return out;
+  return strataDaemonsFor(path.resolve(mnt));
 }
 
 export function daemonPid(mnt: string): number {

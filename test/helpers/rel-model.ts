@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from './rng';
+import { sha256File } from '../../src/image/digest';
 
 /** File content: `big` means "the lower big file's bytes first", then `tail`. */
 export interface Content { big: boolean; tail: string } // tail as hex, so states are plain JSON
@@ -208,21 +209,6 @@ export function writeLower(sc: Scenario, dir: string, bigBytes: number): void {
   }
 }
 
-function digestFile(p: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(p, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
 
 /** Expected digests, given the lower big file (hashed once, then extended per tail). */
 export class Digester {
@@ -269,7 +255,7 @@ export function readTree(root: string): Map<string, string> {
         out.set(r, 'dir');
         walk(r);
       } else if (st.isFile()) {
-        out.set(r, digestFile(path.join(root, r)));
+        out.set(r, sha256File(path.join(root, r)));
       } else {
         out.set(r, `other mode=${st.mode.toString(8)}`);
       }
