@@ -537,17 +537,17 @@ typedef struct {
 
 static void poller_closed(uv_handle_t *h) {
   poller_t *p = h->data;
-  free(p->buf);
+  // p->buf stays: JavaScript holds it as the request buffer
   free(p->out);
   free(p);
 }
 
+// Called inside a callback scope opened by the caller (see on_readable).
 static void poller_call(poller_t *p, napi_value arg) {
-  napi_value cb, recv;
+  napi_value cb, recv, result;
   napi_get_reference_value(p->env, p->cb, &cb);
-  napi_get_global(p->env, &recv); // make_callback wants an object as receiver
-  napi_value result;
-  if (napi_make_callback(p->env, p->actx, recv, cb, 1, &arg, &result) == napi_pending_exception) {
+  napi_get_undefined(p->env, &recv);
+  if (napi_call_function(p->env, recv, cb, 1, &arg, &result) == napi_pending_exception) {
     napi_value exc;
     napi_get_and_clear_last_exception(p->env, &exc);
     fprintf(stderr, "strata-fs: uncaught exception in request handler\n");
@@ -562,7 +562,6 @@ static void poller_end(poller_t *p, int err) {
   napi_create_int64(p->env, -err, &arg);
   poller_call(p, arg);
   napi_delete_reference(p->env, p->cb);
-  napi_async_destroy(p->env, p->actx);
   uv_close((uv_handle_t *)&p->poll, poller_closed);
 }
 
@@ -656,6 +655,12 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   napi_handle_scope scope;
   napi_open_handle_scope(p->env, &scope);
+  // One callback scope for the whole batch: Node's per-callback bookkeeping (async hooks,
+  // the tick queue) runs once per wake-up instead of once per request.
+  napi_value resource;
+  napi_create_object(p->env, &resource);
+  napi_callback_scope cscope;
+  napi_open_callback_scope(p->env, resource, p->actx, &cscope);
   (void)status; // an error on the device shows in read() as ENODEV
   {
     // drain what is queued, a bounded batch at a time so timers and signals still run
@@ -684,19 +689,23 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       idle_since.tv_sec = 0;
       idle_since.tv_nsec = 0;
       if (serve_read(p->fd, p->buf, (size_t)n, p->out, p->bufsize)) continue;
+      // The request stays in p->buf, which JavaScript sees as the buffer startPoll
+      // returned; it is handled (and answered) before the next read overwrites it.
       napi_handle_scope inner;
       napi_open_handle_scope(p->env, &inner);
       napi_value arg;
-      void *dst;
-      napi_create_buffer_copy(p->env, n, p->buf, &dst, &arg);
+      napi_create_int64(p->env, n, &arg);
       poller_call(p, arg);
       napi_close_handle_scope(p->env, inner);
     }
   }
+  napi_close_callback_scope(p->env, cscope);
+  // the async context outlives the callback scope that used it
+  if (p->closed) napi_async_destroy(p->env, p->actx);
   napi_close_handle_scope(p->env, scope);
 }
 
-// startPoll(fd, bufsize, onRequest(Buffer | -errno))
+// startPoll(fd, bufsize, onRequest(length | -errno)) -> the Buffer each request is read into
 static napi_value n_start_poll(napi_env env, napi_callback_info info) {
   ARGS(3);
   poller_t *p = calloc(1, sizeof *p);
@@ -718,16 +727,26 @@ static napi_value n_start_poll(napi_env env, napi_callback_info info) {
   if (uv_poll_init(loop, &p->poll, p->fd) != 0) return throw_errno(env, EINVAL, "uv_poll_init");
   p->poll.data = p;
   if (uv_poll_start(&p->poll, UV_READABLE, on_readable) != 0) return throw_errno(env, EINVAL, "uv_poll_start");
-  return NULL;
+  // p->buf is never freed (see poller_closed): this Buffer may outlive the poller.
+  napi_value reqbuf;
+  CHECK(napi_create_external_buffer(env, p->bufsize, p->buf, NULL, NULL, &reqbuf));
+  return reqbuf;
 }
 
-// reply(fd, Buffer) -> 0 | -errno; ENOENT means the request was interrupted, which is fine
+// writeFd(fd, Buffer[, length]) -> bytes written | -errno; for /dev/fuse, ENOENT means the
+// request was interrupted, which is fine
 static napi_value n_write_fd(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int fd = get_i32(env, argv[0]);
   void *data;
   size_t len;
   napi_get_buffer_info(env, argv[1], &data, &len);
+  if (argc > 2) {
+    int64_t want = get_i64(env, argv[2]);
+    if (want >= 0 && (size_t)want < len) len = (size_t)want;
+  }
   ssize_t n = write(fd, data, len);
   return make_i64(env, n < 0 ? -errno : n);
 }

@@ -27,12 +27,15 @@ export interface Native {
   umount2(target: string, flags: number): void;
   backingOpen(fuseFd: number, fd: number): number;
   backingClose(fuseFd: number, backingId: number): void;
-  /** Serve /dev/fuse from the event loop: onRequest gets each request, or -errno once at the end. */
-  startPoll(fuseFd: number, bufSize: number, onRequest: (req: Buffer | number) => void): void;
+  /** Serve /dev/fuse from the event loop. Each request is read into the returned buffer
+   *  and onRequest gets its length, or -errno once at the end; the buffer is overwritten
+   *  by the next request. */
+  startPoll(fuseFd: number, bufSize: number, onRequest: (len: number) => void): Buffer;
   /** Answer READ requests for fh from fd inside the request loop, without JavaScript. */
   serveReads(fh: number, fd: number): void;
   stopServingReads(fh: number): void;
-  writeFd(fd: number, data: Buffer): number;
+  /** write(2) of data, or of its first `length` bytes; bytes written or -errno. */
+  writeFd(fd: number, data: Buffer, length?: number): number;
   openFuse(): number;
 }
 

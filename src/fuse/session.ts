@@ -11,6 +11,7 @@ import type { Attr, Caller, Entry, FileSystem, Opened, SetAttr } from './types';
 
 const UTIME_NOW = (1 << 30) - 1;
 const MAX_WRITE = 1 << 20;
+const BUF_SIZE = MAX_WRITE + 8192;
 const ERRNO = os.constants.errno as Record<string, number>;
 
 export interface SessionOptions {
@@ -44,6 +45,8 @@ export class FuseSession {
   private readonly attrValid: [number, number];
   private readonly negValid: [number, number];
   private destroyed = false;
+  private req: Buffer = Buffer.alloc(0);
+  private readonly out = Buffer.allocUnsafe(BUF_SIZE);
   onEnd: (err?: string) => void = () => {};
 
   constructor(private readonly fd: number, private readonly fs: FileSystem, private readonly opts: SessionOptions) {
@@ -53,30 +56,32 @@ export class FuseSession {
   }
 
   start(): void {
-    native.startPoll(this.fd, MAX_WRITE + 8192, (req) => {
-      if (typeof req === 'number') {
+    this.req = native.startPoll(this.fd, BUF_SIZE, (len) => {
+      if (len < 0) {
         // ENODEV: unmounted. Anything else is a broken connection.
         if (!this.destroyed) {
           this.destroyed = true;
           try { this.fs.destroy(); } catch { /* ending anyway */ }
         }
-        this.onEnd(req === -19 ? undefined : `read /dev/fuse: errno ${-req}`);
+        this.onEnd(len === -19 ? undefined : `read /dev/fuse: errno ${-len}`);
         return;
       }
-      this.handle(req);
+      this.handle(len);
     });
   }
 
-  private handle(req: Buffer): void {
+  /** Each request arrives in this.req and is answered from this.out before the next one
+   *  is read: nothing that outlives a request may keep a view of either. */
+  private handle(len: number): void {
+    const req = this.req;
     const opcode = req.readUInt32LE(4);
-    const unique = req.readBigUInt64LE(8);
     const nodeid = readU64(req, 16);
     const c: Caller = { uid: req.readUInt32LE(24), gid: req.readUInt32LE(28), pid: req.readUInt32LE(32) };
     const extlen = req.readUInt16LE(36) * 8;
-    const body = req.subarray(IN_HEADER_SIZE, req.length - extlen);
-    if (this.opts.debug) this.opts.log(`req ${unique} op ${opcode} node ${nodeid} uid ${c.uid} len ${req.length}`);
+    const body = req.subarray(IN_HEADER_SIZE, len - extlen);
+    if (this.opts.debug) this.opts.log(`req ${req.readBigUInt64LE(8)} op ${opcode} node ${nodeid} uid ${c.uid} len ${len}`);
     try {
-      this.dispatch(opcode, unique, nodeid, c, body);
+      this.dispatch(opcode, nodeid, c, body);
     } catch (e) {
       const code = (e as { code?: string }).code;
       const errno = code !== undefined ? ERRNO[code] : undefined;
@@ -86,14 +91,14 @@ export class FuseSession {
       } else if (this.opts.debug) {
         this.opts.log(`  -> ${code}`);
       }
-      this.replyError(unique, errno ?? ERRNO.EIO);
+      this.replyError(errno ?? ERRNO.EIO);
     }
   }
 
-  private dispatch(op: number, unique: bigint, nodeid: number, c: Caller, b: Buffer): void {
+  private dispatch(op: number, nodeid: number, c: Caller, b: Buffer): void {
     const fs = this.fs;
     switch (op) {
-      case Op.INIT: return this.init(unique, b);
+      case Op.INIT: return this.init(b);
       case Op.LOOKUP: {
         const name = cstr(b, 0);
         let entry: Entry;
@@ -101,11 +106,11 @@ export class FuseSession {
           entry = fs.lookup(c, nodeid, name);
         } catch (e) {
           if ((e as { code?: string }).code === 'ENOENT' && this.opts.negativeTimeout > 0) {
-            return this.replyNegativeEntry(unique);
+            return this.replyNegativeEntry();
           }
           throw e;
         }
-        return this.replyEntry(unique, entry);
+        return this.replyEntry(entry);
       }
       case Op.FORGET:
         fs.forget(nodeid, readU64(b, 0));
@@ -118,29 +123,29 @@ export class FuseSession {
       case Op.GETATTR: {
         const flags = b.readUInt32LE(0);
         const fh = flags & 1 ? readU64(b, 8) : undefined;
-        return this.replyAttr(unique, fs.getattr(c, nodeid, fh));
+        return this.replyAttr(fs.getattr(c, nodeid, fh));
       }
-      case Op.SETATTR: return this.replyAttr(unique, this.setattr(c, nodeid, b));
-      case Op.READLINK: return this.reply(unique, fs.readlink(c, nodeid));
+      case Op.SETATTR: return this.replyAttr(this.setattr(c, nodeid, b));
+      case Op.READLINK: return this.reply(fs.readlink(c, nodeid));
       case Op.SYMLINK: {
         const name = cstr(b, 0);
         const target = cstr(b, name.length + 1);
-        return this.replyEntry(unique, fs.symlink(c, nodeid, name, target));
+        return this.replyEntry(fs.symlink(c, nodeid, name, target));
       }
       case Op.MKNOD: {
         const mode = b.readUInt32LE(0);
         const rdev = b.readUInt32LE(4);
-        return this.replyEntry(unique, fs.mknod(c, nodeid, cstr(b, 16), mode, rdev, b.readUInt32LE(8)));
+        return this.replyEntry(fs.mknod(c, nodeid, cstr(b, 16), mode, rdev, b.readUInt32LE(8)));
       }
-      case Op.MKDIR: return this.replyEntry(unique, fs.mkdir(c, nodeid, cstr(b, 8), b.readUInt32LE(0), b.readUInt32LE(4)));
-      case Op.UNLINK: fs.unlink(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
-      case Op.RMDIR: fs.rmdir(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
+      case Op.MKDIR: return this.replyEntry(fs.mkdir(c, nodeid, cstr(b, 8), b.readUInt32LE(0), b.readUInt32LE(4)));
+      case Op.UNLINK: fs.unlink(c, nodeid, cstr(b, 0)); return this.replyEmpty();
+      case Op.RMDIR: fs.rmdir(c, nodeid, cstr(b, 0)); return this.replyEmpty();
       case Op.RENAME: {
         const newdir = readU64(b, 0);
         const from = cstr(b, 8);
         const to = cstr(b, 8 + from.length + 1);
         fs.rename(c, nodeid, from, newdir, to, 0);
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       }
       case Op.RENAME2: {
         const newdir = readU64(b, 0);
@@ -148,61 +153,61 @@ export class FuseSession {
         const from = cstr(b, 16);
         const to = cstr(b, 16 + from.length + 1);
         fs.rename(c, nodeid, from, newdir, to, flags);
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       }
-      case Op.LINK: return this.replyEntry(unique, fs.link(c, readU64(b, 0), nodeid, cstr(b, 8)));
+      case Op.LINK: return this.replyEntry(fs.link(c, readU64(b, 0), nodeid, cstr(b, 8)));
       case Op.OPEN: {
         const flags = b.readUInt32LE(0);
         const opened = fs.open(c, nodeid, flags);
-        const out = Buffer.alloc(OPEN_OUT_SIZE);
-        return this.replyOpen(unique, nodeid, opened, out, 0);
+        const out = this.payload(OPEN_OUT_SIZE);
+        return this.replyOpen(nodeid, opened, out, 0);
       }
       case Op.CREATE: {
         const flags = b.readUInt32LE(0);
         const mode = b.readUInt32LE(4);
         const { entry, opened } = fs.create(c, nodeid, cstr(b, 16), mode, flags, b.readUInt32LE(8));
-        const out = Buffer.alloc(ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
+        const out = this.payload(ENTRY_OUT_SIZE + OPEN_OUT_SIZE);
         this.encodeEntry(out, 0, entry);
-        return this.replyOpen(unique, entry.nodeid, opened, out, ENTRY_OUT_SIZE);
+        return this.replyOpen(entry.nodeid, opened, out, ENTRY_OUT_SIZE);
       }
-      case Op.READ: return this.reply(unique, fs.read(readU64(b, 0), readU64(b, 8), b.readUInt32LE(16)));
+      case Op.READ: return this.reply(fs.read(readU64(b, 0), readU64(b, 8), b.readUInt32LE(16)));
       case Op.WRITE: {
         const size = b.readUInt32LE(16);
         const n = fs.write(readU64(b, 0), readU64(b, 8), b.subarray(40, 40 + size));
-        const out = Buffer.alloc(8);
+        const out = this.payload(8);
         out.writeUInt32LE(n, 0);
-        return this.reply(unique, out);
+        return this.reply(out);
       }
       // Nothing is buffered between a close and the real file; ENOSYS tells the kernel to
       // stop sending FLUSH on every close.
-      case Op.FLUSH: return this.replyError(unique, ERRNO.ENOSYS);
+      case Op.FLUSH: return this.replyError(ERRNO.ENOSYS);
       case Op.RELEASE: {
         const fh = readU64(b, 0);
         this.releaseIo(fh);
         fs.release(fh);
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       }
-      case Op.FSYNC: fs.fsync(readU64(b, 0), (b.readUInt32LE(8) & 1) !== 0); return this.replyEmpty(unique);
+      case Op.FSYNC: fs.fsync(readU64(b, 0), (b.readUInt32LE(8) & 1) !== 0); return this.replyEmpty();
       case Op.OPENDIR: {
         const fh = fs.opendir(c, nodeid);
-        const out = Buffer.alloc(OPEN_OUT_SIZE);
+        const out = this.payload(OPEN_OUT_SIZE);
         writeU64(out, 0, fh);
         // Every change to a directory goes through this session, and the kernel drops its
         // cached listing when it sees one: let it keep listings between opens.
         if (this.opts.cacheDirs) out.writeUInt32LE(FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE, 8);
-        return this.reply(unique, out);
+        return this.reply(out);
       }
-      case Op.READDIR: return this.readdir(unique, c, nodeid, b, false);
-      case Op.READDIRPLUS: return this.readdir(unique, c, nodeid, b, true);
+      case Op.READDIR: return this.readdir(c, nodeid, b, false);
+      case Op.READDIRPLUS: return this.readdir(c, nodeid, b, true);
       case Op.RELEASEDIR: {
         const fh = readU64(b, 0);
         fs.releasedir(fh);
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       }
-      case Op.FSYNCDIR: return this.replyEmpty(unique);
+      case Op.FSYNCDIR: return this.replyEmpty();
       case Op.STATFS: {
         const s = fs.statfs(nodeid);
-        const out = Buffer.alloc(80);
+        const out = this.payload(80);
         writeU64(out, 0, s.blocks);
         writeU64(out, 8, s.bfree);
         writeU64(out, 16, s.bavail);
@@ -211,7 +216,7 @@ export class FuseSession {
         out.writeUInt32LE(s.bsize, 40);
         out.writeUInt32LE(s.namelen, 44);
         out.writeUInt32LE(s.frsize, 48);
-        return this.reply(unique, out);
+        return this.reply(out);
       }
       case Op.SETXATTR: {
         const size = b.readUInt32LE(0);
@@ -219,30 +224,30 @@ export class FuseSession {
         const name = cstr(b, 8);
         const value = b.subarray(8 + name.length + 1, 8 + name.length + 1 + size);
         fs.setxattr(c, nodeid, name, value, flags);
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       }
       case Op.GETXATTR: {
         const name = cstr(b, 8);
         if (this.opts.debug) this.opts.log(`  getxattr ${name.toString()}`);
-        return this.replyXattr(unique, b.readUInt32LE(0), fs.getxattr(c, nodeid, name));
+        return this.replyXattr(b.readUInt32LE(0), fs.getxattr(c, nodeid, name));
       }
-      case Op.LISTXATTR: return this.replyXattr(unique, b.readUInt32LE(0), fs.listxattr(c, nodeid));
-      case Op.REMOVEXATTR: fs.removexattr(c, nodeid, cstr(b, 0)); return this.replyEmpty(unique);
-      case Op.ACCESS: return this.replyEmpty(unique); // default_permissions: the kernel checked already
+      case Op.LISTXATTR: return this.replyXattr(b.readUInt32LE(0), fs.listxattr(c, nodeid));
+      case Op.REMOVEXATTR: fs.removexattr(c, nodeid, cstr(b, 0)); return this.replyEmpty();
+      case Op.ACCESS: return this.replyEmpty(); // default_permissions: the kernel checked already
       case Op.FALLOCATE:
         fs.fallocate(readU64(b, 0), b.readUInt32LE(24), readU64(b, 8), readU64(b, 16));
-        return this.replyEmpty(unique);
+        return this.replyEmpty();
       case Op.LSEEK: {
         const off = fs.lseek(readU64(b, 0), readU64(b, 8), b.readUInt32LE(16));
-        const out = Buffer.alloc(8);
+        const out = this.payload(8);
         writeU64(out, 0, off);
-        return this.reply(unique, out);
+        return this.reply(out);
       }
       case Op.COPY_FILE_RANGE: {
         const n = fs.copyFileRange(readU64(b, 0), readU64(b, 8), readU64(b, 24), readU64(b, 32), readU64(b, 40));
-        const out = Buffer.alloc(8);
+        const out = this.payload(8);
         out.writeUInt32LE(n, 0);
-        return this.reply(unique, out);
+        return this.reply(out);
       }
       case Op.INTERRUPT: return; // every request is answered promptly; nothing to cancel
       case Op.DESTROY:
@@ -250,15 +255,15 @@ export class FuseSession {
           this.destroyed = true;
           fs.destroy();
         }
-        return this.replyEmpty(unique);
-      case Op.IOCTL: return this.replyError(unique, ERRNO.ENOTTY);
-      case Op.TMPFILE: return this.replyError(unique, ERRNO.EOPNOTSUPP);
-      case Op.SYNCFS: return this.replyEmpty(unique);
-      default: return this.replyError(unique, ERRNO.ENOSYS);
+        return this.replyEmpty();
+      case Op.IOCTL: return this.replyError(ERRNO.ENOTTY);
+      case Op.TMPFILE: return this.replyError(ERRNO.EOPNOTSUPP);
+      case Op.SYNCFS: return this.replyEmpty();
+      default: return this.replyError(ERRNO.ENOSYS);
     }
   }
 
-  private init(unique: bigint, b: Buffer): void {
+  private init(b: Buffer): void {
     const major = b.readUInt32LE(0);
     const minor = b.readUInt32LE(4);
     const maxReadahead = b.readUInt32LE(8);
@@ -266,7 +271,7 @@ export class FuseSession {
     if (kflags & INIT.INIT_EXT && b.length >= 20) kflags |= BigInt(b.readUInt32LE(16)) << 32n;
     if (major !== KERNEL_VERSION) {
       this.opts.log(`strata-fs: kernel speaks FUSE ${major}.${minor}, need ${KERNEL_VERSION}.x`);
-      return this.replyError(unique, ERRNO.EPROTO);
+      return this.replyError(ERRNO.EPROTO);
     }
     let want = INIT.ASYNC_READ | INIT.ATOMIC_O_TRUNC | INIT.BIG_WRITES | INIT.DO_READDIRPLUS |
       INIT.PARALLEL_DIROPS | INIT.MAX_PAGES | INIT.CACHE_SYMLINKS | INIT.INIT_EXT | INIT.ASYNC_DIO |
@@ -283,7 +288,7 @@ export class FuseSession {
     // passthrough write never reaches us, and its cached mode would not see our change.
     const flags = want & kflags;
     this.passthroughOn = (flags & INIT.PASSTHROUGH) !== 0n;
-    const out = Buffer.alloc(64);
+    const out = this.payload(64);
     out.writeUInt32LE(KERNEL_VERSION, 0);
     out.writeUInt32LE(Math.min(minor, KERNEL_MINOR), 4);
     out.writeUInt32LE(maxReadahead, 8);
@@ -296,7 +301,7 @@ export class FuseSession {
     out.writeUInt32LE(Number(flags >> 32n), 32);
     out.writeUInt32LE(this.passthroughOn ? 1 : 0, 36); // max_stack_depth
     if (this.opts.debug) this.opts.log(`init: kernel ${major}.${minor} flags ${kflags.toString(16)} -> ${flags.toString(16)}`);
-    this.reply(unique, out);
+    this.reply(out);
   }
 
   private setattr(c: Caller, nodeid: number, b: Buffer): Attr {
@@ -312,11 +317,11 @@ export class FuseSession {
     return this.fs.setattr(c, nodeid, set, fh);
   }
 
-  private readdir(unique: bigint, c: Caller, nodeid: number, b: Buffer, plus: boolean): void {
+  private readdir(c: Caller, nodeid: number, b: Buffer, plus: boolean): void {
     const fh = readU64(b, 0);
     const offset = readU64(b, 8);
     const size = b.readUInt32LE(16);
-    const out = Buffer.alloc(size);
+    const out = this.payload(size);
     let pos = 0;
     // offsets 0 and 1 are "." and ".."; entry i of the listing has offset i + 2
     let i = offset;
@@ -328,7 +333,7 @@ export class FuseSession {
         if (pos + need > size) break;
         pos = this.encodeDirent(out, pos, name, self.ino, 4, i + 1, plus ? null : undefined);
       }
-      if (i < 2) return this.reply(unique, out.subarray(0, pos));
+      if (i < 2) return this.reply(out.subarray(0, pos));
     }
     const entries = this.fs.readdir(fh, i - 2);
     for (let k = i - 2; k < entries.length; k++, i++) {
@@ -347,7 +352,7 @@ export class FuseSession {
         pos = this.encodeDirent(out, pos, d.name, d.ino, d.type, i + 1, undefined);
       }
     }
-    this.reply(unique, out.subarray(0, pos));
+    this.reply(out.subarray(0, pos));
   }
 
   /** plusEntry undefined: plain dirent; null: direntplus with no inode; Entry: direntplus. */
@@ -368,7 +373,7 @@ export class FuseSession {
     return padded;
   }
 
-  private replyOpen(unique: bigint, nodeid: number, opened: Opened, out: Buffer, at: number): void {
+  private replyOpen(nodeid: number, opened: Opened, out: Buffer, at: number): void {
     writeU64(out, at, opened.fh);
     // The kernel keeps an inode either in cached mode or backed by one real file; a
     // passthrough open may carry no other flag. Handles of one inode follow the mode of
@@ -400,7 +405,7 @@ export class FuseSession {
     }
     out.writeUInt32LE(openFlags, at + 8);
     out.writeInt32LE(backingId, at + 12);
-    this.reply(unique, out);
+    this.reply(out);
   }
 
   private releaseIo(fh: number): void {
@@ -425,14 +430,14 @@ export class FuseSession {
     if (io && io.cached === 0 && io.passthrough === 0) this.ioModes.delete(nodeid);
   }
 
-  private replyXattr(unique: bigint, size: number, value: Buffer): void {
+  private replyXattr(size: number, value: Buffer): void {
     if (size === 0) {
-      const out = Buffer.alloc(8);
+      const out = this.payload(8);
       out.writeUInt32LE(value.length, 0);
-      return this.reply(unique, out);
+      return this.reply(out);
     }
-    if (value.length > size) return this.replyError(unique, ERRNO.ERANGE);
-    this.reply(unique, value);
+    if (value.length > size) return this.replyError(ERRNO.ERANGE);
+    this.reply(value);
   }
 
   private encodeEntry(out: Buffer, at: number, e: Entry): void {
@@ -445,50 +450,53 @@ export class FuseSession {
     encodeAttr(out, at + 40, e.attr);
   }
 
-  private replyEntry(unique: bigint, e: Entry): void {
-    const out = Buffer.alloc(ENTRY_OUT_SIZE);
+  private replyEntry(e: Entry): void {
+    const out = this.payload(ENTRY_OUT_SIZE);
     this.encodeEntry(out, 0, e);
-    this.reply(unique, out);
+    this.reply(out);
   }
 
-  private replyNegativeEntry(unique: bigint): void {
-    const out = Buffer.alloc(ENTRY_OUT_SIZE);
+  private replyNegativeEntry(): void {
+    const out = this.payload(ENTRY_OUT_SIZE);
     writeU64(out, 16, this.negValid[0]);
     out.writeUInt32LE(this.negValid[1], 32);
-    this.reply(unique, out);
+    this.reply(out);
   }
 
-  private replyAttr(unique: bigint, a: Attr): void {
-    const out = Buffer.alloc(ATTR_OUT_SIZE);
+  private replyAttr(a: Attr): void {
+    const out = this.payload(ATTR_OUT_SIZE);
     writeU64(out, 0, this.attrValid[0]);
     out.writeUInt32LE(this.attrValid[1], 8);
     encodeAttr(out, 16, a);
-    this.reply(unique, out);
+    this.reply(out);
   }
 
-  private replyEmpty(unique: bigint): void {
-    this.reply(unique, EMPTY);
+  private replyEmpty(): void {
+    this.reply(EMPTY);
   }
 
-  private reply(unique: bigint, payload: Buffer): void {
-    const out = Buffer.allocUnsafe(OUT_HEADER_SIZE + payload.length);
-    out.writeUInt32LE(out.length, 0);
-    out.writeInt32LE(0, 4);
-    out.writeBigUInt64LE(unique, 8);
-    payload.copy(out, OUT_HEADER_SIZE);
-    this.send(out);
+  /** A zeroed reply payload of `size` bytes, staged in the reply buffer after the header. */
+  private payload(size: number): Buffer {
+    return this.out.fill(0, OUT_HEADER_SIZE, OUT_HEADER_SIZE + size).subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + size);
   }
 
-  private replyError(unique: bigint, errno: number): void {
-    const out = Buffer.alloc(OUT_HEADER_SIZE);
-    out.writeUInt32LE(OUT_HEADER_SIZE, 0);
-    out.writeInt32LE(-errno, 4);
-    out.writeBigUInt64LE(unique, 8);
-    this.send(out);
+  private reply(payload: Buffer): void {
+    // a payload from payload() is in place already
+    const staged = payload.buffer === this.out.buffer && payload.byteOffset === this.out.byteOffset + OUT_HEADER_SIZE;
+    if (!staged) payload.copy(this.out, OUT_HEADER_SIZE);
+    this.send(0, OUT_HEADER_SIZE + payload.length);
   }
 
-  private send(out: Buffer): void {
-    const r = native.writeFd(this.fd, out);
+  private replyError(errno: number): void {
+    this.send(-errno, OUT_HEADER_SIZE);
+  }
+
+  private send(error: number, len: number): void {
+    const out = this.out;
+    out.writeUInt32LE(len, 0);
+    out.writeInt32LE(error, 4);
+    this.req.copy(out, 8, 8, 16); // the request's unique id
+    const r = native.writeFd(this.fd, out, len);
     // ENOENT: the caller was interrupted and the kernel dropped the request
     if (r < 0 && r !== -ERRNO.ENOENT && this.opts.debug) this.opts.log(`reply write failed: errno ${-r}`);
   }
