@@ -1,13 +1,13 @@
 // strata-fs [-f] [-d] -o lowerdir=L1[:L2...][,upperdir=U,workdir=W][,OPTS] [SOURCE] MOUNTPOINT
 // Parses like mount(8) helpers, validates, then mounts in a detached daemon and returns
 // once the mount is live (or with a one-line error).
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
   MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
 } from '../daemon';
+import { DAEMON_ENV, DaemonReport, launchDaemon } from '../launch';
 
 export class UsageError extends Error {}
 
@@ -217,9 +217,7 @@ function openLog(file: string | null): (msg: string) => void {
   };
 }
 
-const CHILD_ENV = 'STRATA_FS_DAEMON';
-
-async function runDaemon(p: Parsed, toParent: ((m: unknown) => void) | null): Promise<number> {
+async function runDaemon(p: Parsed, toParent: ((m: DaemonReport) => void) | null): Promise<number> {
   const log = openLog(p.logFile ?? (toParent ? '/run/strata-fs.log' : null));
   let running;
   try {
@@ -247,52 +245,35 @@ async function runDaemon(p: Parsed, toParent: ((m: unknown) => void) | null): Pr
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // started by launchDaemon: the one message to the waiting starter, then on our own
+  const toStarter = process.env[DAEMON_ENV] === '1' && process.send
+    ? (m: DaemonReport): void => {
+      process.send!(m);
+      process.disconnect();
+    }
+    : null;
   let parsed: Parsed;
   try {
     parsed = parseArgs(argv);
   } catch (e) {
     if (e instanceof UsageError) {
+      if (toStarter) {
+        toStarter({ error: e.message || 'no mount options given' });
+        return 2;
+      }
       if (e.message) process.stderr.write(`strata-fs: ${e.message}\n`);
       else process.stdout.write(USAGE + '\n');
       return e.message ? 2 : 0;
     }
     throw e;
   }
-  if (process.env[CHILD_ENV] === '1' && process.send) {
-    // the one message to the waiting parent, then the daemon is on its own
-    return runDaemon(parsed, (m) => {
-      process.send!(m);
-      process.disconnect();
-    });
-  }
+  if (toStarter) return runDaemon(parsed, toStarter);
   if (parsed.foreground) return runDaemon(parsed, null);
-  return new Promise<number>((resolve) => {
-    // a small young generation: the daemon's garbage is many short-lived request buffers
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', process.argv[1]!, ...argv], {
-      detached: true,
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-      env: { ...process.env, [CHILD_ENV]: '1' },
-    });
-    let done = false;
-    child.on('message', (m: { ok?: boolean; error?: string }) => {
-      if (done) return;
-      done = true;
-      if (m.error) process.stderr.write(`strata-fs: ${m.error}\n`);
-      child.unref();
-      child.disconnect?.();
-      resolve(m.ok ? 0 : 1);
-    });
-    child.on('exit', (code, sig) => {
-      if (done) return;
-      done = true;
-      process.stderr.write(`strata-fs: daemon exited before the mount was live (${sig ?? `exit ${code}`})\n`);
-      resolve(1);
-    });
-    child.on('error', (e) => {
-      if (done) return;
-      done = true;
-      process.stderr.write(`strata-fs: cannot start daemon: ${e.message}\n`);
-      resolve(1);
-    });
-  });
+  try {
+    await launchDaemon(argv);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`strata-fs: ${(e as Error).message}\n`);
+    return 1;
+  }
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Store, ContainerRecord, ImageRecord, MountState } from './store';
 import { mountOverlay } from '../image/sys';
+import { launchDaemon } from '../launch';
 
 export type Driver = 'strata-fs' | 'overlay';
 
@@ -129,11 +130,6 @@ export function isMounted(store: Store, c: ContainerRecord): MountState | null {
   return mountedFsType(st.mountpoint) ? st : null;
 }
 
-function strataFsBin(): string {
-  // dist/src/store/containers.js -> repo root
-  return path.resolve(__dirname, '..', '..', '..', 'bin', 'strata-fs');
-}
-
 export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): string {
   // the kernel takes one page of options, hence short symlinked names; strata-fs gets
   // the real dirs (it opens layer roots without following symlinks)
@@ -141,7 +137,7 @@ export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): 
   return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
 }
 
-export function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): MountState {
+export async function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): Promise<MountState> {
   let cur = isMounted(store, c);
   if (cur && mountHealth(cur.mountpoint) === 'stale') {
     // its daemon died (kill -9, OOM): the upper holds everything written; start over
@@ -175,9 +171,11 @@ export function mountContainer(store: Store, c: ContainerRecord, mountpoint: str
       throw new Error(`overlay mount of ${mnt} failed: ${(e as Error).message}`);
     }
   } else {
-    const r = spawnSync(process.execPath, [strataFsBin(), '-o', opts, mnt], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', timeout: 60_000 });
-    if (r.error) throw new Error(`strata-fs failed to mount ${mnt}: ${r.error.message}`);
-    if (r.status !== 0) throw new Error(`strata-fs failed to mount ${mnt}: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
+    try {
+      await launchDaemon(['-o', opts, mnt]);
+    } catch (e) {
+      throw new Error(`strata-fs failed to mount ${mnt}: ${(e as Error).message}`);
+    }
     if (!mountedFsType(mnt)) throw new Error(`strata-fs returned but ${mnt} is not mounted`);
   }
   const st: MountState = { mountpoint: mnt, driver, since: new Date().toISOString() };

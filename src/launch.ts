@@ -1,0 +1,44 @@
+// Starting strata-fs as a detached daemon and waiting until its mount is live. Shared by
+// the mount helper (bin/strata-fs) and `strata mount`, which starts the daemon itself
+// rather than through the helper: one Node start-up less per mount.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+/** Set in the daemon's environment: "you are the daemon; report readiness over IPC". */
+export const DAEMON_ENV = 'STRATA_FS_DAEMON';
+
+/** What the daemon sends its starter once: the mount is live, or why it is not. */
+export interface DaemonReport {
+  ok?: boolean;
+  error?: string;
+}
+
+/** bin/strata-fs of this installation (dist/src/launch.js -> repo root). */
+export function strataFsBin(): string {
+  return path.resolve(__dirname, '..', '..', 'bin', 'strata-fs');
+}
+
+/** Runs `strata-fs ARGV` as a detached daemon; resolves once its mount is live, rejects
+ *  with the daemon's one-line reason otherwise. */
+export function launchDaemon(argv: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // a small young generation: the daemon's garbage is short-lived per-request objects
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', strataFsBin(), ...argv], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env: { ...process.env, [DAEMON_ENV]: '1' },
+    });
+    let done = false;
+    const finish = (err: string | null): void => {
+      if (done) return;
+      done = true;
+      child.unref();
+      if (child.connected) child.disconnect();
+      if (err === null) resolve();
+      else reject(new Error(err));
+    };
+    child.on('message', (m: DaemonReport) => finish(m.ok ? null : (m.error ?? 'the daemon failed without saying why')));
+    child.on('exit', (code, sig) => finish(`daemon exited before the mount was live (${sig ?? `exit ${code}`})`));
+    child.on('error', (e) => finish(`cannot start daemon: ${e.message}`));
+  });
+}
