@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
@@ -45,6 +46,7 @@ export interface Running {
 /** Mount and serve. The kernel queues every request until INIT is answered, so the mount
  *  is usable the moment mount(2) has returned: that is when this returns. */
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
+  const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
   const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
   const union = new UnionFs(stack);
@@ -54,7 +56,8 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const data = `fd=${fd},rootmode=${rootmode.toString(8)},user_id=0,group_id=0,allow_other,default_permissions`;
   const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
   native.mount(o.source, o.mountpoint, 'fuse.strata-fs', o.flags | (readOnly ? MS_RDONLY : 0), data);
-  const session = new FuseSession(fd, union, {
+  if (fault) log(`strata-fs: ${FAULT_ENV} is set: every ${fault.op} of '${fault.name.toString()}' throws (a test hook)`);
+  const session = new FuseSession(fd, fault ? withFault(union, fault) : union, {
     entryTimeout: o.entryTimeout,
     attrTimeout: o.attrTimeout,
     negativeTimeout: o.negativeTimeout,

@@ -11,17 +11,10 @@ import { Driver, DRIVERS, fstypeAt, mountUnion, unmount, UnionSpec } from './hel
 import { tempDirFor } from './helpers/tmp';
 import { PyOps } from './helpers/pyops';
 import { daemonPid, alive, run, waitDead, sleep } from './helpers/rel-daemon';
+import { appendErr, errOf, fillUntilError } from './helpers/rel-errs';
 
 const MIB = 1 << 20;
 const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex').slice(0, 16);
-const errOf = (f: () => unknown): string => {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-};
 
 interface Setup {
   dir: string;
@@ -67,38 +60,6 @@ function setup(t: ExecutionContext, driver: Driver, lowerFiles: Record<string, B
 function workEntries(s: Setup): string[] {
   const w = path.join(s.work, 'work');
   return fs.existsSync(w) ? fs.readdirSync(w) : [];
-}
-
-function appendErr(p: string, data: Buffer): string {
-  return errOf(() => {
-    const fd = fs.openSync(p, 'a');
-    try {
-      fs.writeSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  });
-}
-
-/** Writes until the first error (write, fsync or close), returns its code. */
-function fillUntilError(p: string, max: number): string {
-  let fd: number;
-  try {
-    fd = fs.openSync(p, 'w');
-  } catch (e) {
-    return `open:${(e as NodeJS.ErrnoException).code}`;
-  }
-  const chunk = Buffer.alloc(256 << 10, 0x5a);
-  let err = 'ok';
-  try {
-    for (let n = 0; n < max && err === 'ok'; n += chunk.length) err = errOf(() => fs.writeSync(fd, chunk));
-    if (err === 'ok') err = errOf(() => fs.fsyncSync(fd));
-  } finally {
-    const c = errOf(() => fs.closeSync(fd));
-    if (err === 'ok') err = c;
-  }
-  return err;
 }
 
 test('ENOSPC on the upper: the errno reaches the caller, no partial copy-up, old files intact, works again once space is freed', async (t) => {

@@ -83,8 +83,12 @@ export class FuseSession {
     try {
       this.dispatch(opcode, nodeid, c, body);
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      const errno = code !== undefined ? ERRNO[code] : undefined;
+      const x = e as { code?: string; errno?: unknown; syscall?: unknown };
+      let errno = x.code !== undefined ? ERRNO[x.code] : undefined;
+      // libuv has no name for some errnos (EDQUOT arrives as 'UNKNOWN'); a system error
+      // still carries its number
+      if (errno === undefined && typeof x.errno === 'number' && typeof x.syscall === 'string') errno = -x.errno;
+      const code = x.code;
       if (errno === undefined) {
         // A bug in strata, not a filesystem answer: fail this request only, keep serving.
         this.opts.log(`strata-fs: internal error in op ${opcode}: ${(e as Error).stack ?? String(e)}`);

@@ -63,9 +63,10 @@ export function strataOpts(spec: UnionSpec, extra: string[] = []): string {
   return [...o, ...extra].join(',');
 }
 
-/** Mounts strata-fs with its log in `log`; returns the daemon's pid. */
-export function mountStrata(spec: UnionSpec, log: string, extra: string[] = []): number {
-  const r = spawnSync(strataFsBin, ['-o', strataOpts(spec, [`log=${log}`, ...extra]), spec.mnt], { encoding: 'utf8', timeout: 60_000 });
+/** Mounts strata-fs with its log in `log`; returns the daemon's pid. `env` (default: ours)
+ *  reaches the daemon. */
+export function mountStrata(spec: UnionSpec, log: string, extra: string[] = [], env?: NodeJS.ProcessEnv): number {
+  const r = spawnSync(strataFsBin, ['-o', strataOpts(spec, [`log=${log}`, ...extra]), spec.mnt], { encoding: 'utf8', timeout: 60_000, env });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`strata-fs failed (${r.status}): ${r.stderr.trim()}`);
   if (fstypeAt(spec.mnt) !== 'fuse.strata-fs') throw new Error(`strata-fs returned 0 but ${spec.mnt} is not a strata-fs mount`);

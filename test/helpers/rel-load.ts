@@ -38,7 +38,8 @@ export function startWriter(dir: string, seed: number, nops: number, seconds = 0
   let last = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   return new Promise((resolve) => {
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the last stdout line may still be unread when the process exits
+    child.on('close', (code) => {
       let result: WriterResult | null = null;
       try {
         result = last ? (JSON.parse(last) as WriterResult) : null;
