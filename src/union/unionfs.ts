@@ -17,6 +17,8 @@ const DT_UNKNOWN = 0;
 const DT_CHR = 2;
 const NAME_MAX = 255;
 const ROOT_ID = 1;
+/** shared by every node that merges no lower object; frozen, so a push would throw */
+const NO_LOWERS = Object.freeze([]) as unknown as Loc[];
 
 interface Handle {
   node: Node;
@@ -122,12 +124,12 @@ export class UnionFs implements FileSystem {
         st = s;
         layer = 0;
         upper = true;
-        if (!isDir(s)) return { upper, lowers, st, layer };
+        if (!isDir(s)) return { upper, lowers: NO_LOWERS, st, layer };
         const marks = dirMarks(p);
-        if (marks.opaque) return { upper, lowers, st, layer };
+        if (marks.opaque) return { upper, lowers: NO_LOWERS, st, layer };
         const r = marks.redirect;
         // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
-        if (r && !validRedirect(r)) return { upper, lowers, st, layer };
+        if (r && !validRedirect(r)) return { upper, lowers: NO_LOWERS, st, layer };
         if (r) {
           if (r.absolute) absolute = r.path;
           else relName = r.path;
@@ -176,7 +178,8 @@ export class UnionFs implements FileSystem {
       }
     }
     if (!st) return null;
-    return { upper, lowers, st, layer };
+    // nodes keep this array: an exact-size copy, not one with room to grow
+    return { upper, lowers: lowers.length ? lowers.slice() : NO_LOWERS, st, layer };
   }
 
   /** Walk the directories leading to a redirect target in lower layer li, as overlayfs
@@ -238,7 +241,10 @@ export class UnionFs implements FileSystem {
   }
 
   private addLink(node: Node, parent: Node, name: string): void {
-    node.links.push({ parent, name });
+    // most nodes have one name: an array literal holds it exactly, a push onto [] would
+    // reserve room for 16
+    if (node.links.length === 0) node.links = [{ parent, name }];
+    else node.links.push({ parent, name });
     parent.children!.set(name, node);
     parent.kids++;
     node.unlinked = false;
@@ -417,7 +423,7 @@ export class UnionFs implements FileSystem {
     this.originIno.set(key, node.ino);
     this.rekey(node, key);
     node.upper = true;
-    if (!node.isDir) node.lowers = [];
+    if (!node.isDir) node.lowers = NO_LOWERS;
   }
 
   // ---------- attributes ----------
@@ -514,7 +520,7 @@ export class UnionFs implements FileSystem {
       }
     }
     const st = lstatReal(target);
-    const node = this.nodeFor(dir, name, { upper: true, lowers: [], st, layer: 0 });
+    const node = this.nodeFor(dir, name, { upper: true, lowers: NO_LOWERS, st, layer: 0 });
     return { node, st };
   }
 
