@@ -650,6 +650,111 @@ static int serve_read(int devfd, const char *req, size_t len, char *out, size_t 
   return 1;
 }
 
+// Inodes with no extended attribute anyone could see through the mount: their GETXATTR
+// and LISTXATTR are answered here. The kernel asks for security.capability before every
+// write and ls -l asks for security.selinux of each file it lists; with nothing to find,
+// that need not cross into JavaScript. JavaScript adds an inode once it has checked it;
+// any SETXATTR or REMOVEXATTR empties the set (an object can have more than one inode
+// number for a moment, see UnionFs.detach), and FORGET takes an inode out.
+typedef struct bare_node {
+  uint64_t nodeid;
+  struct bare_node *next;
+} bare_node;
+#define BARE_BUCKETS 65536
+static bare_node *bare_buckets[BARE_BUCKETS];
+
+static int bare_has(uint64_t id) {
+  for (bare_node *n = bare_buckets[id % BARE_BUCKETS]; n; n = n->next)
+    if (n->nodeid == id) return 1;
+  return 0;
+}
+
+static void bare_del(uint64_t id) {
+  bare_node **pp = &bare_buckets[id % BARE_BUCKETS];
+  while (*pp) {
+    if ((*pp)->nodeid == id) {
+      bare_node *dead = *pp;
+      *pp = dead->next;
+      free(dead);
+      return;
+    }
+    pp = &(*pp)->next;
+  }
+}
+
+static void bare_clear(void) {
+  for (size_t i = 0; i < BARE_BUCKETS; i++) {
+    while (bare_buckets[i]) {
+      bare_node *dead = bare_buckets[i];
+      bare_buckets[i] = dead->next;
+      free(dead);
+    }
+  }
+}
+
+static napi_value n_mark_xattr_free(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  uint64_t id = (uint64_t)get_i64(env, argv[0]);
+  if (bare_has(id)) return NULL;
+  bare_node *n = malloc(sizeof *n);
+  if (!n) return NULL; // a cache: without it, requests go to JavaScript
+  n->nodeid = id;
+  n->next = bare_buckets[id % BARE_BUCKETS];
+  bare_buckets[id % BARE_BUCKETS] = n;
+  return NULL;
+}
+
+// Keeps the set right for the request about to be handled; answers GETXATTR/LISTXATTR
+// of a bare inode. Returns 1 if it answered.
+static int serve_xattr(int devfd, const char *req, size_t len, char *out) {
+  uint32_t opcode;
+  uint64_t nodeid, unique;
+  memcpy(&opcode, req + 4, 4);
+  memcpy(&unique, req + 8, 8);
+  memcpy(&nodeid, req + 16, 8);
+  switch (opcode) {
+    case 21: // SETXATTR
+    case 24: // REMOVEXATTR
+      bare_clear();
+      return 0;
+    case 2: // FORGET
+      bare_del(nodeid);
+      return 0;
+    case 42: { // BATCH_FORGET: count, then (nodeid, nlookup) pairs
+      if (len < 48) return 0;
+      uint32_t count;
+      memcpy(&count, req + 40, 4);
+      for (uint32_t i = 0; i < count && 48 + (size_t)(i + 1) * 16 <= len; i++) {
+        uint64_t id;
+        memcpy(&id, req + 48 + (size_t)i * 16, 8);
+        bare_del(id);
+      }
+      return 0;
+    }
+    case 22:   // GETXATTR
+    case 23: { // LISTXATTR
+      if (len < 48 || !bare_has(nodeid)) return 0;
+      uint32_t size;
+      memcpy(&size, req + 40, 4);
+      int32_t err = 0;
+      uint32_t outlen = 16;
+      if (opcode == 22) {
+        err = -ENODATA;
+      } else if (size == 0) {
+        memset(out + 16, 0, 8); // fuse_getxattr_out: the list needs 0 bytes
+        outlen = 24;
+      }
+      memcpy(out, &outlen, 4);
+      memcpy(out + 4, &err, 4);
+      memcpy(out + 8, &unique, 8);
+      if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted */ }
+      return 1;
+    }
+    default:
+      return 0;
+  }
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   poller_t *p = h->data;
@@ -689,6 +794,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       idle_since.tv_sec = 0;
       idle_since.tv_nsec = 0;
       if (serve_read(p->fd, p->buf, (size_t)n, p->out, p->bufsize)) continue;
+      if (serve_xattr(p->fd, p->buf, (size_t)n, p->out)) continue;
       // The request stays in p->buf, which JavaScript sees as the buffer startPoll
       // returned; it is handled (and answered) before the next read overwrites it.
       napi_handle_scope inner;
@@ -767,6 +873,7 @@ static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   EXPORT("lstat", n_lstat);
+  EXPORT("markXattrFree", n_mark_xattr_free);
   EXPORT("fstat", n_fstat);
   EXPORT("readdir", n_readdir);
   EXPORT("lgetxattr", n_lgetxattr);

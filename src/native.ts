@@ -34,6 +34,9 @@ export interface Native {
   /** Answer READ requests for fh from fd inside the request loop, without JavaScript. */
   serveReads(fh: number, fd: number): void;
   stopServingReads(fh: number): void;
+  /** Let the request loop answer GETXATTR (ENODATA) and LISTXATTR (empty) of nodeid itself,
+   *  until any SETXATTR/REMOVEXATTR, or a FORGET of it. */
+  markXattrFree(nodeid: number): void;
   /** write(2) of data, or of its first `length` bytes; bytes written or -errno. */
   writeFd(fd: number, data: Buffer, length?: number): number;
   openFuse(): number;

@@ -273,6 +273,41 @@ test('xattrs in user., trusted. and security. namespaces through the union', asy
   });
 });
 
+// strata-fs answers xattr requests of an inode it knows has none without asking the
+// layers again: each change must be seen at once, by every name of the file.
+test('xattrs set after one was missed are seen; removal and hard links too', async (t) => {
+  const r = await runBoth(t, { layers }, async (c) => {
+    const get = async (p: string, name: string) => {
+      const x = await c.ops.call('getxattr', { p: c.p(p), name });
+      return x.ok ? x.v : x.err;
+    };
+    const list = async (p: string) => ((await c.ops.must('listxattr', { p: c.p(p) })) as string[]).filter((n) => !n.startsWith('trusted.overlay.')).sort();
+    const out: Record<string, unknown> = {};
+    await c.ops.must('create', { p: c.p('d/fresh') });
+    await c.ops.must('write', { p: c.p('d/fresh'), data: 'x', flags: ['APPEND'] }); // the kernel asks for security.capability
+    out.missed = [await get('d/lower', 'user.a'), await get('d/fresh', 'user.a'), await get('d/other', 'trusted.x')];
+    out.emptyLists = [await list('d/lower'), await list('d/fresh')];
+    await c.ops.must('setxattr', { p: c.p('d/lower'), name: 'user.a', value: '1' });
+    await c.ops.must('setxattr', { p: c.p('d/other'), name: 'trusted.x', value: 'T' });
+    out.afterSet = [await get('d/lower', 'user.a'), await get('d/other', 'trusted.x'), await list('d/lower')];
+    await c.ops.must('removexattr', { p: c.p('d/lower'), name: 'user.a' });
+    out.afterRemove = [await get('d/lower', 'user.a'), await list('d/lower')];
+    await c.ops.must('link', { p: c.p('d/fresh'), p2: c.p('d/sub/hl') });
+    out.linkMissed = await get('d/sub/hl', 'user.b');
+    await c.ops.must('setxattr', { p: c.p('d/fresh'), name: 'user.b', value: '2' });
+    out.viaLink = [await get('d/sub/hl', 'user.b'), await list('d/sub/hl')];
+    dropCaches();
+    out.afterForget = [await get('d/lower', 'user.a'), await get('d/sub/hl', 'user.b'), await get('d/other', 'trusted.x')];
+    return out;
+  });
+  sameAsOverlay(t, r, {
+    missed: ['ENODATA', 'ENODATA', 'ENODATA'], emptyLists: [[], []],
+    afterSet: [hx('1'), hx('T'), ['user.a']], afterRemove: ['ENODATA', []],
+    linkMissed: 'ENODATA', viaLink: [hx('2'), ['user.b']],
+    afterForget: ['ENODATA', hx('2'), hx('T')],
+  });
+});
+
 test('unknown ioctls answer ENOTTY; fsync works; shared writable mmap reaches the file', async (t) => {
   const r = await runBoth(t, { layers }, async (c) => {
     const fd = await c.ops.must('open', { p: c.p('d/other'), flags: ['RDWR'] });

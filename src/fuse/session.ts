@@ -233,9 +233,20 @@ export class FuseSession {
       case Op.GETXATTR: {
         const name = cstr(b, 8);
         if (this.opts.debug) this.opts.log(`  getxattr ${name.toString()}`);
-        return this.replyXattr(b.readUInt32LE(0), fs.getxattr(c, nodeid, name));
+        let value: Buffer;
+        try {
+          value = fs.getxattr(c, nodeid, name);
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ENODATA') this.noteXattrFree(nodeid);
+          throw e;
+        }
+        return this.replyXattr(b.readUInt32LE(0), value);
       }
-      case Op.LISTXATTR: return this.replyXattr(b.readUInt32LE(0), fs.listxattr(c, nodeid));
+      case Op.LISTXATTR: {
+        const list = fs.listxattr(c, nodeid);
+        if (list.length === 0) this.noteXattrFree(nodeid);
+        return this.replyXattr(b.readUInt32LE(0), list);
+      }
       case Op.REMOVEXATTR: fs.removexattr(c, nodeid, cstr(b, 0)); return this.replyEmpty();
       case Op.ACCESS: return this.replyEmpty(); // default_permissions: the kernel checked already
       case Op.FALLOCATE:
@@ -432,6 +443,16 @@ export class FuseSession {
       if (io) io.cached--;
     }
     if (io && io.cached === 0 && io.passthrough === 0) this.ioModes.delete(nodeid);
+  }
+
+  /** Once an inode is known to have no xattrs at all, the native loop answers its
+   *  GETXATTR/LISTXATTR itself (and forgets that on any xattr change or FORGET). */
+  private noteXattrFree(nodeid: number): void {
+    try {
+      if (this.fs.xattrFree?.(nodeid)) native.markXattrFree(nodeid);
+    } catch {
+      // only a shortcut: without it the requests keep coming here
+    }
   }
 
   private replyXattr(size: number, value: Buffer): void {

@@ -98,6 +98,9 @@ export interface FileSystem {
   getxattr(c: Caller, nodeid: number, name: Buffer): Buffer;
   listxattr(c: Caller, nodeid: number): Buffer;
   removexattr(c: Caller, nodeid: number, name: Buffer): void;
+  /** True if the inode has no extended attribute any caller could get or list; it then
+   *  keeps none until a SETXATTR or REMOVEXATTR arrives (optional: a shortcut). */
+  xattrFree?(nodeid: number): boolean;
   fallocate(fh: number, mode: number, offset: number, length: number): void;
   lseek(fh: number, offset: number, whence: number): number;
   copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, len: number): number;

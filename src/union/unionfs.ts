@@ -897,6 +897,19 @@ export class UnionFs implements FileSystem {
     return Buffer.concat(keep);
   }
 
+  xattrFree(nodeid: number): boolean {
+    const raw = native.llistxattr(this.topPath(this.node(nodeid)));
+    for (let i = 0; i < raw.length;) {
+      let end = raw.indexOf(0, i);
+      if (end < 0) end = raw.length;
+      const n = raw.subarray(i, end);
+      i = end + 1;
+      // the union's own marks are never seen through the mount
+      if (n.length > 0 && unescapeXattr(n)) return false;
+    }
+    return true;
+  }
+
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
     const node = this.node(nodeid);
     this.requireUpper();
