@@ -326,6 +326,8 @@ export class UnionFs implements FileSystem {
   /** A node without a name (removed, or detached) is stat'ed through an open file: the
    *  given one, else any. */
   private statNode(node: Node, h?: Handle): RealStat {
+    // a handle on the upper object is the same file as its name, without walking the path
+    if (h && !h.lower) return fstatReal(h.fd);
     if (node.unlinked || node.detached) {
       if (h) return fstatReal(h.fd);
       for (const o of this.handles.values()) if (o.node === node) return fstatReal(o.fd);
@@ -433,13 +435,15 @@ export class UnionFs implements FileSystem {
     this.requireUpper();
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
     this.copyUp(node, !(set.size === 0));
-    const p = node.unlinked ? null : this.upperPath(node);
+    // through the caller's open file when it is on the upper object (fchown(2) and the
+    // like arrive with it), else by name; through any open file once the name is gone
+    const p = (h && !h.lower) || node.unlinked ? null : this.upperPath(node);
     if (set.size !== undefined) {
       if (h && h.writable) fs.ftruncateSync(h.fd, set.size);
       else if (p) fs.truncateSync(p, set.size);
+      else if (!node.unlinked) fs.truncateSync(this.upperPath(node), set.size);
       else fail('EBADF');
     }
-    // by name, or through the open file once the name is gone
     const chown = set.uid !== undefined || set.gid !== undefined;
     const a = set.atime ?? [0, UTIME_OMIT];
     const m = set.mtime ?? [0, UTIME_OMIT];
@@ -465,14 +469,12 @@ export class UnionFs implements FileSystem {
   /** Make a new object named `name` in `dir` in the upper layer, owned by the caller. Over a
    *  whiteout, the object is made in the work dir and renamed over it, so the lower object
    *  never shows through; a directory made there is opaque. */
-  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, umask: number, make: (p: Buffer) => void): { node: Node; st: RealStat } {
+  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, umask: number, make: (p: Buffer) => number | void): { node: Node; st: RealStat } {
     this.requireUpper();
     if (name.length > NAME_MAX) fail('ENAMETOOLONG');
     this.copyUp(dir);
     const dirReal = this.upperPath(dir);
     const target = join(dirReal, name);
-    const existing = lstatOrNull(target);
-    if (existing && !isWhiteout(existing)) fail('EEXIST');
     const dst = lstatReal(dirReal);
     const isDirectory = (mode & S_IFMT) === S_IFDIR;
     let perm = mode & 0o7777;
@@ -481,24 +483,39 @@ export class UnionFs implements FileSystem {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
     }
-    const create = (p: Buffer): void => {
+    const create = (p: Buffer): number | undefined => {
       process.umask(umask);
       try {
-        make(p);
+        return make(p) ?? undefined;
       } finally {
         process.umask(0);
       }
     };
-    const finish = (p: Buffer): void => {
-      fs.lchownSync(p, c.uid, gid);
+    // through the new file's descriptor when there is one: no second walk of its path
+    const finish = (p: Buffer, fd: number | undefined): void => {
+      if (fd !== undefined) fs.fchownSync(fd, c.uid, gid);
+      else fs.lchownSync(p, c.uid, gid);
       // chown cleared setuid/setgid: put them back over what umask and ACLs left
-      if ((mode & S_IFMT) !== S_IFLNK && (perm & 0o7000)) fs.chmodSync(p, (lstatReal(p).mode & 0o777) | (perm & 0o7000));
+      if ((mode & S_IFMT) === S_IFLNK || !(perm & 0o7000)) return;
+      if (fd !== undefined) fs.fchmodSync(fd, (fstatReal(fd).mode & 0o777) | (perm & 0o7000));
+      else fs.chmodSync(p, (lstatReal(p).mode & 0o777) | (perm & 0o7000));
     };
-    if (existing) {
+    // Made in place unless the name is taken; a whiteout there is replaced atomically.
+    let fd: number | undefined;
+    let overWhiteout = false;
+    try {
+      fd = create(target);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+      const existing = lstatOrNull(target);
+      if (!existing || !isWhiteout(existing)) throw e;
+      overWhiteout = true;
+    }
+    if (overWhiteout) {
       const tmp = this.tmpPath();
       try {
-        create(tmp);
-        finish(tmp);
+        fd = create(tmp);
+        finish(tmp, fd);
         if (isDirectory) {
           native.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
           native.renameat2(tmp, target, RENAME_EXCHANGE);
@@ -507,19 +524,20 @@ export class UnionFs implements FileSystem {
           fs.renameSync(tmp, target);
         }
       } catch (e) {
+        if (fd !== undefined) fs.closeSync(fd);
         fs.rmSync(tmp, { recursive: true, force: true });
         throw e;
       }
     } else {
-      create(target);
       try {
-        finish(target);
+        finish(target, fd);
       } catch (e) {
+        if (fd !== undefined) fs.closeSync(fd);
         fs.rmSync(target, { recursive: true, force: true });
         throw e;
       }
     }
-    const st = lstatReal(target);
+    const st = fd !== undefined ? fstatReal(fd) : lstatReal(target);
     const node = this.nodeFor(dir, name, { upper: true, lowers: NO_LOWERS, st, layer: 0 });
     return { node, st };
   }
@@ -546,6 +564,7 @@ export class UnionFs implements FileSystem {
     const oflags = (flags & ~(O_NOCTTY | O_TRUNC)) | O_CREAT | O_EXCL | O_NOFOLLOW;
     const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), umask, (p) => {
       fd = fs.openSync(p, oflags, mode & 0o7777);
+      return fd;
     });
     const entry = this.entry(node, st);
     return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
