@@ -567,28 +567,36 @@ static void poller_end(poller_t *p, int err) {
 
 static long spin_ns = 0;
 
-// Files whose READ requests are answered right here, without JavaScript: fh -> fd.
-// (Lower files are never handed to the kernel for passthrough: its backing file would be
-// opened without O_NOATIME. Their data still never crosses into JavaScript.)
-typedef struct fh_node {
-  uint64_t fh;
-  int fd;
-  struct fh_node *next;
-} fh_node;
-#define FH_BUCKETS 4096
-static fh_node *fh_buckets[FH_BUCKETS];
+typedef struct u64_entry {
+  uint64_t key;
+  int value;
+  struct u64_entry *next;
+} u64_entry;
 
-static int fh_lookup(uint64_t fh) {
-  for (fh_node *n = fh_buckets[fh % FH_BUCKETS]; n; n = n->next)
-    if (n->fh == fh) return n->fd;
+// A small chained hash table from u64 keys (file handles, inode numbers) to ints.
+typedef struct {
+  u64_entry **buckets;
+  size_t nbuckets;
+} u64_map;
+
+static u64_entry **map_slot(u64_map *m, uint64_t key) {
+  if (!m->buckets) m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
+  return m->buckets ? &m->buckets[key % m->nbuckets] : NULL;
+}
+
+/** The value for key, or -1. */
+static int map_get(u64_map *m, uint64_t key) {
+  u64_entry **slot = map_slot(m, key);
+  for (u64_entry *e = slot ? *slot : NULL; e; e = e->next)
+    if (e->key == key) return e->value;
   return -1;
 }
 
-static void fh_del(uint64_t fh) {
-  fh_node **pp = &fh_buckets[fh % FH_BUCKETS];
-  while (*pp) {
-    if ((*pp)->fh == fh) {
-      fh_node *dead = *pp;
+static void map_del(u64_map *m, uint64_t key) {
+  u64_entry **pp = map_slot(m, key);
+  while (pp && *pp) {
+    if ((*pp)->key == key) {
+      u64_entry *dead = *pp;
       *pp = dead->next;
       free(dead);
       return;
@@ -597,22 +605,43 @@ static void fh_del(uint64_t fh) {
   }
 }
 
+static void map_put(u64_map *m, uint64_t key, int value) {
+  map_del(m, key);
+  u64_entry **slot = map_slot(m, key);
+  u64_entry *e = slot ? malloc(sizeof *e) : NULL;
+  if (!e) return; // both maps are shortcuts: a missing entry sends the request to JavaScript
+  e->key = key;
+  e->value = value;
+  e->next = *slot;
+  *slot = e;
+}
+
+static void map_clear(u64_map *m) {
+  for (size_t i = 0; m->buckets && i < m->nbuckets; i++) {
+    while (m->buckets[i]) {
+      u64_entry *dead = m->buckets[i];
+      m->buckets[i] = dead->next;
+      free(dead);
+    }
+  }
+}
+
+// Files whose READ requests are answered right here, without JavaScript: fh -> fd.
+// (Lower files are never handed to the kernel for passthrough: its backing file would be
+// opened without O_NOATIME. Their data still never crosses into JavaScript.)
+static u64_map read_fds = {NULL, 4096};
+
 static napi_value n_serve_reads(napi_env env, napi_callback_info info) {
   ARGS(2);
   uint64_t fh = (uint64_t)get_i64(env, argv[0]);
   int fd = get_i32(env, argv[1]);
-  fh_del(fh);
-  fh_node *n = malloc(sizeof *n);
-  n->fh = fh;
-  n->fd = fd;
-  n->next = fh_buckets[fh % FH_BUCKETS];
-  fh_buckets[fh % FH_BUCKETS] = n;
+  map_put(&read_fds, fh, fd);
   return NULL;
 }
 
 static napi_value n_stop_serving_reads(napi_env env, napi_callback_info info) {
   ARGS(1);
-  fh_del((uint64_t)get_i64(env, argv[0]));
+  map_del(&read_fds, (uint64_t)get_i64(env, argv[0]));
   return NULL;
 }
 
@@ -627,7 +656,7 @@ static int serve_read(int devfd, const char *req, size_t len, char *out, size_t 
   memcpy(&fh, req + 40, 8);
   memcpy(&off, req + 48, 8);
   memcpy(&size, req + 56, 4);
-  int fd = fh_lookup(fh);
+  int fd = map_get(&read_fds, fh);
   if (fd < 0) return 0;
   if (size > outcap - 16) size = outcap - 16;
   size_t got = 0;
@@ -656,56 +685,16 @@ static int serve_read(int devfd, const char *req, size_t len, char *out, size_t 
 // that need not cross into JavaScript. JavaScript adds an inode once it has checked it;
 // any SETXATTR or REMOVEXATTR empties the set (an object can have more than one inode
 // number for a moment, see UnionFs.detach), and FORGET takes an inode out.
-typedef struct bare_node {
-  uint64_t nodeid;
-  struct bare_node *next;
-} bare_node;
-#define BARE_BUCKETS 65536
-static bare_node *bare_buckets[BARE_BUCKETS];
-
-static int bare_has(uint64_t id) {
-  for (bare_node *n = bare_buckets[id % BARE_BUCKETS]; n; n = n->next)
-    if (n->nodeid == id) return 1;
-  return 0;
-}
-
-static void bare_del(uint64_t id) {
-  bare_node **pp = &bare_buckets[id % BARE_BUCKETS];
-  while (*pp) {
-    if ((*pp)->nodeid == id) {
-      bare_node *dead = *pp;
-      *pp = dead->next;
-      free(dead);
-      return;
-    }
-    pp = &(*pp)->next;
-  }
-}
-
-static void bare_clear(void) {
-  for (size_t i = 0; i < BARE_BUCKETS; i++) {
-    while (bare_buckets[i]) {
-      bare_node *dead = bare_buckets[i];
-      bare_buckets[i] = dead->next;
-      free(dead);
-    }
-  }
-}
+static u64_map xattr_free = {NULL, 65536};
 
 static napi_value n_mark_xattr_free(napi_env env, napi_callback_info info) {
   ARGS(1);
-  uint64_t id = (uint64_t)get_i64(env, argv[0]);
-  if (bare_has(id)) return NULL;
-  bare_node *n = malloc(sizeof *n);
-  if (!n) return NULL; // a cache: without it, requests go to JavaScript
-  n->nodeid = id;
-  n->next = bare_buckets[id % BARE_BUCKETS];
-  bare_buckets[id % BARE_BUCKETS] = n;
+  map_put(&xattr_free, (uint64_t)get_i64(env, argv[0]), 1);
   return NULL;
 }
 
 // Keeps the set right for the request about to be handled; answers GETXATTR/LISTXATTR
-// of a bare inode. Returns 1 if it answered.
+// of an inode in it. Returns 1 if it answered.
 static int serve_xattr(int devfd, const char *req, size_t len, char *out) {
   uint32_t opcode;
   uint64_t nodeid, unique;
@@ -715,10 +704,10 @@ static int serve_xattr(int devfd, const char *req, size_t len, char *out) {
   switch (opcode) {
     case 21: // SETXATTR
     case 24: // REMOVEXATTR
-      bare_clear();
+      map_clear(&xattr_free);
       return 0;
     case 2: // FORGET
-      bare_del(nodeid);
+      map_del(&xattr_free, nodeid);
       return 0;
     case 42: { // BATCH_FORGET: count, then (nodeid, nlookup) pairs
       if (len < 48) return 0;
@@ -727,13 +716,13 @@ static int serve_xattr(int devfd, const char *req, size_t len, char *out) {
       for (uint32_t i = 0; i < count && 48 + (size_t)(i + 1) * 16 <= len; i++) {
         uint64_t id;
         memcpy(&id, req + 48 + (size_t)i * 16, 8);
-        bare_del(id);
+        map_del(&xattr_free, id);
       }
       return 0;
     }
     case 22:   // GETXATTR
     case 23: { // LISTXATTR
-      if (len < 48 || !bare_has(nodeid)) return 0;
+      if (len < 48 || map_get(&xattr_free, nodeid) < 0) return 0;
       uint32_t size;
       memcpy(&size, req + 40, 4);
       int32_t err = 0;
