@@ -36,6 +36,9 @@ export const INIT = {
   PASSTHROUGH: 1n << 37n,
 } as const;
 
+/** Unsolicited message codes (in the error field of a reply with unique 0). */
+export const NOTIFY_INVAL_INODE = 2;
+
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
 export const FOPEN_CACHE_DIR = 8;

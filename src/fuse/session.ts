@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import { native } from '../native';
 import {
   ATTR_OUT_SIZE, DIRENT_HEADER, ENTRY_OUT_SIZE, FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID,
-  FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, OPEN_OUT_SIZE,
+  FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID, FOPEN_KEEP_CACHE, FOPEN_PASSTHROUGH, IN_HEADER_SIZE, INIT, KERNEL_MINOR, KERNEL_VERSION, NOTIFY_INVAL_INODE, OPEN_OUT_SIZE,
   OUT_HEADER_SIZE, Op,
 } from './protocol';
 import type { Attr, Caller, Entry, FileSystem, Opened, SetAttr } from './types';
@@ -47,12 +47,29 @@ export class FuseSession {
   private destroyed = false;
   private req: Buffer = Buffer.alloc(0);
   private readonly out = Buffer.allocUnsafe(BUF_SIZE);
+  private readonly notifyBuf = Buffer.alloc(OUT_HEADER_SIZE + 24);
   onEnd: (err?: string) => void = () => {};
 
   constructor(private readonly fd: number, private readonly fs: FileSystem, private readonly opts: SessionOptions) {
     this.entryValid = split(opts.entryTimeout);
     this.attrValid = split(opts.attrTimeout);
     this.negValid = split(opts.negativeTimeout);
+    fs.onStaleAttrs = (nodeid) => this.invalidateAttrs(nodeid);
+  }
+
+  /** FUSE_NOTIFY_INVAL_INODE with a negative offset: the kernel drops the inode's cached
+   *  attributes (not its pages) and asks again. Written from its own buffer: a reply may
+   *  be half built in this.out. */
+  private invalidateAttrs(nodeid: number): void {
+    const msg = this.notifyBuf;
+    msg.writeUInt32LE(msg.length, 0);
+    msg.writeInt32LE(NOTIFY_INVAL_INODE, 4);
+    msg.fill(0, 8, 16); // unique 0: a notification
+    writeU64(msg, 16, nodeid);
+    msg.writeBigInt64LE(-1n, 24); // offset
+    msg.writeBigInt64LE(0n, 32); // length
+    // ENOENT: the kernel holds no such inode, so it holds no stale attributes either
+    native.writeFd(this.fd, msg);
   }
 
   start(): void {
@@ -193,12 +210,14 @@ export class FuseSession {
       }
       case Op.FSYNC: fs.fsync(readU64(b, 0), (b.readUInt32LE(8) & 1) !== 0); return this.replyEmpty();
       case Op.OPENDIR: {
+        // Every change to a directory goes through this session, and the kernel drops its
+        // cached listing when it sees one. ENOSYS tells it that opening a directory needs
+        // no round trip (nor does closing it), and it then keeps listings between opens
+        // (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE is its default for that case).
+        if (this.opts.cacheDirs) return this.replyError(ERRNO.ENOSYS);
         const fh = fs.opendir(c, nodeid);
         const out = this.payload(OPEN_OUT_SIZE);
         writeU64(out, 0, fh);
-        // Every change to a directory goes through this session, and the kernel drops its
-        // cached listing when it sees one: let it keep listings between opens.
-        if (this.opts.cacheDirs) out.writeUInt32LE(FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE, 8);
         return this.reply(out);
       }
       case Op.READDIR: return this.readdir(c, nodeid, b, false);
@@ -350,7 +369,7 @@ export class FuseSession {
       }
       if (i < 2) return this.reply(out.subarray(0, pos));
     }
-    const entries = this.fs.readdir(fh, i - 2);
+    const entries = this.fs.readdir(nodeid, fh, i - 2);
     for (let k = i - 2; k < entries.length; k++, i++) {
       const d = entries[k]!;
       const need = direntSize(d.name.length, plus);

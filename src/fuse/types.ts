@@ -90,14 +90,19 @@ export interface FileSystem {
   release(fh: number): void;
   fsync(fh: number, datasync: boolean): void;
   opendir(c: Caller, nodeid: number): number;
-  /** The whole listing, kept stable for the handle; offset 0 (rewinddir) re-reads the directory. */
-  readdir(fh: number, offset: number): DirEntry[];
+  /** The whole listing, kept stable for the handle; offset 0 (rewinddir) re-reads the
+   *  directory. fh 0 (no OPENDIR: the kernel was told it needs none) keeps one listing
+   *  per directory from offset 0 until it has been read to the end. */
+  readdir(nodeid: number, fh: number, offset: number): DirEntry[];
   releasedir(fh: number): void;
   statfs(nodeid: number): StatFs;
   setxattr(c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void;
   getxattr(c: Caller, nodeid: number, name: Buffer): Buffer;
   listxattr(c: Caller, nodeid: number): Buffer;
   removexattr(c: Caller, nodeid: number, name: Buffer): void;
+  /** Set by the session: call it when an inode's attributes change without a request
+   *  about that inode (the kernel would keep showing the old ones). */
+  onStaleAttrs?: (nodeid: number) => void;
   /** True if the inode has no extended attribute any caller could get or list; it then
    *  keeps none until a SETXATTR or REMOVEXATTR arrives (optional: a shortcut). */
   xattrFree?(nodeid: number): boolean;

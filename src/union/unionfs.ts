@@ -40,9 +40,12 @@ export class UnionFs implements FileSystem {
   private readonly originIno = new Map<number, number>();
   private readonly handles = new Map<number, Handle>();
   private readonly dirHandles = new Map<number, DirHandle>();
+  /** listings being read without a handle (see readdir), until read to the end */
+  private readonly listings = new Map<Node, DirEntry[]>();
   private nextId = ROOT_ID + 1;
   private nextFh = 1;
   private tmpSeq = 0;
+  onStaleAttrs?: (nodeid: number) => void;
   /** nodes forgotten so far: a hint for when returning memory is worth a collection */
   dropped = 0;
   readonly root: Node;
@@ -277,6 +280,7 @@ export class UnionFs implements FileSystem {
     if (node.nlookup > 0 || node.opens > 0 || node.kids > 0 || node.id === ROOT_ID) return;
     if (!this.nodes.has(node.id)) return;
     this.nodes.delete(node.id);
+    this.listings.delete(node);
     this.dropped++;
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
     const links = node.links;
@@ -426,6 +430,9 @@ export class UnionFs implements FileSystem {
     this.rekey(node, key);
     node.upper = true;
     if (!node.isDir) node.lowers = NO_LOWERS;
+    // a directory now merged with its lower one counts its links as overlayfs does (1),
+    // often while copying up a child, with no request about the directory itself
+    else if (node.lowers.length) this.onStaleAttrs?.(node.id);
   }
 
   // ---------- attributes ----------
@@ -859,7 +866,14 @@ export class UnionFs implements FileSystem {
     return fh;
   }
 
-  readdir(fh: number, offset: number): DirEntry[] {
+  readdir(nodeid: number, fh: number, offset: number): DirEntry[] {
+    if (fh === 0) {
+      const node = this.dirNode(nodeid);
+      let entries = this.listings.get(node);
+      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node)));
+      if (offset >= entries.length) this.listings.delete(node); // read to the end
+      return entries;
+    }
     const h = this.dirHandles.get(fh);
     if (!h) fail('EBADF');
     if (offset === 0 || !h.entries) h.entries = this.listDir(h.node);
