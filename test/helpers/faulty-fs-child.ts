@@ -126,7 +126,7 @@ class FaultyFs implements FileSystem {
     return fh;
   }
 
-  readdir(fh: number): DirEntry[] {
+  readdir(_nodeid: number, fh: number): DirEntry[] {
     const p = this.dirs.get(fh);
     if (p === undefined) throw errno('EBADF');
     return fs.readdirSync(p, { withFileTypes: true }).map((d) => ({
