@@ -22,7 +22,8 @@ export interface SessionOptions {
   negativeTimeout: number;
   /** use FUSE_PASSTHROUGH for open files when the kernel offers it */
   passthrough: boolean;
-  /** let the kernel cache directory listings (FOPEN_CACHE_DIR) */
+  /** let the kernel open directories without asking and cache their listings (OPENDIR
+   *  answered ENOSYS); else each open gets its own stable listing */
   cacheDirs: boolean;
   debug: boolean;
   log: (msg: string) => void;
@@ -54,6 +55,9 @@ export class FuseSession {
     this.entryValid = split(opts.entryTimeout);
     this.attrValid = split(opts.attrTimeout);
     this.negValid = split(opts.negativeTimeout);
+    this.notifyBuf.writeUInt32LE(this.notifyBuf.length, 0);
+    this.notifyBuf.writeInt32LE(NOTIFY_INVAL_INODE, 4); // unique stays 0: a notification
+    this.notifyBuf.writeBigInt64LE(-1n, 24); // offset: attributes only, not pages
     fs.onStaleAttrs = (nodeid) => this.invalidateAttrs(nodeid);
   }
 
@@ -61,25 +65,16 @@ export class FuseSession {
    *  attributes (not its pages) and asks again. Written from its own buffer: a reply may
    *  be half built in this.out. */
   private invalidateAttrs(nodeid: number): void {
-    const msg = this.notifyBuf;
-    msg.writeUInt32LE(msg.length, 0);
-    msg.writeInt32LE(NOTIFY_INVAL_INODE, 4);
-    msg.fill(0, 8, 16); // unique 0: a notification
-    writeU64(msg, 16, nodeid);
-    msg.writeBigInt64LE(-1n, 24); // offset
-    msg.writeBigInt64LE(0n, 32); // length
+    writeU64(this.notifyBuf, 16, nodeid);
     // ENOENT: the kernel holds no such inode, so it holds no stale attributes either
-    native.writeFd(this.fd, msg);
+    native.writeFd(this.fd, this.notifyBuf);
   }
 
   start(): void {
     this.req = native.startPoll(this.fd, BUF_SIZE, (len) => {
       if (len < 0) {
         // ENODEV: unmounted. Anything else is a broken connection.
-        if (!this.destroyed) {
-          this.destroyed = true;
-          try { this.fs.destroy(); } catch { /* ending anyway */ }
-        }
+        try { this.destroy(); } catch { /* ending anyway */ }
         this.onEnd(len === -19 ? undefined : `read /dev/fuse: errno ${-len}`);
         return;
       }
@@ -105,12 +100,11 @@ export class FuseSession {
       // libuv has no name for some errnos (EDQUOT arrives as 'UNKNOWN'); a system error
       // still carries its number
       if (errno === undefined && typeof x.errno === 'number' && typeof x.syscall === 'string') errno = -x.errno;
-      const code = x.code;
       if (errno === undefined) {
         // A bug in strata, not a filesystem answer: fail this request only, keep serving.
         this.opts.log(`strata-fs: internal error in op ${opcode}: ${(e as Error).stack ?? String(e)}`);
       } else if (this.opts.debug) {
-        this.opts.log(`  -> ${code}`);
+        this.opts.log(`  -> ${x.code ?? errno}`);
       }
       this.replyError(errno ?? ERRNO.EIO);
     }
@@ -161,19 +155,13 @@ export class FuseSession {
       case Op.MKDIR: return this.replyEntry(fs.mkdir(c, nodeid, cstr(b, 8), b.readUInt32LE(0), b.readUInt32LE(4)));
       case Op.UNLINK: fs.unlink(c, nodeid, cstr(b, 0)); return this.replyEmpty();
       case Op.RMDIR: fs.rmdir(c, nodeid, cstr(b, 0)); return this.replyEmpty();
-      case Op.RENAME: {
-        const newdir = readU64(b, 0);
-        const from = cstr(b, 8);
-        const to = cstr(b, 8 + from.length + 1);
-        fs.rename(c, nodeid, from, newdir, to, 0);
-        return this.replyEmpty();
-      }
+      case Op.RENAME:
       case Op.RENAME2: {
-        const newdir = readU64(b, 0);
-        const flags = b.readUInt32LE(8);
-        const from = cstr(b, 16);
-        const to = cstr(b, 16 + from.length + 1);
-        fs.rename(c, nodeid, from, newdir, to, flags);
+        // RENAME2 adds flags (and padding) after newdir
+        const at = op === Op.RENAME ? 8 : 16;
+        const from = cstr(b, at);
+        const to = cstr(b, at + from.length + 1);
+        fs.rename(c, nodeid, from, readU64(b, 0), to, op === Op.RENAME ? 0 : b.readUInt32LE(8));
         return this.replyEmpty();
       }
       case Op.LINK: return this.replyEntry(fs.link(c, readU64(b, 0), nodeid, cstr(b, 8)));
@@ -285,16 +273,20 @@ export class FuseSession {
       }
       case Op.INTERRUPT: return; // every request is answered promptly; nothing to cancel
       case Op.DESTROY:
-        if (!this.destroyed) {
-          this.destroyed = true;
-          fs.destroy();
-        }
+        this.destroy();
         return this.replyEmpty();
       case Op.IOCTL: return this.replyError(ERRNO.ENOTTY);
       case Op.TMPFILE: return this.replyError(ERRNO.EOPNOTSUPP);
       case Op.SYNCFS: return this.replyEmpty();
       default: return this.replyError(ERRNO.ENOSYS);
     }
+  }
+
+  /** The filesystem's end, once: at DESTROY, or when the device says unmounted. */
+  private destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.fs.destroy();
   }
 
   private init(b: Buffer): void {

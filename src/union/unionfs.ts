@@ -913,14 +913,8 @@ export class UnionFs implements FileSystem {
   }
 
   listxattr(c: Caller, nodeid: number): Buffer {
-    const raw = native.llistxattr(this.topPath(this.node(nodeid)));
     const keep: Buffer[] = [];
-    for (let i = 0; i < raw.length;) {
-      let end = raw.indexOf(0, i);
-      if (end < 0) end = raw.length;
-      const n = raw.subarray(i, end);
-      i = end + 1;
-      if (n.length === 0) continue;
+    for (const n of xattrNames(this.topPath(this.node(nodeid)))) {
       // The daemon reads as root; like the kernel for a local filesystem, list trusted.*
       // only to root.
       if (c.uid !== 0 && startsWith(n, TRUSTED_PREFIX)) continue;
@@ -931,16 +925,8 @@ export class UnionFs implements FileSystem {
   }
 
   xattrFree(nodeid: number): boolean {
-    const raw = native.llistxattr(this.topPath(this.node(nodeid)));
-    for (let i = 0; i < raw.length;) {
-      let end = raw.indexOf(0, i);
-      if (end < 0) end = raw.length;
-      const n = raw.subarray(i, end);
-      i = end + 1;
-      // the union's own marks are never seen through the mount
-      if (n.length > 0 && unescapeXattr(n)) return false;
-    }
-    return true;
+    // the union's own marks are never seen through the mount
+    return xattrNames(this.topPath(this.node(nodeid))).every((n) => unescapeXattr(n) === null);
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
@@ -996,19 +982,27 @@ function unescapeXattr(name: Buffer): Buffer | null {
   return Buffer.concat([OVERLAY_XATTR_PREFIX, name.subarray(ESCAPED_PREFIX.length)]);
 }
 
+/** The names of a real object's xattrs (llistxattr's NUL-separated list, split). */
+function xattrNames(p: Buffer): Buffer[] {
+  const raw = native.llistxattr(p);
+  const out: Buffer[] = [];
+  for (let i = 0; i < raw.length;) {
+    let end = raw.indexOf(0, i);
+    if (end < 0) end = raw.length;
+    if (end > i) out.push(raw.subarray(i, end));
+    i = end + 1;
+  }
+  return out;
+}
+
 /** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
  *  chown clears setuid and capabilities, so it goes first; times go last. */
 function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
   fs.lchownSync(dst, st.uid, st.gid);
   if ((st.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777);
-  const names = native.llistxattr(src);
-  for (let i = 0; i < names.length;) {
-    let end = names.indexOf(0, i);
-    if (end < 0) end = names.length;
-    const n = names.subarray(i, end);
-    i = end + 1;
+  for (const n of xattrNames(src)) {
     // the union's own marks stay behind; escaped names given through a mount travel
-    if (n.length === 0 || (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX))) continue;
+    if (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX)) continue;
     const v = native.lgetxattr(src, n);
     if (v !== null) native.lsetxattr(dst, n, v, 0);
   }
