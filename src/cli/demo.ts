@@ -7,7 +7,7 @@ import * as zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { bytePack } from '../image/tarbytes';
 import { sha256 } from '../image/digest';
-import { MT } from '../image/sources';
+import { MT, ociManifest } from '../image/sources';
 
 interface DemoEntry {
   name: string;
@@ -95,14 +95,7 @@ export async function makeDemoImage(dir: string): Promise<void> {
     }),
   );
   const configDigest = put(config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.ociManifest,
-      config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
-      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-    }),
-  );
+  const manifest = ociManifest({ digest: configDigest, size: config.length }, layers);
   const md = put(manifest);
   fs.writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   fs.writeFileSync(
@@ -116,12 +109,12 @@ export async function runDemo(o: { root?: string; driver: string; keep: boolean 
   const root = o.root ? path.resolve(o.root) : path.join(work, 'store');
   const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'strata');
   const say = (s: string) => process.stdout.write(s);
-  const strata = (args: string[], allowFail = false): string => {
+  const strata = (args: string[]): string => {
     say(`\n$ strata ${args.join(' ')}\n`);
     const r = spawnSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
     say(r.stdout);
     if (r.stderr) process.stderr.write(r.stderr);
-    if (r.status !== 0 && !allowFail) throw new Error(`demo step failed: strata ${args.join(' ')}`);
+    if (r.status !== 0) throw new Error(`demo step failed: strata ${args.join(' ')}`);
     return r.stdout.trim();
   };
   const shell = (desc: string, fn: () => void) => {

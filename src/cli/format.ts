@@ -37,3 +37,5 @@ export const shortId = (d: string): string => d.replace(/^sha256:/, '').slice(0,
 
 /** Byte-string paths (latin1) as the UTF-8 text they almost always are. */
 export const showPath = (p: string): string => Buffer.from(p, 'latin1').toString('utf8');
+/** A path typed by the user (UTF-8) as a byte string, the store's form (see image/tarbytes.ts). */
+export const utf8ToBytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');

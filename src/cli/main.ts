@@ -8,13 +8,12 @@ import { normalizeReference } from '../image/reference';
 import type { Driver } from '../store/containers';
 import type { Explanation } from '../store/changes';
 import type { SaveImage } from '../image/save';
-import { table, humanSize, ago, shortId, showPath } from './format';
+import { table, humanSize, ago, shortId, showPath, utf8ToBytes } from './format';
 
 // Heavy modules (tar-stream, zstd, the addon) load only in the commands that need
 // them: create and mount are on the hot path of every container start.
 const containersMod = () => import('../store/containers');
 const changesMod = () => import('../store/changes');
-const tarbytesMod = () => import('../image/tarbytes');
 
 interface Common {
   root?: string;
@@ -39,10 +38,12 @@ function json(v: unknown): void {
   out(JSON.stringify(v, null, 2) + '\n');
 }
 
+const sayWaiting = (): void => {
+  if (process.stderr.isTTY) process.stderr.write('waiting for another strata command to finish...\n');
+};
+
 async function locked<T>(store: Store, fn: () => Promise<T>): Promise<T> {
-  return store.withLock(fn, () => {
-    if (process.stderr.isTTY) process.stderr.write('waiting for another strata command to finish...\n');
-  });
+  return store.withLock(fn, sayWaiting);
 }
 
 function common(cmd: Command, withJson = false): Command {
@@ -51,16 +52,17 @@ function common(cmd: Command, withJson = false): Command {
   return cmd;
 }
 
-function imageSize(store: Store, layers: Array<{ chainId: string }>): number {
-  let n = 0;
-  for (const l of layers) {
-    try {
-      n += store.layer(l.chainId).diffSize;
-    } catch {
-      /* a layer being collected */
-    }
+/** A layer's unpacked size, 0 for one being collected. */
+function layerSize(store: Store, chainId: string): number {
+  try {
+    return store.layer(chainId).diffSize;
+  } catch {
+    return 0;
   }
-  return n;
+}
+
+function imageSize(store: Store, layers: Array<{ chainId: string }>): number {
+  return layers.reduce((n, l) => n + layerSize(store, l.chainId), 0);
 }
 
 function explainText(e: Explanation, where: string): string {
@@ -115,7 +117,6 @@ export function buildProgram(): Command {
           throw e;
         }
       }
-      await tarbytesMod();
       const { loadImages } = await import('../store/importer');
       const { ttyProgress } = await import('./progress');
       const store = openStore(o);
@@ -222,12 +223,7 @@ export function buildProgram(): Command {
     const cfg = JSON.parse(store.readBlob(img.configDigest).toString('utf8')) as { history?: Array<{ created?: string; created_by?: string; comment?: string; empty_layer?: boolean }> };
     const nonEmpty = (cfg.history ?? []).filter((x) => !x.empty_layer);
     const rows = img.layers.map((l, i) => {
-      let size = 0;
-      try {
-        size = store.layer(l.chainId).diffSize;
-      } catch {
-        /* gone */
-      }
+      const size = layerSize(store, l.chainId);
       return { layer: i + 1, diffId: l.diffId, chainId: l.chainId, created: nonEmpty[i]?.created ?? null, createdBy: h.createdBy[i] ?? '', comment: nonEmpty[i]?.comment ?? '', size };
     }).reverse();
     if (o.json) return json(rows);
@@ -296,7 +292,6 @@ export function buildProgram(): Command {
 
   common(program.command('commit').description("make the container's changes a new image").argument('<container>').argument('[reference]', 'REPO[:TAG]').option('-m, --message <msg>', 'history comment').option('-a, --author <author>', 'author'), true).action(
     async (name: string, ref: string | undefined, o: Common & { message?: string; author?: string }) => {
-      await tarbytesMod();
       const { commitContainer } = await import('../store/commit');
       const store = openStore(o);
       const t = ref ? normalizeReference(ref) : null;
@@ -312,7 +307,6 @@ export function buildProgram(): Command {
   common(program.command('save').description('write images to an archive').argument('<images...>').requiredOption('-o, --output <file>', 'archive to write'))
     .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive']).default('docker-archive'))
     .action(async (names: string[], o: Common & { output: string; format: string }) => {
-      await tarbytesMod();
       const { saveDockerArchive, saveOciArchive } = await import('../image/save');
       const store = openStore(o);
       await locked(store, async () => {
@@ -346,7 +340,6 @@ export function buildProgram(): Command {
     async (p: string, o: Common & { container?: string }) => {
       const { isMounted } = await containersMod();
       const { explainPath, layerHistory } = await changesMod();
-      const { utf8ToBytes } = await tarbytesMod();
       const store = openStore(o);
       let c;
       let inside: string;
@@ -398,9 +391,7 @@ something still uses: damage is reported only.`,
     if (!fs.existsSync(root)) throw new Error(`check: no store at ${root}`);
     const store = openStore(o);
     // the lock keeps other commands out, without the garbage collection that withLock runs
-    await store.lock.acquire(undefined, () => {
-      if (process.stderr.isTTY) process.stderr.write('waiting for another strata command to finish...\n');
-    });
+    await store.lock.acquire(undefined, sayWaiting);
     let r;
     try {
       r = checkStore(store, !!o.repair);

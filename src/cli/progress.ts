@@ -1,10 +1,10 @@
 // A one-line progress bar on stderr, only when stderr is a terminal.
-import { Progress } from '../store/importer';
+import { Progress, quietProgress } from '../store/importer';
 import { humanSize } from './format';
 
 export function ttyProgress(): Progress {
   const err = process.stderr;
-  if (!err.isTTY) return { start() {}, advance() {}, done() {} };
+  if (!err.isTTY) return quietProgress;
   let label = '';
   let total = 0;
   let cur = 0;

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { bytePack } from './tarbytes';
 import { hex, sha256 } from './digest';
 import { uncompressedStream, BlobSource } from './layer';
+import { MT } from './sources';
 
 export interface SaveImage {
   refs: string[];
@@ -92,13 +93,13 @@ export async function saveOciArchive(out: string, images: SaveImage[], blobs: Bl
       await addStream(pack, `blobs/sha256/${hex(digest)}`, fs.statSync(file).size, fs.createReadStream(file));
     };
     await addBuffer(pack, 'oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
-    const index: { schemaVersion: number; mediaType: string; manifests: unknown[] } = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] };
+    const index: { schemaVersion: number; mediaType: string; manifests: unknown[] } = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
     for (const img of images) {
       for (const l of img.layers) await addBlob(l.digest);
       await addBlob(img.configDigest);
       await addBlob(img.manifestDigest);
       const mf = fs.readFileSync(blobs.path(img.manifestDigest));
-      const mt = (JSON.parse(mf.toString('utf8')) as { mediaType?: string }).mediaType ?? 'application/vnd.oci.image.manifest.v1+json';
+      const mt = (JSON.parse(mf.toString('utf8')) as { mediaType?: string }).mediaType ?? MT.ociManifest;
       const desc = { mediaType: mt, digest: img.manifestDigest, size: mf.length };
       if (img.refs.length === 0) index.manifests.push(desc);
       for (const r of img.refs) index.manifests.push({ ...desc, annotations: { 'org.opencontainers.image.ref.name': r } });

@@ -21,6 +21,18 @@ export const MT = {
   layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 };
 
+/** An OCI image manifest for a config blob and its layers, as strata writes them. */
+export function ociManifest(config: { digest: string; size: number }, layers: ReadonlyArray<{ mediaType: string; digest: string; size: number }>): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    }),
+  );
+}
+
 const LAYER_TYPES = new Set([
   MT.layerTar,
   MT.layerGzip,

@@ -9,10 +9,6 @@ export type PathArg = string | Buffer;
 
 const addon: Native | null = process.env.STRATA_NO_ADDON ? null : nativeOrNull();
 
-export function hasAddon(): boolean {
-  return addon !== null;
-}
-
 function asStr(p: PathArg): string {
   return typeof p === 'string' ? p : p.toString('latin1');
 }

@@ -93,8 +93,3 @@ export function bytePack(): tar.Pack {
   return tar.pack();
 }
 
-export const fromBytes = (s: string): Buffer => Buffer.from(s, 'latin1');
-export const toBytes = (b: Buffer): string => b.toString('latin1');
-/** A UTF-8 JS string (e.g. typed by a user) as a byte string. */
-export const utf8ToBytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
-export const bytesToUtf8 = (s: string): string => Buffer.from(s, 'latin1').toString('utf8');

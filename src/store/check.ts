@@ -12,7 +12,7 @@
 // is reported, never "fixed" by deleting what may be someone's only copy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store, LayerRecord, ImageRecord, ContainerRecord } from './store';
+import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson } from './store';
 import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
@@ -37,14 +37,6 @@ export interface CheckResult {
 }
 
 const HEX = /^[0-9a-f]{64}$/;
-
-function readJson<T>(file: string): T | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
-}
 
 function ls(dir: string): string[] {
   try {

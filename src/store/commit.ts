@@ -5,7 +5,7 @@ import { Store, ContainerRecord, ImageRecord, LayerRecord } from './store';
 import { packLayer } from '../image/pack';
 import { importLayer } from '../image/layer';
 import { sha256 } from '../image/digest';
-import { ImageConfig, MT } from '../image/sources';
+import { ImageConfig, MT, ociManifest } from '../image/sources';
 import { upperDir } from './containers';
 import { treeDigest } from './treedigest';
 
@@ -44,14 +44,7 @@ export async function commitContainer(store: Store, c: ContainerRecord, opts: Co
     const config = Buffer.from(JSON.stringify(cfg));
     const configDigest = sha256(config);
     const layers = [...base.layers, { chainId, diffId: packed.diffId, digest: packed.digest, mediaType: MT.layerGzip, size: packed.size }];
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MT.ociManifest,
-        config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
-        layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-      }),
-    );
+    const manifest = ociManifest({ digest: configDigest, size: config.length }, layers);
     const img: ImageRecord = { id: configDigest, manifestDigest: sha256(manifest), configDigest, layers, created: now, loaded: now };
     store.adoptBlob(packed.digest, blobTmp);
     store.adoptLayer(chainId, layerRoot);

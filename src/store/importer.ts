@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store, ImageRecord, LayerRecord } from './store';
-import { openSource, SourceImage, MT } from '../image/sources';
+import { openSource, SourceImage, MT, ociManifest } from '../image/sources';
 import { importLayer } from '../image/layer';
 import { chainIds, hex, sha256 } from '../image/digest';
 import { Compression } from '../image/compression';
@@ -91,14 +91,7 @@ export async function loadImages(store: Store, source: string, progress: Progres
       let manifestDigest = img.manifestDigest;
       if (!manifest) {
         // docker-archive has no manifest: write the OCI one that save and push would use
-        manifest = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: MT.ociManifest,
-            config: { mediaType: MT.ociConfig, digest: img.configDigest, size: img.config.length },
-            layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-          }),
-        );
+        manifest = ociManifest({ digest: img.configDigest, size: img.config.length }, layers);
         manifestDigest = sha256(manifest);
       }
       const rec: ImageRecord = {

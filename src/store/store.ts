@@ -204,11 +204,7 @@ export class Store {
   }
   image(id: string): ImageRecord | null {
     if (this.pendingImages().has(id)) return null;
-    try {
-      return JSON.parse(fs.readFileSync(this.imageFile(id), 'utf8')) as ImageRecord;
-    } catch {
-      return null;
-    }
+    return readJson<ImageRecord>(this.imageFile(id));
   }
   putImage(rec: ImageRecord): void {
     writeFileAtomic(this.imageFile(rec.id), JSON.stringify(rec, null, 2) + '\n', this.tmpRoot);
@@ -218,11 +214,7 @@ export class Store {
   }
 
   tags(): Record<string, string> {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(this.root, 'repositories.json'), 'utf8')) as Record<string, string>;
-    } catch {
-      return {};
-    }
+    return readJson<Record<string, string>>(path.join(this.root, 'repositories.json')) ?? {};
   }
   putTags(tags: Record<string, string>): void {
     const sorted: Record<string, string> = {};
@@ -310,18 +302,10 @@ export class Store {
     return out.sort((a, b) => a.created.localeCompare(b.created));
   }
   container(id: string): ContainerRecord | null {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(this.containerDir(id), 'container.json'), 'utf8')) as ContainerRecord;
-    } catch {
-      return null;
-    }
+    return readJson<ContainerRecord>(path.join(this.containerDir(id), 'container.json'));
   }
   mountState(id: string): MountState | null {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(this.containerDir(id), 'mount.json'), 'utf8')) as MountState;
-    } catch {
-      return null;
-    }
+    return readJson<MountState>(path.join(this.containerDir(id), 'mount.json'));
   }
   setMountState(id: string, st: MountState | null): void {
     const f = path.join(this.containerDir(id), 'mount.json');
@@ -362,5 +346,14 @@ export class Store {
       const p = path.join(this.root, 'l', s);
       if (!fs.existsSync(p)) fs.rmSync(p, { force: true }); // dangling: its layer is gone
     }
+  }
+}
+
+/** A JSON file's contents, or null when it is missing or unreadable. */
+export function readJson<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
   }
 }
