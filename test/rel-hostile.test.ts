@@ -22,7 +22,7 @@ interface Mounted { mnt: string; upper: string }
 
 /** Mounts each driver over the given lowers (bottom first) and a pre-filled upper. */
 async function eachDriver<R>(
-  t: ExecutionContext, dir: string, lowers: LayerEntry[][], upper: LayerEntry[],
+  dir: string, lowers: LayerEntry[][], upper: LayerEntry[],
   body: (m: Mounted, d: Driver) => Promise<R>,
 ): Promise<Record<Driver, R>> {
   const lowerDirs = lowers.map((entries, i) => {
@@ -72,7 +72,7 @@ test('a directory shadowing a lower symlink (upper over lower, lower over lower)
     { p: 'x', t: 'dir' }, { p: 'x/mine', t: 'file', data: 'mine' },
     { p: 'rel', t: 'dir' },
   ];
-  const r = await eachDriver(t, dir, [bottom, top], upper, async (m) => {
+  const r = await eachDriver(dir, [bottom, top], upper, async (m) => {
     const res: Record<string, unknown> = {};
     for (const d of ['x', 'y', 'rel']) {
       res[`ls ${d}`] = (await ops.call('readdir', { p: path.join(m.mnt, d) })).v?.map((h: string) => Buffer.from(h, 'hex').toString());
@@ -112,7 +112,7 @@ test('redirect xattrs in a layer that climb out (..) or pass through a lower sym
     { p: 'climbrel', t: 'dir', xattrs: rd('../outside') },
     { p: 'dots', t: 'dir', xattrs: rd('..') },
   ];
-  const r = await eachDriver(t, dir, [bottom, top], [], async (m) => {
+  const r = await eachDriver(dir, [bottom, top], [], async (m) => {
     const res: Record<string, unknown> = {};
     for (const d of ['good', 'through', 'climb', 'climbrel', 'dots']) {
       const ls = await ops.call('readdir', { p: path.join(m.mnt, d) });
@@ -152,7 +152,7 @@ for p in ["/q/secret", "/etc/q/secret", "/etc/hostfile"]:
     except OSError as e:
         out[p] = e.strerror
 print(json.dumps(out))`;
-  const r = await eachDriver(t, dir, [layer], [], async (m) => {
+  const r = await eachDriver(dir, [layer], [], async (m) => {
     const p = spawnSync(python, ['-c', probe, m.mnt], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(p.stderr);
     return JSON.parse(p.stdout) as unknown;

@@ -5,6 +5,8 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeTar, mkTmp, writeOciLayout, strata, snapshot, DRIVER } from './image-helpers';
+import { waitDead } from './helpers/rel-daemon';
+import { strataDaemonFor } from '../src/store/containers';
 
 interface CheckJson {
   clean: boolean;
@@ -92,28 +94,11 @@ test('check on a missing store and with bad arguments: one line, exit non-zero',
   t.is(r2.stderr.trim().split('\n').length, 1, r2.stderr);
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function daemonOf(mnt: string): number | null {
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv[argv.length - 1] === mnt && argv.some((a) => a.endsWith('strata-fs'))) return Number(e);
-    } catch {
-      /* gone */
-    }
-  }
-  return null;
-}
-
 async function killDaemon(t: { truthy(v: unknown, m?: string): void }, mnt: string): Promise<void> {
-  const pid = daemonOf(mnt);
+  const pid = strataDaemonFor(mnt);
   t.truthy(pid, 'daemon found');
   process.kill(pid!, 'SIGKILL');
-  for (let i = 0; i < 200 && fs.existsSync(`/proc/${pid}`); i++) await sleep(20);
+  await waitDead(pid!, 4000);
 }
 
 test('kill -9 of the strata-fs daemon: ENOTCONN, then mount and umount recover; fsync\'d data survives', async (t) => {

@@ -1,5 +1,3 @@
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-
 export interface Creds {
   uid: number;
   gid: number;
@@ -11,11 +9,4 @@ export interface Creds {
 export function asUserArgv(c: Creds, argv: string[]): string[] {
   const g = c.groups && c.groups.length ? ['--groups', c.groups.join(',')] : ['--clear-groups'];
   return ['setpriv', '--reuid', String(c.uid), '--regid', String(c.gid), ...g, '--', ...argv];
-}
-
-export function runAs(c: Creds | undefined, argv: string[], input?: string): SpawnSyncReturns<string> {
-  const full = c ? asUserArgv(c, argv) : argv;
-  const r = spawnSync(full[0], full.slice(1), { encoding: 'utf8', input, maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return r;
 }

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fstypeAt, UnionSpec } from './mount';
 import { strataFsBin } from './paths';
 import { strataDaemonsFor } from '../../src/store/containers';
+import { errOf } from './rel-errs';
 
 // The daemon is the process whose argv names the mountpoint as its last argument and
 // runs bin/strata-fs; other helpers' mounts run on this machine at the same time.
@@ -81,12 +82,7 @@ export function run(cmd: string, args: string[]): { status: number; out: string 
 
 /** What stat(2) of a path answers: "ok" or the errno name. */
 export function statErr(p: string): string {
-  try {
-    fs.statSync(p);
-    return 'ok';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? String(e);
-  }
+  return errOf(() => fs.statSync(p));
 }
 
 export function logTail(log: string, n = 20): string {
