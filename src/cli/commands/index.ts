@@ -1,0 +1,23 @@
+// Every command, in the order `strata --help` lists them. A new command is a file in this
+// folder exporting register(program), and one line here.
+import type { Command } from 'commander';
+import * as load from './load';
+import * as images from './images';
+import * as tag from './tag';
+import * as rmi from './rmi';
+import * as inspect from './inspect';
+import * as history from './history';
+import * as create from './create';
+import * as mount from './mount';
+import * as ps from './ps';
+import * as rm from './rm';
+import * as diff from './diff';
+import * as commit from './commit';
+import * as save from './save';
+import * as explain from './explain';
+import * as check from './check';
+import * as demo from './demo';
+
+export const commands: Array<{ register(program: Command): void }> = [
+  load, images, tag, rmi, inspect, history, create, mount, ps, rm, diff, commit, save, explain, check, demo,
+];

@@ -1,0 +1,40 @@
+// strata save: images to a docker-archive or oci-archive.
+import { Command, Option } from 'commander';
+import { normalizeReference } from '../../image/reference';
+import type { SaveImage } from '../../image/save';
+import { imageRefs, resolveImage } from '../../store/resolve';
+import { Common, common, locked, openStore } from '../context';
+
+export function register(program: Command): void {
+  common(program.command('save').description('write images to an archive').argument('<images...>').requiredOption('-o, --output <file>', 'archive to write'))
+    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive']).default('docker-archive'))
+    .action(async (names: string[], o: Common & { output: string; format: string }) => {
+      const { saveDockerArchive, saveOciArchive } = await import('../../image/save');
+      const store = openStore(o);
+      await locked(store, async () => {
+        const imgs: SaveImage[] = [];
+        const byId = new Map<string, SaveImage>();
+        for (const n of names) {
+          const img = resolveImage(store, n);
+          let norm: string | null = null;
+          try {
+            norm = normalizeReference(n);
+          } catch {
+            /* an id */
+          }
+          const refs = norm && store.tags()[norm] === img.id ? [norm] : imageRefs(store, img.id);
+          const prev = byId.get(img.id);
+          if (prev) {
+            for (const r of refs) if (!prev.refs.includes(r)) prev.refs.push(r);
+            continue;
+          }
+          const s: SaveImage = { refs, configDigest: img.configDigest, manifestDigest: img.manifestDigest, layers: img.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, diffSize: store.layer(l.chainId).diffSize })) };
+          byId.set(img.id, s);
+          imgs.push(s);
+        }
+        const blobs = { path: (d: string) => store.blobPath(d) };
+        if (o.format === 'oci-archive') await saveOciArchive(o.output, imgs, blobs);
+        else await saveDockerArchive(o.output, imgs, blobs);
+      });
+    });
+}
