@@ -16,6 +16,7 @@ import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson } from './st
 import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
+import { usage } from './usage';
 
 export type ProblemKind =
   | 'tmp-leftover' | 'interrupted-commit' | 'half-written-layer' | 'half-written-container' | 'orphan-layer' | 'orphan-blob' | 'dangling-link'
@@ -67,9 +68,11 @@ export function checkStore(store: Store, repair: boolean): CheckResult {
   const images = checkImages(f);
   checkTags(f, images);
   const containers = checkContainers(f, images);
-  const layers = checkLayers(f, usedLayers(images, containers));
+  // what is in use by the collector's rule, so that --repair deletes exactly what it would
+  const used = usage(store);
+  const layers = checkLayers(f, used.layers);
   checkShortLinks(f, layers);
-  const blobsChecked = checkBlobs(f, usedBlobs(images));
+  const blobsChecked = checkBlobs(f, used.blobs);
   return { problems: f.problems, checked: { blobs: blobsChecked, layers: layers.size, images: images.size, containers: containers.length } };
 }
 
@@ -177,14 +180,6 @@ function checkMount(f: Findings, c: ContainerRecord): void {
   }
 }
 
-/** Layer dir (chain id hex) -> who uses it first. */
-function usedLayers(images: Map<string, ImageRecord>, containers: ContainerRecord[]): Map<string, string> {
-  const used = new Map<string, string>();
-  for (const img of images.values()) for (const l of img.layers) if (!used.has(hex(l.chainId))) used.set(hex(l.chainId), `image ${img.id.slice(7, 19)}`);
-  for (const c of containers) for (const l of c.layers ?? []) if (!used.has(hex(l))) used.set(hex(l), `container ${c.name}`);
-  return used;
-}
-
 /** Every layer dir (half-written, orphan, or checked by checkLayer) and every layer in use
  *  (present); returns the records of the layers in use, by dir name. */
 function checkLayers(f: Findings, used: Map<string, string>): Map<string, LayerRecord> {
@@ -270,17 +265,6 @@ function checkShortLinks(f: Findings, layers: Map<string, LayerRecord>): void {
       return 'removed';
     });
   }
-}
-
-/** Blob (hex) -> who uses it. */
-function usedBlobs(images: Map<string, ImageRecord>): Map<string, string> {
-  const used = new Map<string, string>();
-  for (const img of images.values()) {
-    used.set(hex(img.manifestDigest), `manifest of image ${img.id.slice(7, 19)}`);
-    used.set(hex(img.configDigest), `config of image ${img.id.slice(7, 19)}`);
-    for (const l of img.layers) if (!used.has(hex(l.digest))) used.set(hex(l.digest), `layer blob of image ${img.id.slice(7, 19)}`);
-  }
-  return used;
 }
 
 /** Every blob is in use and hashes to its name, and every blob in use is there; returns
