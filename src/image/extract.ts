@@ -9,6 +9,8 @@
 // entry is checked with lstat and created here, never resolved through a symlink.
 import * as fs from 'node:fs';
 import { Readable, Transform, TransformCallback } from 'node:stream';
+import { LayerError } from './layer-error';
+import { sparseOf, SparseFile, writeSparseData } from './sparse';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from './sys';
 import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
@@ -88,7 +90,7 @@ interface Header {
   pax?: Record<string, string> | null;
 }
 
-export class LayerError extends Error {}
+export { LayerError };
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -249,25 +251,7 @@ class Extractor {
     if (h.type === 'directory' && h.size !== 0) stream = Readable.from([]);
     this.entries++;
     this.budget.header(h.size, h.type, h.name);
-    const pax = h.pax ?? null;
-    let name = h.name;
-    let sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null = null;
-    if (pax && pax['GNU.sparse.major'] === '1' && pax['GNU.sparse.minor'] === '0') {
-      name = pax['GNU.sparse.name'] ?? name;
-      sparse = { map: null, realSize: Number(pax['GNU.sparse.realsize']), v1: true };
-    } else if (pax && pax['GNU.sparse.map'] !== undefined) {
-      const nums = pax['GNU.sparse.map'].split(',').filter((x: string) => x !== '').map(Number);
-      const map: Array<[number, number]> = [];
-      for (let i = 0; i + 1 < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
-      name = pax['GNU.sparse.name'] ?? name;
-      sparse = { map, realSize: Number(pax['GNU.sparse.size'] ?? pax['GNU.sparse.realsize']), v1: false };
-    } else if (pax && (pax['GNU.sparse.offset'] !== undefined || pax['GNU.sparse.numblocks'] !== undefined)) {
-      throw new LayerError(`${JSON.stringify(name)}: GNU sparse format 0.0 is not supported`);
-    } else if (h.gnuSparse) {
-      if (h.gnuSparse.extended) throw new LayerError(`${JSON.stringify(name)}: old GNU sparse file with extension headers is not supported`);
-      sparse = { map: h.gnuSparse.map, realSize: h.gnuSparse.realSize, v1: false };
-    }
-    if (sparse && (!Number.isSafeInteger(sparse.realSize) || sparse.realSize < 0)) throw new LayerError(`${JSON.stringify(name)}: bad sparse size`);
+    const { name, sparse } = sparseOf(h.name, h.pax ?? null, h.gnuSparse);
 
     const rel = normalizeName(name);
     let type: string | null = h.type;
@@ -412,7 +396,7 @@ class Extractor {
     sys.setTimesNs(to, st.atimeNs, st.mtimeNs);
   }
 
-  private async writeFile(abs: Buffer, h: Header, stream: Readable, sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null): Promise<void> {
+  private async writeFile(abs: Buffer, h: Header, stream: Readable, sparse: SparseFile | null): Promise<void> {
     const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     try {
       const w = new HoleWriter(fd);
@@ -421,46 +405,7 @@ class Extractor {
         fs.ftruncateSync(fd, w.pos);
         return;
       }
-      const reader = new ChunkReader(stream);
-      let map = sparse.map;
-      let consumed = 0;
-      if (sparse.v1) {
-        // PAX 1.0: the map is a decimal prologue in the data, padded to 512 bytes
-        const nums: number[] = [];
-        const line = async (): Promise<number> => {
-          let s = '';
-          for (;;) {
-            const b = await reader.read(1);
-            if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse map`);
-            consumed++;
-            if (b[0] === 0x0a) break;
-            s += String.fromCharCode(b[0]);
-            if (s.length > 20) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
-          }
-          const n = Number(s);
-          if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
-          return n;
-        };
-        const count = await line();
-        if (count > 1_000_000) throw new LayerError(`${JSON.stringify(h.name)}: sparse map too large`);
-        for (let i = 0; i < count * 2; i++) nums.push(await line());
-        const pad = (512 - (consumed % 512)) % 512;
-        if (pad) await reader.read(pad);
-        map = [];
-        for (let i = 0; i < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
-      }
-      for (const [off, len] of map ?? []) {
-        if (off + len > sparse.realSize) throw new LayerError(`${JSON.stringify(h.name)}: sparse map beyond file size`);
-        w.pos = off;
-        let left = len;
-        while (left > 0) {
-          const b = await reader.read(Math.min(left, 1 << 20));
-          if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse data`);
-          w.write(b);
-          left -= b.length;
-        }
-      }
-      await reader.drain();
+      await writeSparseData(stream, w, sparse, h.name);
       fs.ftruncateSync(fd, sparse.realSize);
     } finally {
       fs.closeSync(fd);
@@ -536,32 +481,6 @@ class HoleWriter {
       while (off < j) off += fs.writeSync(this.fd, chunk, off, j - off, this.pos + (off - i));
       this.pos = p;
       i = j;
-    }
-  }
-}
-
-/** Pull-style reads of exact byte counts from a stream. */
-class ChunkReader {
-  private readonly it: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
-  private done = false;
-  constructor(stream: Readable) {
-    this.it = stream[Symbol.asyncIterator]();
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
-      else this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
-    }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(out.length);
-    return out;
-  }
-  async drain(): Promise<void> {
-    while (!this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
     }
   }
 }
