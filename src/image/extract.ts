@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { LayerError } from './layer-error';
+import { paxId, paxTimeNs, paxXattrs } from './pax';
 import { sparseOf, SparseFile, writeSparseData } from './sparse';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from './sys';
@@ -122,28 +123,9 @@ export function normalizeName(name: string): string {
   return rel;
 }
 
-function parseNs(v: string | undefined): bigint | null {
-  if (v === undefined || v === '') return null;
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v.trim());
-  if (!m) return null;
-  const frac = (m[3] ?? '').slice(0, 9).padEnd(9, '0');
-  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(frac || '0');
-  return m[1] === '-' ? -ns : ns;
-}
-
 function headerXattrs(pax: Record<string, string> | null | undefined): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
-  if (!pax) return out;
-  for (const [k, v] of Object.entries(pax)) {
-    let name: string;
-    let value: Buffer;
-    if (k.startsWith('SCHILY.xattr.')) {
-      name = k.slice('SCHILY.xattr.'.length);
-      value = Buffer.from(v, 'latin1');
-    } else if (k.startsWith('LIBARCHIVE.xattr.')) {
-      name = decodeURIComponent(k.slice('LIBARCHIVE.xattr.'.length));
-      value = Buffer.from(v, 'base64');
-    } else continue;
+  for (const [name, value] of paxXattrs(pax)) {
     // An empty PAX value means "unset" (the Go tools' reading); overlay's own xattrs
     // are layer structure, which a tar must express with whiteout files instead.
     if (value.length === 0) continue;
@@ -416,7 +398,7 @@ class Extractor {
     const abs = this.abs(rel);
     const pax = h.pax ?? null;
     const id = (paxV: string | undefined, hv: number | undefined, what: string): number => {
-      const v = paxV !== undefined ? (/^\d{1,12}$/.test(paxV.trim()) ? Number(paxV.trim()) : NaN) : hv ?? 0;
+      const v = paxV !== undefined ? paxId(paxV) : hv ?? 0;
       if (!Number.isSafeInteger(v) || v < 0 || v > MAX_ID) throw new LayerError(`${JSON.stringify(h.name)}: ${what} ${JSON.stringify(paxV ?? String(hv))} is out of range`);
       return v;
     };
@@ -435,8 +417,8 @@ class Extractor {
       }
     }
     const hm = h.mtime ? h.mtime.getTime() : 0;
-    const mtime = parseNs(pax?.mtime) ?? BigInt(Number.isFinite(hm) ? hm : 0) * 1_000_000n;
-    const atime = parseNs(pax?.atime) ?? mtime;
+    const mtime = paxTimeNs(pax?.mtime) ?? BigInt(Number.isFinite(hm) ? hm : 0) * 1_000_000n;
+    const atime = paxTimeNs(pax?.atime) ?? mtime;
     for (const t of [mtime, atime]) if (t > MAX_TIME_NS || t < -MAX_TIME_NS) throw new LayerError(`${JSON.stringify(h.name)}: timestamp ${t / 1_000_000_000n} s is out of range`);
     if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
     else sys.setTimesNs(abs, atime, mtime);
