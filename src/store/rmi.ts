@@ -1,7 +1,6 @@
 // strata rmi: untag, then delete images without tags and layers nothing uses any more.
 import { Store } from './store';
-import { resolveImage, imageRefs } from './resolve';
-import { normalizeReference } from '../image/reference';
+import { findImage, imageRefs } from './resolve';
 import { hex } from '../image/digest';
 
 export interface RmiLine {
@@ -12,17 +11,7 @@ export interface RmiLine {
 export function removeImages(store: Store, refs: string[], force: boolean): RmiLine[] {
   const lines: RmiLine[] = [];
   // resolve everything first: a bad name changes nothing
-  const plan = refs.map((r) => {
-    const img = resolveImage(store, r);
-    let norm: string | null = null;
-    try {
-      norm = normalizeReference(r);
-    } catch {
-      /* an id */
-    }
-    const byTag = norm !== null && store.tags()[norm] === img.id;
-    return { img, tag: byTag ? norm : null, ref: r };
-  });
+  const plan = refs.map((ref) => ({ ...findImage(store, ref), ref }));
   const tags = store.tags();
   const toDelete = new Set<string>();
   for (const p of plan) {
