@@ -3,7 +3,7 @@
 // through absolute and relative symlinks, hard links outside / absolute / through a
 // symlink / to nothing, and a truncated body; cli-load.test.ts has corrupt and
 // truncated gzip/zstd, digest and diff_id mismatches, missing blobs, unknown media
-// types and 1000-layer manifests. That is 10 tar cases there + the 41 here.
+// types and 1000-layer manifests. That is 10 tar cases there + the 51 here.
 // Each case: refused with a one-line error, or a documented safe outcome; nothing is
 // written outside the layer dir; through `strata load` the store stays unchanged.
 import test from 'ava';
@@ -41,6 +41,10 @@ function paxRec(k: string, v: string): string {
 }
 const fileEntry = (name: string, body = 'x'): Buffer[] => [rawHeader({ name, typeflag: '0', size: body.length }), pad512(Buffer.from(body))];
 const st = (p: string) => fs.lstatSync(p);
+/** A file entry after PAX records (GNU sparse ones here); for sparse 1.0 the map leads `data`. */
+const paxFile = (recs: Record<string, string>, data: string, name = 'GNUSparseFile.0/s'): Buffer =>
+  Buffer.concat([withPax(Object.entries(recs).map(([k, v]) => paxRec(k, v)).join(''), fileEntry(name, data)), END]);
+const sparse10 = (realsize: string, name = 's') => ({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': realsize, 'GNU.sparse.name': name });
 
 const cases: Case[] = [
   // --- links ---
@@ -140,6 +144,21 @@ const cases: Case[] = [
     outcome: (l) => {
       if (lgetxattr(l, 'trusted.overlay.opaque')?.toString() !== 'y') throw new Error('root should be opaque');
     },
+  },
+  // --- GNU sparse files (real ones: image-extract.test.ts) ---
+  { what: 'GNU sparse 0.0 (PAX GNU.sparse.offset/numblocks)', tar: async () => paxFile({ 'GNU.sparse.numblocks': '1', 'GNU.sparse.offset': '0', 'GNU.sparse.numbytes': '1', 'GNU.sparse.size': '1' }, 'x'), refuse: /GNU sparse format 0\.0 is not supported/ },
+  { what: 'GNU sparse 0.1 map beyond the file size', tar: async () => paxFile({ 'GNU.sparse.map': '0,10', 'GNU.sparse.size': '5', 'GNU.sparse.name': 's' }, '0123456789'), refuse: /sparse map beyond file size/ },
+  { what: 'GNU sparse 0.1 data shorter than its map', tar: async () => paxFile({ 'GNU.sparse.map': '0,100', 'GNU.sparse.size': '100', 'GNU.sparse.name': 's' }, '0123456789'), refuse: /truncated sparse data/ },
+  { what: 'GNU sparse 1.0 with a negative size', tar: async () => paxFile(sparse10('-1'), '0\n'), refuse: /bad sparse size/ },
+  { what: 'GNU sparse 1.0 map cut short', tar: async () => paxFile(sparse10('100'), '2\n0\n10\n'), refuse: /truncated sparse map/ },
+  { what: 'GNU sparse 1.0 map with a non-number', tar: async () => paxFile(sparse10('100'), '1\nzero\n5\n'), refuse: /bad sparse map/ },
+  { what: 'GNU sparse 1.0 map with a 21-digit number', tar: async () => paxFile(sparse10('100'), `1\n${'1'.repeat(21)}\n5\n`), refuse: /bad sparse map/ },
+  { what: 'GNU sparse 1.0 map of 2,000,000 pieces', tar: async () => paxFile(sparse10('100'), '2000000\n'), refuse: /sparse map too large/ },
+  { what: 'GNU sparse 1.0 real name with ..', tar: async () => paxFile(sparse10('1', '../../evil'), '0\n'), refuse: /escapes the layer/ },
+  {
+    what: 'old GNU sparse header (S) with extension headers',
+    tar: async () => Buffer.concat([rawHeader({ name: 's', typeflag: 'S', size: 0, extra: (b) => { b[482] = 1; b.write('00000000012\0', 483, 'latin1'); } }), END]),
+    refuse: /old GNU sparse file with extension headers is not supported/,
   },
   // --- names ---
   {

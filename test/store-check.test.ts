@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { makeTar, mkTmp, writeOciLayout, strata, snapshot, DRIVER } from './image-helpers';
 import { waitDead } from './helpers/rel-daemon';
 import { strataDaemonFor } from '../src/store/containers';
+import { Store } from '../src/store/store';
 
 interface CheckJson {
   clean: boolean;
@@ -147,4 +148,83 @@ test('kill -9 of the strata-fs daemon: ENOTCONN, then mount and umount recover; 
   t.regex(rep.stdout, /stale-mount: .* -> detached \(lazy unmount\) and mount state cleared/);
   t.is(strata(root, ['check']).code, 0);
   t.is(strata(root, ['rm', 'victim']).code, 0);
+});
+
+/** Layer dirs and blobs of a store: what the collector and check --repair may delete. */
+function layersAndBlobs(root: string): string[] {
+  return [
+    ...fs.readdirSync(path.join(root, 'layers')).map((d) => `layers/${d}`),
+    ...fs.readdirSync(path.join(root, 'blobs', 'sha256')).map((b) => `blobs/sha256/${b}`),
+  ].sort();
+}
+
+test('check --repair deletes exactly the layers and blobs the garbage collector deletes', async (t) => {
+  const d = mkTmp(t);
+  const root = path.join(d, 'store');
+  const base = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/os', body: 'strata\n' }]);
+  const one = await makeTar([{ name: 'etc/one', body: '1\n' }]);
+  const two = await makeTar([{ name: 'etc/two', body: '2\n' }]);
+  writeOciLayout(path.join(d, 'oci'), [{ ref: 'app:1', layers: [{ tar: base }, { tar: one }] }, { ref: 'app:2', layers: [{ tar: base }, { tar: two }] }]);
+  const load = strata(root, ['load', path.join(d, 'oci')]);
+  t.is(load.code, 0, load.stderr);
+  t.is(strata(root, ['create', '--name', 'c1', 'app:1']).code, 0);
+  const tags = JSON.parse(fs.readFileSync(path.join(root, 'repositories.json'), 'utf8')) as Record<string, string>;
+  const imageFile = (ref: string) => path.join(root, 'images', tags[ref].slice(7) + '.json');
+  const record = (ref: string) => JSON.parse(fs.readFileSync(imageFile(ref), 'utf8')) as { manifestDigest: string; configDigest: string; layers: Array<{ chainId: string; digest: string }> };
+  const cid = fs.readdirSync(path.join(root, 'containers'))[0];
+  const containerLayers = (JSON.parse(fs.readFileSync(path.join(root, 'containers', cid, 'container.json'), 'utf8')) as { layers: string[] }).layers.map((l) => `layers/${l.slice(7)}`);
+  const app2 = record('app:2');
+  const app2Blobs = [app2.manifestDigest, app2.configDigest, ...app2.layers.map((l) => l.digest)].map((b) => `blobs/sha256/${b.slice(7)}`);
+  const app2Layer = `layers/${app2.layers[1].chainId.slice(7)}`;
+
+  // each state of the store, with what must survive both (the rest must agree too)
+  const states: Array<{ name: string; make: (r: string) => void; kept: string[] }> = [
+    { name: 'everything in use', make: () => {}, kept: layersAndBlobs(root) },
+    // as if the image had gone while its container stayed: its layers are the container's only
+    { name: 'layers used only by a container', make: (r) => fs.rmSync(imageFile('app:1').replace(root, r)), kept: containerLayers },
+    { name: 'an image record named after another id', make: (r) => fs.renameSync(imageFile('app:2').replace(root, r), path.join(r, 'images', '55'.repeat(32) + '.json')), kept: [...app2Blobs, app2Layer] },
+    {
+      name: 'an image record without its layer list (its manifest and config blobs are used by nothing else)',
+      make: (r) => {
+        const rec: Record<string, unknown> = record('app:2');
+        delete rec.layers;
+        fs.writeFileSync(imageFile('app:2').replace(root, r), JSON.stringify(rec));
+      },
+      kept: app2Blobs.slice(0, 2),
+    },
+    {
+      name: 'an interrupted load of app:2 (rolled back by both)',
+      make: (r) => {
+        const id = tags['app:2'];
+        const rest = { ...tags };
+        delete rest['app:2'];
+        fs.writeFileSync(path.join(r, 'repositories.json'), JSON.stringify(rest));
+        fs.writeFileSync(path.join(r, 'txn.json'), JSON.stringify({ added: [id], tags: { 'app:2': id } }));
+      },
+      kept: containerLayers,
+    },
+    {
+      name: 'garbage: an orphan layer, a half-written layer, an orphan blob',
+      make: (r) => {
+        fs.mkdirSync(path.join(r, 'layers', 'ef'.repeat(32), 'diff'), { recursive: true });
+        fs.writeFileSync(path.join(r, 'layers', 'ef'.repeat(32), 'layer.json'), JSON.stringify({ chainId: 'sha256:' + 'ef'.repeat(32) }));
+        fs.mkdirSync(path.join(r, 'layers', 'cd'.repeat(32), 'diff'), { recursive: true });
+        fs.writeFileSync(path.join(r, 'blobs', 'sha256', 'ab'.repeat(32)), 'orphan');
+      },
+      kept: layersAndBlobs(root),
+    },
+  ];
+  for (const [i, s] of states.entries()) {
+    const [a, b] = [path.join(d, `check-${i}`), path.join(d, `gc-${i}`)];
+    for (const copy of [a, b]) {
+      fs.cpSync(root, copy, { recursive: true, verbatimSymlinks: true });
+      s.make(copy);
+    }
+    strata(a, ['check', '--repair']);
+    new Store(b).collectGarbage();
+    const [byCheck, byCollector] = [layersAndBlobs(a), layersAndBlobs(b)];
+    t.deepEqual(byCheck, byCollector, `${s.name}: check --repair kept what the collector kept`);
+    t.deepEqual(s.kept.filter((k) => !byCheck.includes(k)), [], `${s.name}: what is in use is kept`);
+    if (s.name.startsWith('garbage')) t.true(byCheck.length === s.kept.length && byCollector.length === s.kept.length, `${s.name}: the garbage went`);
+  }
 });

@@ -9,6 +9,9 @@
 // entry is checked with lstat and created here, never resolved through a symlink.
 import * as fs from 'node:fs';
 import { Readable, Transform, TransformCallback } from 'node:stream';
+import { LayerError } from './layer-error';
+import { paxId, paxTimeNs, paxXattrs } from './pax';
+import { sparseOf, SparseFile, writeSparseData } from './sparse';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from './sys';
 import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
@@ -88,7 +91,7 @@ interface Header {
   pax?: Record<string, string> | null;
 }
 
-export class LayerError extends Error {}
+export { LayerError };
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -120,28 +123,9 @@ export function normalizeName(name: string): string {
   return rel;
 }
 
-function parseNs(v: string | undefined): bigint | null {
-  if (v === undefined || v === '') return null;
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v.trim());
-  if (!m) return null;
-  const frac = (m[3] ?? '').slice(0, 9).padEnd(9, '0');
-  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(frac || '0');
-  return m[1] === '-' ? -ns : ns;
-}
-
 function headerXattrs(pax: Record<string, string> | null | undefined): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
-  if (!pax) return out;
-  for (const [k, v] of Object.entries(pax)) {
-    let name: string;
-    let value: Buffer;
-    if (k.startsWith('SCHILY.xattr.')) {
-      name = k.slice('SCHILY.xattr.'.length);
-      value = Buffer.from(v, 'latin1');
-    } else if (k.startsWith('LIBARCHIVE.xattr.')) {
-      name = decodeURIComponent(k.slice('LIBARCHIVE.xattr.'.length));
-      value = Buffer.from(v, 'base64');
-    } else continue;
+  for (const [name, value] of paxXattrs(pax)) {
     // An empty PAX value means "unset" (the Go tools' reading); overlay's own xattrs
     // are layer structure, which a tar must express with whiteout files instead.
     if (value.length === 0) continue;
@@ -249,25 +233,7 @@ class Extractor {
     if (h.type === 'directory' && h.size !== 0) stream = Readable.from([]);
     this.entries++;
     this.budget.header(h.size, h.type, h.name);
-    const pax = h.pax ?? null;
-    let name = h.name;
-    let sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null = null;
-    if (pax && pax['GNU.sparse.major'] === '1' && pax['GNU.sparse.minor'] === '0') {
-      name = pax['GNU.sparse.name'] ?? name;
-      sparse = { map: null, realSize: Number(pax['GNU.sparse.realsize']), v1: true };
-    } else if (pax && pax['GNU.sparse.map'] !== undefined) {
-      const nums = pax['GNU.sparse.map'].split(',').filter((x: string) => x !== '').map(Number);
-      const map: Array<[number, number]> = [];
-      for (let i = 0; i + 1 < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
-      name = pax['GNU.sparse.name'] ?? name;
-      sparse = { map, realSize: Number(pax['GNU.sparse.size'] ?? pax['GNU.sparse.realsize']), v1: false };
-    } else if (pax && (pax['GNU.sparse.offset'] !== undefined || pax['GNU.sparse.numblocks'] !== undefined)) {
-      throw new LayerError(`${JSON.stringify(name)}: GNU sparse format 0.0 is not supported`);
-    } else if (h.gnuSparse) {
-      if (h.gnuSparse.extended) throw new LayerError(`${JSON.stringify(name)}: old GNU sparse file with extension headers is not supported`);
-      sparse = { map: h.gnuSparse.map, realSize: h.gnuSparse.realSize, v1: false };
-    }
-    if (sparse && (!Number.isSafeInteger(sparse.realSize) || sparse.realSize < 0)) throw new LayerError(`${JSON.stringify(name)}: bad sparse size`);
+    const { name, sparse } = sparseOf(h.name, h.pax ?? null, h.gnuSparse);
 
     const rel = normalizeName(name);
     let type: string | null = h.type;
@@ -412,7 +378,7 @@ class Extractor {
     sys.setTimesNs(to, st.atimeNs, st.mtimeNs);
   }
 
-  private async writeFile(abs: Buffer, h: Header, stream: Readable, sparse: { map: Array<[number, number]> | null; realSize: number; v1: boolean } | null): Promise<void> {
+  private async writeFile(abs: Buffer, h: Header, stream: Readable, sparse: SparseFile | null): Promise<void> {
     const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     try {
       const w = new HoleWriter(fd);
@@ -421,46 +387,7 @@ class Extractor {
         fs.ftruncateSync(fd, w.pos);
         return;
       }
-      const reader = new ChunkReader(stream);
-      let map = sparse.map;
-      let consumed = 0;
-      if (sparse.v1) {
-        // PAX 1.0: the map is a decimal prologue in the data, padded to 512 bytes
-        const nums: number[] = [];
-        const line = async (): Promise<number> => {
-          let s = '';
-          for (;;) {
-            const b = await reader.read(1);
-            if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse map`);
-            consumed++;
-            if (b[0] === 0x0a) break;
-            s += String.fromCharCode(b[0]);
-            if (s.length > 20) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
-          }
-          const n = Number(s);
-          if (!/^\d+$/.test(s) || !Number.isSafeInteger(n)) throw new LayerError(`${JSON.stringify(h.name)}: bad sparse map`);
-          return n;
-        };
-        const count = await line();
-        if (count > 1_000_000) throw new LayerError(`${JSON.stringify(h.name)}: sparse map too large`);
-        for (let i = 0; i < count * 2; i++) nums.push(await line());
-        const pad = (512 - (consumed % 512)) % 512;
-        if (pad) await reader.read(pad);
-        map = [];
-        for (let i = 0; i < nums.length; i += 2) map.push([nums[i], nums[i + 1]]);
-      }
-      for (const [off, len] of map ?? []) {
-        if (off + len > sparse.realSize) throw new LayerError(`${JSON.stringify(h.name)}: sparse map beyond file size`);
-        w.pos = off;
-        let left = len;
-        while (left > 0) {
-          const b = await reader.read(Math.min(left, 1 << 20));
-          if (b.length === 0) throw new LayerError(`${JSON.stringify(h.name)}: truncated sparse data`);
-          w.write(b);
-          left -= b.length;
-        }
-      }
-      await reader.drain();
+      await writeSparseData(stream, w, sparse, h.name);
       fs.ftruncateSync(fd, sparse.realSize);
     } finally {
       fs.closeSync(fd);
@@ -471,7 +398,7 @@ class Extractor {
     const abs = this.abs(rel);
     const pax = h.pax ?? null;
     const id = (paxV: string | undefined, hv: number | undefined, what: string): number => {
-      const v = paxV !== undefined ? (/^\d{1,12}$/.test(paxV.trim()) ? Number(paxV.trim()) : NaN) : hv ?? 0;
+      const v = paxV !== undefined ? paxId(paxV) : hv ?? 0;
       if (!Number.isSafeInteger(v) || v < 0 || v > MAX_ID) throw new LayerError(`${JSON.stringify(h.name)}: ${what} ${JSON.stringify(paxV ?? String(hv))} is out of range`);
       return v;
     };
@@ -490,8 +417,8 @@ class Extractor {
       }
     }
     const hm = h.mtime ? h.mtime.getTime() : 0;
-    const mtime = parseNs(pax?.mtime) ?? BigInt(Number.isFinite(hm) ? hm : 0) * 1_000_000n;
-    const atime = parseNs(pax?.atime) ?? mtime;
+    const mtime = paxTimeNs(pax?.mtime) ?? BigInt(Number.isFinite(hm) ? hm : 0) * 1_000_000n;
+    const atime = paxTimeNs(pax?.atime) ?? mtime;
     for (const t of [mtime, atime]) if (t > MAX_TIME_NS || t < -MAX_TIME_NS) throw new LayerError(`${JSON.stringify(h.name)}: timestamp ${t / 1_000_000_000n} s is out of range`);
     if (type === 'directory') this.dirTimes.set(rel, { atime, mtime });
     else sys.setTimesNs(abs, atime, mtime);
@@ -536,32 +463,6 @@ class HoleWriter {
       while (off < j) off += fs.writeSync(this.fd, chunk, off, j - off, this.pos + (off - i));
       this.pos = p;
       i = j;
-    }
-  }
-}
-
-/** Pull-style reads of exact byte counts from a stream. */
-class ChunkReader {
-  private readonly it: AsyncIterator<Buffer>;
-  private buf: Buffer = Buffer.alloc(0);
-  private done = false;
-  constructor(stream: Readable) {
-    this.it = stream[Symbol.asyncIterator]();
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.buf.length < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
-      else this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : r.value;
-    }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(out.length);
-    return out;
-  }
-  async drain(): Promise<void> {
-    while (!this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
     }
   }
 }

@@ -16,6 +16,7 @@ import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson } from './st
 import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
+import { usage } from './usage';
 
 export type ProblemKind =
   | 'tmp-leftover' | 'interrupted-commit' | 'half-written-layer' | 'half-written-container' | 'orphan-layer' | 'orphan-blob' | 'dangling-link'
@@ -46,41 +47,72 @@ function ls(dir: string): string[] {
   }
 }
 
-export function checkStore(store: Store, repair: boolean): CheckResult {
-  const root = store.root;
-  const problems: Problem[] = [];
-  const rel = (p: string) => path.relative(root, p);
-  const add = (kind: ProblemKind, p: string, message: string, repairable: boolean, fix?: () => string) => {
+/** The store under check and the problems found so far; repairs run as they are found. */
+class Findings {
+  readonly problems: Problem[] = [];
+  constructor(readonly store: Store, private readonly repair: boolean) {}
+  rel(p: string): string {
+    return path.relative(this.store.root, p);
+  }
+  add(kind: ProblemKind, p: string, message: string, repairable: boolean, fix?: () => string): void {
     const pr: Problem = { kind, path: p, message, repairable };
-    if (repair && repairable && fix) pr.repaired = fix();
-    problems.push(pr);
-  };
+    if (this.repair && repairable && fix) pr.repaired = fix();
+    this.problems.push(pr);
+  }
+}
 
-  // 1. interrupted work first: its repair decides which images exist
-  if (fs.existsSync(store.txnFile)) add('interrupted-commit', 'txn.json', 'an image commit (load/commit) was interrupted', true, () => store.recoverTxn() ?? 'nothing to do');
-  for (const f of ls(store.tmpRoot)) {
-    add('tmp-leftover', `tmp/${f}`, 'left by an interrupted command', true, () => {
-      fs.rmSync(path.join(store.tmpRoot, f), { recursive: true, force: true });
+export function checkStore(store: Store, repair: boolean): CheckResult {
+  const f = new Findings(store, repair);
+  // interrupted work first: its repair decides which images exist
+  checkInterruptedWork(f);
+  const images = checkImages(f);
+  checkTags(f, images);
+  const containers = checkContainers(f, images);
+  // what is in use by the collector's rule, so that --repair deletes exactly what it would
+  const used = usage(store);
+  const layers = checkLayers(f, used.layers);
+  checkShortLinks(f, layers);
+  const blobsChecked = checkBlobs(f, used.blobs);
+  return { problems: f.problems, checked: { blobs: blobsChecked, layers: layers.size, images: images.size, containers: containers.length } };
+}
+
+/** An interrupted image commit (txn.json) and whatever commands left under tmp/. */
+function checkInterruptedWork(f: Findings): void {
+  const store = f.store;
+  if (fs.existsSync(store.txnFile)) f.add('interrupted-commit', 'txn.json', 'an image commit (load/commit) was interrupted', true, () => store.recoverTxn() ?? 'nothing to do');
+  for (const name of ls(store.tmpRoot)) {
+    f.add('tmp-leftover', `tmp/${name}`, 'left by an interrupted command', true, () => {
+      fs.rmSync(path.join(store.tmpRoot, name), { recursive: true, force: true });
       return 'removed';
     });
   }
+}
 
-  // 2. images and tags
+/** Image records that read and are named after their id; the others are damage. */
+function checkImages(f: Findings): Map<string, ImageRecord> {
   const images = new Map<string, ImageRecord>();
-  for (const f of ls(path.join(root, 'images'))) {
-    const p = path.join(root, 'images', f);
-    const img = f.endsWith('.json') ? readJson<ImageRecord>(p) : null;
-    if (!img || typeof img.id !== 'string' || hex(img.id) + '.json' !== f || !Array.isArray(img.layers)) {
-      add('bad-image', rel(p), 'unreadable image record or named after another id', false);
+  const dir = path.join(f.store.root, 'images');
+  for (const name of ls(dir)) {
+    const p = path.join(dir, name);
+    const img = name.endsWith('.json') ? readJson<ImageRecord>(p) : null;
+    if (!img || typeof img.id !== 'string' || hex(img.id) + '.json' !== name || !Array.isArray(img.layers)) {
+      f.add('bad-image', f.rel(p), 'unreadable image record or named after another id', false);
       continue;
     }
     images.set(img.id, img);
   }
-  const tags = readJson<Record<string, string>>(path.join(root, 'repositories.json'));
-  if (tags === null && fs.existsSync(path.join(root, 'repositories.json'))) add('bad-tag', 'repositories.json', 'unreadable', false);
+  return images;
+}
+
+/** repositories.json reads, and every tag names an image of the store. */
+function checkTags(f: Findings, images: Map<string, ImageRecord>): void {
+  const store = f.store;
+  const file = path.join(store.root, 'repositories.json');
+  const tags = readJson<Record<string, string>>(file);
+  if (tags === null && fs.existsSync(file)) f.add('bad-tag', 'repositories.json', 'unreadable', false);
   for (const [ref, id] of Object.entries(tags ?? {})) {
     if (!images.has(id)) {
-      add('bad-tag', 'repositories.json', `tag ${ref} names image ${id}, which is not in the store`, true, () => {
+      f.add('bad-tag', 'repositories.json', `tag ${ref} names image ${id}, which is not in the store`, true, () => {
         const t = store.tags();
         delete t[ref];
         store.putTags(t);
@@ -88,151 +120,50 @@ export function checkStore(store: Store, repair: boolean): CheckResult {
       });
     }
   }
+}
 
-  // 3. containers
+/** Every container dir: its record, upper/ and work/, its image, its mount state. */
+function checkContainers(f: Findings, images: Map<string, ImageRecord>): ContainerRecord[] {
+  const store = f.store;
   const containers: ContainerRecord[] = [];
-  for (const id of ls(path.join(root, 'containers'))) {
+  for (const id of ls(path.join(store.root, 'containers'))) {
     const dir = store.containerDir(id);
     const c = readJson<ContainerRecord>(path.join(dir, 'container.json'));
     if (!c) {
       const mounts = mountsUnder(dir);
-      add('half-written-container', rel(dir), 'container dir without a readable container.json', mounts.length === 0, () => {
+      f.add('half-written-container', f.rel(dir), 'container dir without a readable container.json', mounts.length === 0, () => {
         fs.rmSync(dir, { recursive: true, force: true });
         return 'removed';
       });
       continue;
     }
     containers.push(c);
-    if (c.id !== id || !Array.isArray(c.layers)) add('bad-container', rel(dir), 'container.json names another id or has no layers', false);
-    for (const d of ['upper', 'work']) if (!fs.existsSync(path.join(dir, d))) add('bad-container', rel(path.join(dir, d)), `container ${c.name} has no ${d}/ dir`, d === 'work', () => {
+    if (c.id !== id || !Array.isArray(c.layers)) f.add('bad-container', f.rel(dir), 'container.json names another id or has no layers', false);
+    for (const d of ['upper', 'work']) if (!fs.existsSync(path.join(dir, d))) f.add('bad-container', f.rel(path.join(dir, d)), `container ${c.name} has no ${d}/ dir`, d === 'work', () => {
       fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
       return 'recreated (empty)';
     });
-    if (!images.has(c.image)) add('missing-image', rel(dir), `container ${c.name} uses image ${c.image}, which is not in the store`, false);
-    checkMount(store, c, add);
+    if (!images.has(c.image)) f.add('missing-image', f.rel(dir), `container ${c.name} uses image ${c.image}, which is not in the store`, false);
+    checkMount(f, c);
   }
-
-  // 4. layers
-  const usedLayers = new Map<string, string>(); // hex -> who
-  for (const img of images.values()) for (const l of img.layers) if (!usedLayers.has(hex(l.chainId))) usedLayers.set(hex(l.chainId), `image ${img.id.slice(7, 19)}`);
-  for (const c of containers) for (const l of c.layers ?? []) if (!usedLayers.has(hex(l))) usedLayers.set(hex(l), `container ${c.name}`);
-  const layerDirs = new Set(ls(path.join(root, 'layers')));
-  const layerRecs = new Map<string, LayerRecord>();
-  let layersChecked = 0;
-  for (const d of layerDirs) {
-    const lroot = path.join(root, 'layers', d);
-    const rec = readJson<LayerRecord>(path.join(lroot, 'layer.json'));
-    const user = usedLayers.get(d);
-    if (!rec) {
-      add('half-written-layer', rel(lroot), `layer dir without a readable layer.json${user ? ` (needed by ${user})` : ''}`, !user, () => {
-        fs.rmSync(lroot, { recursive: true, force: true });
-        return 'removed';
-      });
-      continue;
-    }
-    if (!user) {
-      add('orphan-layer', rel(lroot), 'no image or container uses this layer', true, () => {
-        fs.rmSync(lroot, { recursive: true, force: true });
-        return 'removed';
-      });
-      continue;
-    }
-    layersChecked++;
-    layerRecs.set(d, rec);
-    if (!HEX.test(d) || hex(rec.chainId) !== d) {
-      add('bad-layer', rel(lroot), `layer.json names chain id ${rec.chainId}`, false);
-      continue;
-    }
-    const diff = store.layerDir(rec.chainId);
-    let st: fs.Stats | null = null;
-    try {
-      st = fs.lstatSync(diff);
-    } catch {
-      /* missing */
-    }
-    if (!st || !st.isDirectory()) {
-      add('bad-layer', rel(diff), 'missing or not a directory', false);
-      continue;
-    }
-    if (rec.tree) {
-      const now = treeDigest(diff);
-      if (now.digest !== rec.tree.digest) add('layer-changed', rel(diff), `layer dir changed since import (${now.entries} entries now, ${rec.tree.entries} recorded)`, false);
-    }
-    const link = store.shortLink(rec.chainId);
-    let linkOk = false;
-    try {
-      linkOk = fs.readlinkSync(link) === path.join('..', 'layers', d, 'diff');
-    } catch {
-      /* missing */
-    }
-    if (!linkOk) add('dangling-link', rel(link), 'short link missing or wrong', true, () => {
-      store.ensureShortLink(rec.chainId);
-      return 'recreated';
-    });
-  }
-  for (const [d, who] of usedLayers) if (!layerDirs.has(d)) add('missing-layer', `layers/${d}`, `layer needed by ${who} is not in the store`, false);
-  for (const s of ls(path.join(root, 'l'))) {
-    const p = path.join(root, 'l', s);
-    let target = '';
-    try {
-      target = fs.readlinkSync(p);
-    } catch {
-      /* not a link */
-    }
-    const m = /^\.\.\/layers\/([0-9a-f]{64})\/diff$/.exec(target);
-    if (!m || !layerRecs.has(m[1]) || hex(layerRecs.get(m[1])!.chainId).slice(0, 16) !== s) add('dangling-link', rel(p), `points to ${target || 'nothing'}, not a layer of the store`, true, () => {
-      fs.rmSync(p, { force: true });
-      return 'removed';
-    });
-  }
-
-  // 5. blobs
-  const usedBlobs = new Map<string, string>();
-  for (const img of images.values()) {
-    usedBlobs.set(hex(img.manifestDigest), `manifest of image ${img.id.slice(7, 19)}`);
-    usedBlobs.set(hex(img.configDigest), `config of image ${img.id.slice(7, 19)}`);
-    for (const l of img.layers) if (!usedBlobs.has(hex(l.digest))) usedBlobs.set(hex(l.digest), `layer blob of image ${img.id.slice(7, 19)}`);
-  }
-  let blobsChecked = 0;
-  const blobDir = path.join(root, 'blobs', 'sha256');
-  const present = new Set(ls(blobDir));
-  for (const b of present) {
-    const p = path.join(blobDir, b);
-    if (!usedBlobs.has(b)) {
-      add('orphan-blob', rel(p), 'no image uses this blob', true, () => {
-        fs.rmSync(p, { force: true });
-        return 'removed';
-      });
-      continue;
-    }
-    blobsChecked++;
-    let got: string;
-    try {
-      got = sha256File(p);
-    } catch (e) {
-      add('bad-blob', rel(p), `unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, false);
-      continue;
-    }
-    if (got !== b) add('bad-blob', rel(p), `content hashes to sha256:${got}`, false);
-  }
-  for (const [b, who] of usedBlobs) if (!present.has(b)) add('missing-blob', `blobs/sha256/${b}`, `${who} is not in the store`, false);
-
-  return { problems, checked: { blobs: blobsChecked, layers: layersChecked, images: images.size, containers: containers.length } };
+  return containers;
 }
 
-function checkMount(store: Store, c: ContainerRecord, add: (k: ProblemKind, p: string, m: string, r: boolean, fix?: () => string) => void): void {
+/** The recorded mount state of a container against the mount table and its daemon. */
+function checkMount(f: Findings, c: ContainerRecord): void {
+  const store = f.store;
   const st = store.mountState(c.id);
-  const relDir = path.relative(store.root, store.containerDir(c.id));
+  const relDir = f.rel(store.containerDir(c.id));
   const merged = path.join(store.containerDir(c.id), 'merged');
   if (st) {
     const h = mountHealth(st.mountpoint);
     if (h === 'absent') {
-      add('stale-mount-state', relDir, `container ${c.name} is recorded as mounted at ${st.mountpoint}, which is not a mount point`, true, () => {
+      f.add('stale-mount-state', relDir, `container ${c.name} is recorded as mounted at ${st.mountpoint}, which is not a mount point`, true, () => {
         store.setMountState(c.id, null);
         return 'mount state cleared';
       });
     } else if (h === 'stale') {
-      add('stale-mount', relDir, `container ${c.name}: the strata-fs daemon of ${st.mountpoint} is dead (ENOTCONN)`, true, () => {
+      f.add('stale-mount', relDir, `container ${c.name}: the strata-fs daemon of ${st.mountpoint} is dead (ENOTCONN)`, true, () => {
         lazyUnmount(st.mountpoint);
         store.setMountState(c.id, null);
         return 'detached (lazy unmount) and mount state cleared';
@@ -242,11 +173,127 @@ function checkMount(store: Store, c: ContainerRecord, add: (k: ProblemKind, p: s
   }
   // a mount on the container's own dir that no mount.json describes (crash during mount)
   if (!st && mountedFsType(merged)) {
-    add('untracked-mount', relDir, `${merged} is mounted but the store has no mount state for container ${c.name}`, true, () => {
+    f.add('untracked-mount', relDir, `${merged} is mounted but the store has no mount state for container ${c.name}`, true, () => {
       lazyUnmount(merged);
       return 'detached (lazy unmount)';
     });
   }
+}
+
+/** Every layer dir (half-written, orphan, or checked by checkLayer) and every layer in use
+ *  (present); returns the records of the layers in use, by dir name. */
+function checkLayers(f: Findings, used: Map<string, string>): Map<string, LayerRecord> {
+  const layersDir = path.join(f.store.root, 'layers');
+  const dirs = new Set(ls(layersDir));
+  const records = new Map<string, LayerRecord>();
+  for (const d of dirs) {
+    const lroot = path.join(layersDir, d);
+    const rec = readJson<LayerRecord>(path.join(lroot, 'layer.json'));
+    const user = used.get(d);
+    if (!rec) {
+      f.add('half-written-layer', f.rel(lroot), `layer dir without a readable layer.json${user ? ` (needed by ${user})` : ''}`, !user, () => {
+        fs.rmSync(lroot, { recursive: true, force: true });
+        return 'removed';
+      });
+      continue;
+    }
+    if (!user) {
+      f.add('orphan-layer', f.rel(lroot), 'no image or container uses this layer', true, () => {
+        fs.rmSync(lroot, { recursive: true, force: true });
+        return 'removed';
+      });
+      continue;
+    }
+    records.set(d, rec);
+    checkLayer(f, d, rec);
+  }
+  for (const [d, who] of used) if (!dirs.has(d)) f.add('missing-layer', `layers/${d}`, `layer needed by ${who} is not in the store`, false);
+  return records;
+}
+
+/** One layer in use: named after its chain id, diff/ a directory of the shape recorded at
+ *  import, its short link in place. */
+function checkLayer(f: Findings, d: string, rec: LayerRecord): void {
+  const store = f.store;
+  const lroot = path.join(store.root, 'layers', d);
+  if (!HEX.test(d) || hex(rec.chainId) !== d) {
+    f.add('bad-layer', f.rel(lroot), `layer.json names chain id ${rec.chainId}`, false);
+    return;
+  }
+  const diff = store.layerDir(rec.chainId);
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(diff);
+  } catch {
+    /* missing */
+  }
+  if (!st || !st.isDirectory()) {
+    f.add('bad-layer', f.rel(diff), 'missing or not a directory', false);
+    return;
+  }
+  if (rec.tree) {
+    const now = treeDigest(diff);
+    if (now.digest !== rec.tree.digest) f.add('layer-changed', f.rel(diff), `layer dir changed since import (${now.entries} entries now, ${rec.tree.entries} recorded)`, false);
+  }
+  const link = store.shortLink(rec.chainId);
+  let linkOk = false;
+  try {
+    linkOk = fs.readlinkSync(link) === path.join('..', 'layers', d, 'diff');
+  } catch {
+    /* missing */
+  }
+  if (!linkOk) f.add('dangling-link', f.rel(link), 'short link missing or wrong', true, () => {
+    store.ensureShortLink(rec.chainId);
+    return 'recreated';
+  });
+}
+
+/** Every l/ entry is the short link of a layer in use. */
+function checkShortLinks(f: Findings, layers: Map<string, LayerRecord>): void {
+  const dir = path.join(f.store.root, 'l');
+  for (const s of ls(dir)) {
+    const p = path.join(dir, s);
+    let target = '';
+    try {
+      target = fs.readlinkSync(p);
+    } catch {
+      /* not a link */
+    }
+    const m = /^\.\.\/layers\/([0-9a-f]{64})\/diff$/.exec(target);
+    if (!m || !layers.has(m[1]) || hex(layers.get(m[1])!.chainId).slice(0, 16) !== s) f.add('dangling-link', f.rel(p), `points to ${target || 'nothing'}, not a layer of the store`, true, () => {
+      fs.rmSync(p, { force: true });
+      return 'removed';
+    });
+  }
+}
+
+/** Every blob is in use and hashes to its name, and every blob in use is there; returns
+ *  how many were hashed. */
+function checkBlobs(f: Findings, used: Map<string, string>): number {
+  let checked = 0;
+  const dir = path.join(f.store.root, 'blobs', 'sha256');
+  const present = new Set(ls(dir));
+  for (const b of present) {
+    const p = path.join(dir, b);
+    if (!used.has(b)) {
+      f.add('orphan-blob', f.rel(p), 'no image uses this blob', true, () => {
+        fs.rmSync(p, { force: true });
+        return 'removed';
+      });
+      continue;
+    }
+    checked++;
+    let got: string;
+    try {
+      got = sha256File(p);
+    } catch (e) {
+      f.add('bad-blob', f.rel(p), `unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, false);
+      continue;
+    }
+    if (got !== b) f.add('bad-blob', f.rel(p), `content hashes to sha256:${got}`, false);
+  }
+  for (const [b, who] of used) if (!present.has(b)) f.add('missing-blob', `blobs/sha256/${b}`, `${who} is not in the store`, false);
+  return checked;
 }
 
 export function problemLine(p: Problem): string {

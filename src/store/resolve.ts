@@ -4,21 +4,29 @@ import { normalizeReference } from '../image/reference';
 import { hex } from '../image/digest';
 
 export function resolveImage(store: Store, ref: string): ImageRecord {
-  const tags = store.tags();
+  return findImage(store, ref).img;
+}
+
+/**
+ * The image `ref` names, and the tag it was named by: the normalized `ref` when that tag
+ * names the image, null when `ref` is an id. `tags`: the store's, when already read.
+ */
+export function findImage(store: Store, ref: string, tags: Record<string, string> = store.tags()): { img: ImageRecord; tag: string | null } {
   let norm: string | null = null;
   try {
     norm = normalizeReference(ref);
   } catch {
     /* not a name: maybe an id */
   }
+  const named = (img: ImageRecord) => ({ img, tag: norm !== null && tags[norm] === img.id ? norm : null });
   if (norm && tags[norm]) {
     const img = store.image(tags[norm]);
-    if (img) return img;
+    if (img) return named(img);
   }
   const h = ref.replace(/^sha256:/, '');
   if (/^[0-9a-f]{4,64}$/.test(h)) {
     const hits = store.images().filter((i) => hex(i.id).startsWith(h));
-    if (hits.length === 1) return hits[0];
+    if (hits.length === 1) return named(hits[0]);
     if (hits.length > 1) throw new Error(`image id prefix ${ref} is ambiguous`);
   }
   throw new Error(`no such image: ${ref}`);

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { StoreLock } from './lock';
 import { hex } from '../image/digest';
 import type { TreeDigest } from './treedigest';
+import { usage } from './usage';
 
 export interface LayerRecord {
   chainId: string;
@@ -316,7 +317,8 @@ export class Store {
   // ---- garbage ----
   /**
    * Removes what an interrupted command left: everything in tmp/, layers and blobs
-   * that no image or container uses, half-created containers. Called under the lock.
+   * that no image or container uses (usage.ts, the rule `strata check` reports orphans
+   * by), half-created containers. Called under the lock.
    */
   collectGarbage(): void {
     this.recoverTxn();
@@ -325,22 +327,12 @@ export class Store {
     for (const id of fs.readdirSync(containersDir)) {
       if (!fs.existsSync(path.join(containersDir, id, 'container.json'))) fs.rmSync(path.join(containersDir, id), { recursive: true, force: true });
     }
-    const usedLayers = new Set<string>();
-    const usedBlobs = new Set<string>();
-    for (const img of this.images()) {
-      usedBlobs.add(hex(img.manifestDigest));
-      usedBlobs.add(hex(img.configDigest));
-      for (const l of img.layers) {
-        usedLayers.add(hex(l.chainId));
-        usedBlobs.add(hex(l.digest));
-      }
-    }
-    for (const c of this.containers()) for (const l of c.layers) usedLayers.add(hex(l));
+    const used = usage(this);
     for (const d of fs.readdirSync(path.join(this.root, 'layers'))) {
-      if (!usedLayers.has(d)) fs.rmSync(path.join(this.root, 'layers', d), { recursive: true, force: true });
+      if (!used.layers.has(d)) fs.rmSync(path.join(this.root, 'layers', d), { recursive: true, force: true });
     }
     for (const b of fs.readdirSync(path.join(this.root, 'blobs', 'sha256'))) {
-      if (!usedBlobs.has(b)) fs.rmSync(path.join(this.root, 'blobs', 'sha256', b), { force: true });
+      if (!used.blobs.has(b)) fs.rmSync(path.join(this.root, 'blobs', 'sha256', b), { force: true });
     }
     for (const s of fs.readdirSync(path.join(this.root, 'l'))) {
       const p = path.join(this.root, 'l', s);

@@ -45,8 +45,8 @@ export function fstypeAt(mnt: string): string | undefined {
   return ms.length ? ms[ms.length - 1].fstype : undefined;
 }
 
-function run(cmd: string, args: string[], timeout = 60_000): { status: number; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout });
+function run(cmd: string, args: string[], timeout = 60_000, env?: NodeJS.ProcessEnv): { status: number; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout, env });
   if (r.error && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw r.error;
   return { status: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? ` (${r.error.message})` : ''}`.trim() };
 }
@@ -85,10 +85,22 @@ function overlayOptions(spec: UnionSpec): string {
   return opts.join(',');
 }
 
-function strataOptions(spec: UnionSpec): string {
+export function strataOptions(spec: UnionSpec, extra: string[] = []): string {
   const opts = [`lowerdir=${spec.lowers.join(':')}`];
   if (spec.upper) opts.push(`upperdir=${spec.upper}`, `workdir=${spec.work}`);
-  return opts.join(',');
+  return [...opts, ...extra].join(',');
+}
+
+/** Mounts strata-fs and returns once the mount is live. `extra`: more -o options; `env`
+ *  (default: ours) reaches the daemon. */
+export function mountStrataFs(spec: UnionSpec, extra: string[] = [], env?: NodeJS.ProcessEnv): void {
+  if (!fs.existsSync(strataFsBin)) throw new Error(`${strataFsBin} does not exist (build first)`);
+  const r = run(strataFsBin, ['-o', strataOptions(spec, extra), 'strata', spec.mnt], 60_000, env);
+  if (r.status !== 0) throw new Error(`strata-fs failed (${r.status}): ${r.out}`);
+  const fstype = fstypeAt(spec.mnt);
+  if (fstype !== 'fuse.strata-fs') {
+    throw new Error(`strata-fs returned 0 but ${spec.mnt} shows fstype ${fstype ?? '(none)'}`);
+  }
 }
 
 export function mountUnion(driver: Driver, spec: UnionSpec): void {
@@ -100,13 +112,7 @@ export function mountUnion(driver: Driver, spec: UnionSpec): void {
     }
     return;
   }
-  if (!fs.existsSync(strataFsBin)) throw new Error(`${strataFsBin} does not exist (build first)`);
-  const r = run(strataFsBin, ['-o', strataOptions(spec), 'strata', spec.mnt]);
-  if (r.status !== 0) throw new Error(`strata-fs failed (${r.status}): ${r.out}`);
-  const fstype = fstypeAt(spec.mnt);
-  if (fstype !== 'fuse.strata-fs') {
-    throw new Error(`strata-fs returned 0 but ${spec.mnt} shows fstype ${fstype ?? '(none)'}`);
-  }
+  mountStrataFs(spec);
 }
 
 export function unmount(mnt: string): void {

@@ -3,8 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fstypeAt, UnionSpec } from './mount';
-import { strataFsBin } from './paths';
+import { mountStrataFs, UnionSpec } from './mount';
 import { strataDaemonsFor } from '../../src/store/containers';
 import { errOf } from './rel-errs';
 
@@ -58,19 +57,10 @@ export function memKb(pid: number): { rss: number; hwm: number } {
   return { rss: f('VmRSS'), hwm: f('VmHWM') };
 }
 
-export function strataOpts(spec: UnionSpec, extra: string[] = []): string {
-  const o = [`lowerdir=${spec.lowers.join(':')}`];
-  if (spec.upper) o.push(`upperdir=${spec.upper}`, `workdir=${spec.work}`);
-  return [...o, ...extra].join(',');
-}
-
 /** Mounts strata-fs with its log in `log`; returns the daemon's pid. `env` (default: ours)
  *  reaches the daemon. */
 export function mountStrata(spec: UnionSpec, log: string, extra: string[] = [], env?: NodeJS.ProcessEnv): number {
-  const r = spawnSync(strataFsBin, ['-o', strataOpts(spec, [`log=${log}`, ...extra]), spec.mnt], { encoding: 'utf8', timeout: 60_000, env });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`strata-fs failed (${r.status}): ${r.stderr.trim()}`);
-  if (fstypeAt(spec.mnt) !== 'fuse.strata-fs') throw new Error(`strata-fs returned 0 but ${spec.mnt} is not a strata-fs mount`);
+  mountStrataFs(spec, [`log=${log}`, ...extra], env);
   return daemonPid(spec.mnt);
 }
 
