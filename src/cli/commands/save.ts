@@ -1,8 +1,7 @@
 // strata save: images to a docker-archive or oci-archive.
 import { Command, Option } from 'commander';
-import { normalizeReference } from '../../image/reference';
 import type { SaveImage } from '../../image/save';
-import { imageRefs, resolveImage } from '../../store/resolve';
+import { findImage, imageRefs } from '../../store/resolve';
 import { Common, common, locked, openStore } from '../context';
 
 export function register(program: Command): void {
@@ -14,15 +13,10 @@ export function register(program: Command): void {
       await locked(store, async () => {
         const imgs: SaveImage[] = [];
         const byId = new Map<string, SaveImage>();
+        const tags = store.tags();
         for (const n of names) {
-          const img = resolveImage(store, n);
-          let norm: string | null = null;
-          try {
-            norm = normalizeReference(n);
-          } catch {
-            /* an id */
-          }
-          const refs = norm && store.tags()[norm] === img.id ? [norm] : imageRefs(store, img.id);
+          const { img, tag } = findImage(store, n, tags);
+          const refs = tag ? [tag] : imageRefs(store, img.id);
           const prev = byId.get(img.id);
           if (prev) {
             for (const r of refs) if (!prev.refs.includes(r)) prev.refs.push(r);
