@@ -22,9 +22,9 @@ import { lockWorkdir } from './bench/lock';
 
 function listAll(opts: BenchOptions): void {
   console.log('workloads (--only):');
-  for (const w of allWorkloads) console.log(`  ${w.id.padEnd(14)} ${w.describe}`);
+  for (const w of allWorkloads) console.log(`  ${w.id.padEnd(16)} ${w.describe}`);
   console.log('drivers (--drivers):');
-  for (const d of opts.drivers) console.log(`  ${d.name.padEnd(14)} ${d.description}${d.unavailable() ? ` [unavailable: ${d.unavailable()}]` : ''}`);
+  for (const d of opts.drivers) console.log(`  ${d.name.padEnd(16)} ${d.description}${d.unavailable() ? ` [unavailable: ${d.unavailable()}]` : ''}`);
 }
 
 async function main(): Promise<number> {
@@ -73,14 +73,17 @@ async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: 
   const fx = new Fixtures(opts.workdir, opts.sizes, opts.rebuildFixtures, progress);
   const runner = new Runner(opts, fx, progress);
   try {
-    if (workloads.some((w) => w.kind === 'mount')) await runner.probeDrivers();
+    if (workloads.some((w) => w.kind !== 'tool')) await runner.probeDrivers();
     progress.setTotal(runner.totalSteps(workloads));
     for (const w of workloads) await runner.runWorkload(w);
   } catch (e) {
     if (!(e instanceof Interrupted)) throw e;
   } finally {
     progress.status('cleaning up');
+    // Every mount below the work dir goes, btrfs's own too; then the drivers drop their
+    // state (loop device, image file, flattened trees).
     await cleanupAll(opts.workdir);
+    await runner.closeDrivers();
     progress.clear();
   }
 
@@ -94,7 +97,7 @@ async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: 
     sizes: { ...opts.sizes },
     drivers: runner.driverStatus,
     rows: runner.rows,
-    notes: warning ? [warning] : [],
+    notes: [...runner.notes, ...(warning ? [warning] : [])],
     interrupted,
   };
   process.stdout.write(renderTables(report));

@@ -26,6 +26,7 @@ function cellText(row: Row, cell: Cell | undefined, notes: Notes): string {
   const present = cell.values.filter((v) => v !== null).length;
   let s = formatValue(med, row.unit);
   if (present > 1) s += ` (${formatMin(lo, row.unit, s)})`;
+  if (cell.remark) s += ` ${notes.ref(cell.remark)}`;
   // Some runs failed: show the figure, and why it is incomplete.
   if (cell.status === 'failed' && cell.note) s += ` ${notes.ref(cell.note)}`;
   return s;
@@ -39,7 +40,7 @@ export function ratioText(row: Row, col: string, ref: string): string {
   return m === null ? '—' : formatRatio(m);
 }
 
-/** Which ratio columns to show: every driver against kernel overlayfs, unions also against fuse-overlayfs. */
+/** Which ratio columns to show: every driver against kernel overlayfs, FUSE drivers also against fuse-overlayfs. */
 export function ratioColumns(report: BenchReport): { col: string; ref: string; header: string }[] {
   const ok = report.drivers.filter((d) => d.status === 'ok');
   const has = (name: string) => ok.some((d) => d.name === name);
@@ -50,7 +51,8 @@ export function ratioColumns(report: BenchReport): { col: string; ref: string; h
   }
   if (has('fuse-overlayfs')) {
     for (const d of ok) {
-      if (!refs.includes(d.name) && !d.floor) out.push({ col: d.name, ref: 'fuse-overlayfs', header: `${d.name} ÷ fuse-overlayfs` });
+      // Reports written before drivers had the flag: every union driver was compared.
+      if (!refs.includes(d.name) && !d.floor && (d.fuse ?? true)) out.push({ col: d.name, ref: 'fuse-overlayfs', header: `${d.name} ÷ fuse-overlayfs` });
     }
   }
   return out;
@@ -77,7 +79,7 @@ export function renderTables(report: BenchReport): string {
   if (report.interrupted) out.push('INTERRUPTED: partial results');
   out.push('');
 
-  const mountRows = report.rows.filter((r) => r.kind === 'mount');
+  const mountRows = report.rows.filter((r) => r.kind !== 'tool');
   if (mountRows.length) {
     const drivers = report.drivers.map((d) => d.name);
     const ratios = ratioColumns(report);
@@ -105,6 +107,7 @@ export function renderTables(report: BenchReport): string {
 
   const skipped = report.drivers.filter((d) => d.status === 'skipped');
   for (const d of skipped) notes.ref(`${d.name} skipped: ${d.note}`);
+  for (const d of report.drivers) if (d.caveat) notes.ref(d.caveat);
   for (const n of report.notes) notes.ref(n);
   if (notes.list.length) {
     out.push('notes:');
