@@ -82,14 +82,21 @@ export function renderTables(report: BenchReport): string {
   const mountRows = report.rows.filter((r) => r.kind !== 'tool');
   if (mountRows.length) {
     const drivers = report.drivers.map((d) => d.name);
-    const ratios = ratioColumns(report);
-    const body = mountRows.map((r) => [
-      r.label,
-      ...drivers.map((d) => cellText(r, r.cells.get(d), notes)),
-      ...ratios.map((x) => ratioText(r, x.col, x.ref)),
-    ]);
-    out.push(markdown(['workload', ...drivers, ...ratios.map((x) => x.header)], body));
+    const body = mountRows.map((r) => [r.label, ...drivers.map((d) => cellText(r, r.cells.get(d), notes))]);
+    out.push(markdown(['workload', ...drivers], body));
     out.push('');
+    // One table per reference: with eight drivers, times and ratios side by side do not fit a screen.
+    const ratios = ratioColumns(report);
+    for (const ref of REFERENCES) {
+      const cols = ratios.filter((x) => x.ref === ref);
+      if (!cols.length) continue;
+      const rows = mountRows
+        .map((r) => [r.label, ...cols.map((x) => ratioText(r, x.col, x.ref))])
+        .filter((cells) => cells.slice(1).some((c) => c !== '—' && c !== ''));
+      if (!rows.length) continue;
+      out.push(markdown([`÷ ${ref}`, ...cols.map((x) => x.col)], rows));
+      out.push('');
+    }
   }
 
   const toolRows = report.rows.filter((r) => r.kind === 'tool');
