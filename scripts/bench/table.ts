@@ -41,18 +41,18 @@ export function ratioText(row: Row, col: string, ref: string): string {
 }
 
 /** Which ratio columns to show: every driver against kernel overlayfs, FUSE drivers also against fuse-overlayfs. */
-export function ratioColumns(report: BenchReport): { col: string; ref: string; header: string }[] {
+export function ratioColumns(report: BenchReport): { col: string; ref: string }[] {
   const ok = report.drivers.filter((d) => d.status === 'ok');
   const has = (name: string) => ok.some((d) => d.name === name);
   const refs = REFERENCES as readonly string[];
-  const out: { col: string; ref: string; header: string }[] = [];
+  const out: { col: string; ref: string }[] = [];
   if (has('overlay')) {
-    for (const d of ok) if (d.name !== 'overlay') out.push({ col: d.name, ref: 'overlay', header: `${d.name} ÷ overlay` });
+    for (const d of ok) if (d.name !== 'overlay') out.push({ col: d.name, ref: 'overlay' });
   }
   if (has('fuse-overlayfs')) {
     for (const d of ok) {
       // Reports written before drivers had the flag: every union driver was compared.
-      if (!refs.includes(d.name) && !d.floor && (d.fuse ?? true)) out.push({ col: d.name, ref: 'fuse-overlayfs', header: `${d.name} ÷ fuse-overlayfs` });
+      if (!refs.includes(d.name) && !d.floor && (d.fuse ?? true)) out.push({ col: d.name, ref: 'fuse-overlayfs' });
     }
   }
   return out;
