@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CommanderError } from 'commander';
 import { cleanupAll } from './bench/cleanup';
+import { readReport, renderCompare, SavedReport, savedFrom } from './bench/compare';
 import { dropCachesWarning, Interrupted, interrupt } from './bench/exec';
 import { Fixtures } from './bench/fixtures';
 import { BenchOptions, parseOptions } from './bench/options';
@@ -40,6 +41,12 @@ async function main(): Promise<number> {
     listAll(opts);
     return 0;
   }
+  // Read before a long run, so a wrong path fails now rather than after it.
+  const old = opts.compare ? readReport(opts.compare[0]) : null;
+  if (opts.compare?.length === 2) {
+    process.stdout.write(renderCompare(old!, readReport(opts.compare[1]), { old: opts.compare[0], new: opts.compare[1] }));
+    return 0;
+  }
   const workloads = selectWorkloads(opts.only);
   if (process.getuid?.() !== 0) throw new Error('must run as root (it mounts filesystems and drops caches)');
   if (!opts.drivers.length) throw new Error('no drivers selected');
@@ -49,13 +56,19 @@ async function main(): Promise<number> {
   fs.mkdirSync(opts.workdir, { recursive: true });
   const unlock = lockWorkdir(opts.workdir);
   try {
-    return await benchLocked(opts, workloads, progress, startedAt);
+    return await benchLocked(opts, workloads, progress, startedAt, old);
   } finally {
     unlock();
   }
 }
 
-async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: Progress, startedAt: string): Promise<number> {
+async function benchLocked(
+  opts: BenchOptions,
+  workloads: Workload[],
+  progress: Progress,
+  startedAt: string,
+  old: SavedReport | null,
+): Promise<number> {
   // A previous run killed with SIGKILL may have left mounts behind.
   await cleanupAll(opts.workdir);
 
@@ -104,6 +117,10 @@ async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: 
   const files = writeResults(report, opts.outDir);
   console.log(`results: ${path.relative(process.cwd(), files.json) || files.json}`);
   console.log(`chart:   ${path.relative(process.cwd(), files.svg) || files.svg}`);
+  if (old && opts.compare) {
+    console.log('');
+    process.stdout.write(renderCompare(old, savedFrom(report), { old: opts.compare[0], new: path.relative(process.cwd(), files.json) || files.json }));
+  }
   return interrupted ? 130 : 0;
 }
 

@@ -58,10 +58,11 @@ export function ratioColumns(report: BenchReport): { col: string; ref: string }[
   return out;
 }
 
-function markdown(header: string[], body: string[][]): string {
+/** A Markdown table: the first `textCols` columns left-aligned (names), the rest right-aligned (figures). */
+export function markdown(header: string[], body: string[][], textCols = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
-  const rule = '|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i < textCols ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const rule = '|' + widths.map((w, i) => (i < textCols ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
   return [line(header), rule, ...body.map(line)].join('\n');
 }
 
