@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CommanderError } from 'commander';
+import { BtrfsPool } from './bench/btrfs';
 import { cleanupAll } from './bench/cleanup';
 import { readReport, renderCompare, SavedReport, savedFrom } from './bench/compare';
 import { dropCachesWarning, Interrupted, interrupt } from './bench/exec';
@@ -69,8 +70,9 @@ async function benchLocked(
   startedAt: string,
   old: SavedReport | null,
 ): Promise<number> {
-  // A previous run killed with SIGKILL may have left mounts behind.
+  // A previous run killed with SIGKILL may have left mounts behind, and a btrfs image on a loop device.
   await cleanupAll(opts.workdir);
+  await BtrfsPool.removeLeftovers(opts.workdir);
 
   let interrupted = false;
   const onSignal = () => {

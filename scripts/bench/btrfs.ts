@@ -35,21 +35,31 @@ export class BtrfsPool {
     return null;
   }
 
-  /** Loop devices still attached to our image file: left by a bench that was killed. */
-  private async detachLoops(): Promise<void> {
-    if (!fs.existsSync(this.image)) return;
-    const r = await run(['losetup', '-j', this.image], { stdout: 'pipe', cleanup: true });
-    for (const line of r.stdout.split('\n')) {
-      const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
-      if (dev) await run(['losetup', '-d', dev], { cleanup: true });
+  /**
+   * What a bench killed with SIGKILL left of this driver in the work dir: the mount, the
+   * loop device (losetup's, not mount's own, so no autoclear) and the image. Run at every
+   * start, whichever drivers that run uses.
+   */
+  static async removeLeftovers(workdir: string): Promise<void> {
+    const root = path.join(workdir, 'btrfs');
+    const image = path.join(root, 'btrfs.img');
+    const mnt = path.join(root, 'mnt');
+    if (!fs.existsSync(root)) return;
+    if (mountAt(mnt)) await forceUnmount(mnt, null);
+    if (mountAt(mnt)) throw new Error(`${mnt} is still mounted; left the btrfs image in place`);
+    if (fs.existsSync(image) && which('losetup')) {
+      const r = await run(['losetup', '-j', image], { stdout: 'pipe', cleanup: true });
+      for (const line of r.stdout.split('\n')) {
+        const dev = /^(\/dev\/loop\d+):/.exec(line)?.[1];
+        if (dev) await run(['losetup', '-d', dev], { cleanup: true });
+      }
     }
+    fs.rmSync(root, { recursive: true, force: true });
   }
 
   async open(): Promise<void> {
     if (this.loop) return;
-    // The bench's start-up cleanup has unmounted a leftover mount; its loop device and image remain.
-    await this.detachLoops();
-    fs.rmSync(this.root, { recursive: true, force: true });
+    await BtrfsPool.removeLeftovers(path.dirname(this.root));
     fs.mkdirSync(this.mnt, { recursive: true });
     this.status('btrfs: making the file system');
     // Sparse: the file takes only what the file system writes (and discard gives back).
@@ -108,11 +118,7 @@ export class BtrfsPool {
   /** Unmounts, detaches the loop device and deletes the image: nothing of it outlives the bench. */
   async close(): Promise<void> {
     this.layers.clear();
-    if (mountAt(this.mnt)) await forceUnmount(this.mnt, null);
-    if (mountAt(this.mnt)) throw new Error(`${this.mnt} is still mounted; left the btrfs image in place`);
-    if (this.loop) await run(['losetup', '-d', this.loop], { cleanup: true });
     this.loop = null;
-    await this.detachLoops();
-    fs.rmSync(this.root, { recursive: true, force: true });
+    await BtrfsPool.removeLeftovers(path.dirname(this.root));
   }
 }
