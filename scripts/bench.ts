@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CommanderError } from 'commander';
+import { BtrfsPool } from './bench/btrfs';
 import { cleanupAll } from './bench/cleanup';
+import { readReport, renderCompare, SavedReport, savedFrom } from './bench/compare';
 import { dropCachesWarning, Interrupted, interrupt } from './bench/exec';
 import { Fixtures } from './bench/fixtures';
 import { BenchOptions, parseOptions } from './bench/options';
@@ -22,9 +24,9 @@ import { lockWorkdir } from './bench/lock';
 
 function listAll(opts: BenchOptions): void {
   console.log('workloads (--only):');
-  for (const w of allWorkloads) console.log(`  ${w.id.padEnd(14)} ${w.describe}`);
+  for (const w of allWorkloads) console.log(`  ${w.id.padEnd(16)} ${w.describe}`);
   console.log('drivers (--drivers):');
-  for (const d of opts.drivers) console.log(`  ${d.name.padEnd(14)} ${d.description}${d.unavailable() ? ` [unavailable: ${d.unavailable()}]` : ''}`);
+  for (const d of opts.drivers) console.log(`  ${d.name.padEnd(16)} ${d.description}${d.unavailable() ? ` [unavailable: ${d.unavailable()}]` : ''}`);
 }
 
 async function main(): Promise<number> {
@@ -40,6 +42,12 @@ async function main(): Promise<number> {
     listAll(opts);
     return 0;
   }
+  // Read before a long run, so a wrong path fails now rather than after it.
+  const old = opts.compare ? readReport(opts.compare[0]) : null;
+  if (opts.compare?.length === 2) {
+    process.stdout.write(renderCompare(old!, readReport(opts.compare[1]), { old: opts.compare[0], new: opts.compare[1] }));
+    return 0;
+  }
   const workloads = selectWorkloads(opts.only);
   if (process.getuid?.() !== 0) throw new Error('must run as root (it mounts filesystems and drops caches)');
   if (!opts.drivers.length) throw new Error('no drivers selected');
@@ -49,15 +57,22 @@ async function main(): Promise<number> {
   fs.mkdirSync(opts.workdir, { recursive: true });
   const unlock = lockWorkdir(opts.workdir);
   try {
-    return await benchLocked(opts, workloads, progress, startedAt);
+    return await benchLocked(opts, workloads, progress, startedAt, old);
   } finally {
     unlock();
   }
 }
 
-async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: Progress, startedAt: string): Promise<number> {
-  // A previous run killed with SIGKILL may have left mounts behind.
+async function benchLocked(
+  opts: BenchOptions,
+  workloads: Workload[],
+  progress: Progress,
+  startedAt: string,
+  old: SavedReport | null,
+): Promise<number> {
+  // A previous run killed with SIGKILL may have left mounts behind, and a btrfs image on a loop device.
   await cleanupAll(opts.workdir);
+  await BtrfsPool.removeLeftovers(opts.workdir);
 
   let interrupted = false;
   const onSignal = () => {
@@ -73,14 +88,17 @@ async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: 
   const fx = new Fixtures(opts.workdir, opts.sizes, opts.rebuildFixtures, progress);
   const runner = new Runner(opts, fx, progress);
   try {
-    if (workloads.some((w) => w.kind === 'mount')) await runner.probeDrivers();
+    if (workloads.some((w) => w.kind !== 'tool')) await runner.probeDrivers();
     progress.setTotal(runner.totalSteps(workloads));
     for (const w of workloads) await runner.runWorkload(w);
   } catch (e) {
     if (!(e instanceof Interrupted)) throw e;
   } finally {
     progress.status('cleaning up');
+    // Every mount below the work dir goes, btrfs's own too; then the drivers drop their
+    // state (loop device, image file, flattened trees).
     await cleanupAll(opts.workdir);
+    await runner.closeDrivers();
     progress.clear();
   }
 
@@ -94,13 +112,17 @@ async function benchLocked(opts: BenchOptions, workloads: Workload[], progress: 
     sizes: { ...opts.sizes },
     drivers: runner.driverStatus,
     rows: runner.rows,
-    notes: warning ? [warning] : [],
+    notes: [...runner.notes, ...(warning ? [warning] : [])],
     interrupted,
   };
   process.stdout.write(renderTables(report));
   const files = writeResults(report, opts.outDir);
   console.log(`results: ${path.relative(process.cwd(), files.json) || files.json}`);
   console.log(`chart:   ${path.relative(process.cwd(), files.svg) || files.svg}`);
+  if (old && opts.compare) {
+    console.log('');
+    process.stdout.write(renderCompare(old, savedFrom(report), { old: opts.compare[0], new: path.relative(process.cwd(), files.json) || files.json }));
+  }
   return interrupted ? 130 : 0;
 }
 

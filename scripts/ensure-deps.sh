@@ -3,7 +3,7 @@
 # Quiet when there is nothing to do.
 set -euo pipefail
 pkgs=(attr jq zstd fuse3 python3 tar skopeo umoci btrfs-progs)
-[ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs fio)
+[ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs fio unionfs-fuse)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

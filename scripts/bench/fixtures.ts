@@ -78,10 +78,15 @@ export class Fixtures {
 
   /** The base fixture image converted to overlayfs lowers by the shared tool. */
   baseRootfs(): Promise<{ lowers: string[]; topLevel: string[]; entries: number }> {
+    return this.imageRootfs('base');
+  }
+
+  /** A fixture image (base, child, grandchild) converted to overlayfs lowers, topmost first. */
+  imageRootfs(tag: string): Promise<{ lowers: string[]; topLevel: string[]; entries: number }> {
     return this.cached(
-      'base-rootfs',
+      `${tag}-rootfs`,
       async (d) => {
-        await must([path.join(sharedDir(), 'tools', 'layers-to-overlay'), this.ociDir(), 'base', d], { stdout: 'pipe' });
+        await must([path.join(sharedDir(), 'tools', 'layers-to-overlay'), this.ociDir(), tag, d], { stdout: 'pipe' });
       },
       (d) => {
         const lowers = fs.readFileSync(path.join(d, 'lowerdir'), 'utf8').trim().split(':');

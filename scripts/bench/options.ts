@@ -30,6 +30,8 @@ export interface BenchOptions {
   /** Per workload command: a hung mount must not hang the bench forever. */
   timeoutMs: number;
   list: boolean;
+  /** --compare OLD.json: after the run, its change against OLD; with a second file, only compare those two. */
+  compare: string[] | null;
 }
 
 const FULL: Sizes = {
@@ -84,6 +86,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--bin-dir <dir>', 'where strata and strata-fs are (default: bin/ of this checkout)')
     .option('--rebuild-fixtures', 'rebuild the cached fixtures in the work dir', false)
     .option('--list', 'list workloads and drivers, then exit', false)
+    .option('--compare <files...>', 'OLD.json: print the change of every figure against an earlier run; OLD.json NEW.json: compare two runs, run nothing')
     .showHelpAfterError(false)
     .exitOverride();
   program.parse(argv, { from: 'user' });
@@ -98,7 +101,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     rebuildFixtures: boolean;
     list: boolean;
     binDir?: string;
+    compare?: string[];
   }>();
+  if (o.compare && o.compare.length > 2) throw new Error('--compare takes OLD.json, or OLD.json NEW.json');
   // Before the drivers are built: strata-fs's path depends on it.
   if (o.binDir) setBinDir(path.resolve(o.binDir));
 
@@ -127,5 +132,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     sizes: o.quick ? QUICK : FULL,
     timeoutMs: o.quick ? 60_000 : 300_000,
     list: o.list,
+    compare: o.compare?.map((f) => path.resolve(f)) ?? null,
   };
 }

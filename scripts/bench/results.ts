@@ -1,4 +1,4 @@
-import { Unit } from './workloads/types';
+import { Group, Unit } from './workloads/types';
 
 export type CellStatus = 'ok' | 'skipped' | 'n/a' | 'failed';
 
@@ -7,6 +7,8 @@ export interface Cell {
   values: (number | null)[];
   status: CellStatus;
   note?: string;
+  /** What the figure means on this driver, when that differs from the workload's description. */
+  remark?: string;
 }
 
 /** One metric of one workload, across drivers (or tools). */
@@ -15,7 +17,8 @@ export interface Row {
   metric: string;
   label: string;
   unit: Unit;
-  kind: 'mount' | 'tool';
+  kind: 'mount' | 'container' | 'tool';
+  group: Group;
   /** Column name -> cell, in column order. */
   cells: Map<string, Cell>;
 }
@@ -26,6 +29,10 @@ export interface DriverStatus {
   floor: boolean;
   status: 'ok' | 'skipped';
   note?: string;
+  /** Compared against fuse-overlayfs as well as kernel overlayfs (a FUSE daemon or a custom mount command). */
+  fuse?: boolean;
+  /** What to know about the driver's figures (listed with the footnotes). */
+  caveat?: string;
 }
 
 export interface Machine {

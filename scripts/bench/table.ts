@@ -26,6 +26,7 @@ function cellText(row: Row, cell: Cell | undefined, notes: Notes): string {
   const present = cell.values.filter((v) => v !== null).length;
   let s = formatValue(med, row.unit);
   if (present > 1) s += ` (${formatMin(lo, row.unit, s)})`;
+  if (cell.remark) s += ` ${notes.ref(cell.remark)}`;
   // Some runs failed: show the figure, and why it is incomplete.
   if (cell.status === 'failed' && cell.note) s += ` ${notes.ref(cell.note)}`;
   return s;
@@ -39,27 +40,29 @@ export function ratioText(row: Row, col: string, ref: string): string {
   return m === null ? '—' : formatRatio(m);
 }
 
-/** Which ratio columns to show: every driver against kernel overlayfs, unions also against fuse-overlayfs. */
-export function ratioColumns(report: BenchReport): { col: string; ref: string; header: string }[] {
+/** Which ratio columns to show: every driver against kernel overlayfs, FUSE drivers also against fuse-overlayfs. */
+export function ratioColumns(report: BenchReport): { col: string; ref: string }[] {
   const ok = report.drivers.filter((d) => d.status === 'ok');
   const has = (name: string) => ok.some((d) => d.name === name);
   const refs = REFERENCES as readonly string[];
-  const out: { col: string; ref: string; header: string }[] = [];
+  const out: { col: string; ref: string }[] = [];
   if (has('overlay')) {
-    for (const d of ok) if (d.name !== 'overlay') out.push({ col: d.name, ref: 'overlay', header: `${d.name} ÷ overlay` });
+    for (const d of ok) if (d.name !== 'overlay') out.push({ col: d.name, ref: 'overlay' });
   }
   if (has('fuse-overlayfs')) {
     for (const d of ok) {
-      if (!refs.includes(d.name) && !d.floor) out.push({ col: d.name, ref: 'fuse-overlayfs', header: `${d.name} ÷ fuse-overlayfs` });
+      // Reports written before drivers had the flag: every union driver was compared.
+      if (!refs.includes(d.name) && !d.floor && (d.fuse ?? true)) out.push({ col: d.name, ref: 'fuse-overlayfs' });
     }
   }
   return out;
 }
 
-function markdown(header: string[], body: string[][]): string {
+/** A Markdown table: the first `textCols` columns left-aligned (names), the rest right-aligned (figures). */
+export function markdown(header: string[], body: string[][], textCols = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
-  const rule = '|' + widths.map((w, i) => (i === 0 ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i < textCols ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const rule = '|' + widths.map((w, i) => (i < textCols ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
   return [line(header), rule, ...body.map(line)].join('\n');
 }
 
@@ -77,17 +80,24 @@ export function renderTables(report: BenchReport): string {
   if (report.interrupted) out.push('INTERRUPTED: partial results');
   out.push('');
 
-  const mountRows = report.rows.filter((r) => r.kind === 'mount');
+  const mountRows = report.rows.filter((r) => r.kind !== 'tool');
   if (mountRows.length) {
     const drivers = report.drivers.map((d) => d.name);
-    const ratios = ratioColumns(report);
-    const body = mountRows.map((r) => [
-      r.label,
-      ...drivers.map((d) => cellText(r, r.cells.get(d), notes)),
-      ...ratios.map((x) => ratioText(r, x.col, x.ref)),
-    ]);
-    out.push(markdown(['workload', ...drivers, ...ratios.map((x) => x.header)], body));
+    const body = mountRows.map((r) => [r.label, ...drivers.map((d) => cellText(r, r.cells.get(d), notes))]);
+    out.push(markdown(['workload', ...drivers], body));
     out.push('');
+    // One table per reference: with eight drivers, times and ratios side by side do not fit a screen.
+    const ratios = ratioColumns(report);
+    for (const ref of REFERENCES) {
+      const cols = ratios.filter((x) => x.ref === ref);
+      if (!cols.length) continue;
+      const rows = mountRows
+        .map((r) => [r.label, ...cols.map((x) => ratioText(r, x.col, x.ref))])
+        .filter((cells) => cells.slice(1).some((c) => c !== '—' && c !== ''));
+      if (!rows.length) continue;
+      out.push(markdown([`÷ ${ref}`, ...cols.map((x) => x.col)], rows));
+      out.push('');
+    }
   }
 
   const toolRows = report.rows.filter((r) => r.kind === 'tool');
@@ -105,6 +115,7 @@ export function renderTables(report: BenchReport): string {
 
   const skipped = report.drivers.filter((d) => d.status === 'skipped');
   for (const d of skipped) notes.ref(`${d.name} skipped: ${d.note}`);
+  for (const d of report.drivers) if (d.caveat) notes.ref(d.caveat);
   for (const n of report.notes) notes.ref(n);
   if (notes.list.length) {
     out.push('notes:');

@@ -11,6 +11,7 @@ function ddRead(file: string): string[] {
 function seqRead(cold: boolean): MountWorkload {
   return {
     kind: 'mount',
+    group: 'data',
     id: cold ? 'seq-read-cold' : 'seq-read-warm',
     describe: cold
       ? 'dd a big lower file to /dev/null after dropping caches'
@@ -33,6 +34,7 @@ export const seqReadWarm = seqRead(false);
 
 export const seqWrite: MountWorkload = {
   kind: 'mount',
+  group: 'data',
   id: 'seq-write',
   describe: 'dd from /dev/zero into a new file, 1 MiB blocks, fsync before dd exits (conv=fsync)',
   metrics: (o) => [{ id: TIME, label: `seq write ${mib(o.sizes.writeMiB)} new file (fsync)`, unit: 's' }],
@@ -52,6 +54,7 @@ export const seqWrite: MountWorkload = {
 
 export const copyUp: MountWorkload = {
   kind: 'mount',
+  group: 'data',
   id: 'copy-up',
   describe: 'first 4 KiB write into a big lower file (open for write copies it up), cold',
   metrics: (o) => [{ id: TIME, label: `first write to ${mib(o.sizes.bigMiB)} lower file (copy-up)`, unit: 's' }],
@@ -73,6 +76,7 @@ export const copyUp: MountWorkload = {
 
 export const randRw: MountWorkload = {
   kind: 'mount',
+  group: 'data',
   id: 'rand-rw',
   describe: 'fio psync 4 KiB random reads and writes (50/50) on a big file written through the mount, warm',
   metrics: (o) => [

@@ -1,4 +1,5 @@
 import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
+import { newContainer } from './container';
 import { walkMem } from './memory';
 import { createMount, importImage } from './tools';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
@@ -20,6 +21,7 @@ export const allWorkloads: Workload[] = [
   createUnlink,
   rmRf,
   walkMem,
+  newContainer,
   importImage,
   createMount,
 ];

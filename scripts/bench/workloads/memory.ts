@@ -11,6 +11,7 @@ import { MountWorkload, TIME, count } from './types';
  */
 export const walkMem: MountWorkload = {
   kind: 'mount',
+  group: 'metadata',
   id: 'walk-mem',
   describe: 'find -printf (stat) of a wide lower tree, cold; then the FUSE daemon\'s VmRSS/VmHWM, and VmRSS after the kernel forgets the inodes',
   metrics: (o) => {

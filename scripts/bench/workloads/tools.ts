@@ -6,7 +6,7 @@ import { binPath, which } from '../paths';
 import { Tool, ToolWorkload, TIME } from './types';
 
 /** bin/strata of this checkout, run through node when it lacks the exec bit. */
-function strataArgv(): string[] | null {
+export function strataArgv(): string[] | null {
   const bin = binPath('strata');
   if (!fs.existsSync(bin)) return null;
   try {
@@ -17,7 +17,7 @@ function strataArgv(): string[] | null {
   }
 }
 
-function storeEnv(root: string): NodeJS.ProcessEnv {
+export function storeEnv(root: string): NodeJS.ProcessEnv {
   return { ...process.env, STRATA_ROOT: root };
 }
 
@@ -65,7 +65,7 @@ export const importImage: ToolWorkload = {
 };
 
 /** `Loaded image: NAME` lines, as docker prints them; the grandchild's if present. */
-function loadedImage(stdout: string): string | null {
+export function loadedImage(stdout: string): string | null {
   const names = [...stdout.matchAll(/^Loaded image(?: ID)?: (.+)$/gm)].map((m) => m[1].trim());
   return names.find((n) => n.includes('grandchild')) ?? names.pop() ?? null;
 }

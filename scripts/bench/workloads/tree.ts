@@ -4,6 +4,7 @@ import { MountWorkload, TIME, count } from './types';
 
 export const untar: MountWorkload = {
   kind: 'mount',
+  group: 'metadata',
   id: 'untar',
   describe: 'GNU tar extracts the base fixture rootfs (uncompressed layer tar, owners, modes, xattrs) into the mount',
   metrics: () => [{ id: TIME, label: 'untar base rootfs (~4,300 entries, 78 MB)', unit: 's' }],
@@ -32,6 +33,7 @@ function walk(tool: 'find' | 'ls', cold: boolean): MountWorkload {
   const what = tool === 'find' ? 'find -printf (stat)' : 'ls -lR';
   return {
     kind: 'mount',
+    group: 'metadata',
     id: `${tool === 'find' ? 'find' : 'ls-lR'}-${cold ? 'cold' : 'warm'}`,
     describe: `${what} of the merged base rootfs, ${cold ? 'after dropping caches' : 'after one untimed walk'}`,
     metrics: () => [{ id: TIME, label: `${what} of base rootfs, ${cold ? 'cold' : 'warm'}`, unit: 's' }],
@@ -54,6 +56,7 @@ export const lsWarm = walk('ls', false);
 
 export const rmRf: MountWorkload = {
   kind: 'mount',
+  group: 'metadata',
   id: 'rm-rf',
   describe: 'rm -rf of the merged base rootfs but dev/ (whiteouts on union drivers), cold',
   metrics: () => [{ id: TIME, label: 'rm -rf base rootfs (lower tree), cold', unit: 's' }],
@@ -74,6 +77,7 @@ export const rmRf: MountWorkload = {
 
 export const catSmall: MountWorkload = {
   kind: 'mount',
+  group: 'metadata',
   id: 'cat-small',
   describe: 'cat (via xargs) of many small lower files (256 B-8 KiB, 100 per directory) to /dev/null, cold',
   metrics: (o) => [{ id: TIME, label: `cat ${count(o.sizes.smallFiles)} small lower files, cold`, unit: 's' }],
@@ -89,6 +93,7 @@ export const catSmall: MountWorkload = {
 
 export const createUnlink: MountWorkload = {
   kind: 'mount',
+  group: 'metadata',
   id: 'create-unlink',
   describe: 'touch (via xargs) many new empty files in one directory, then rm them',
   metrics: (o) => [{ id: TIME, label: `create+unlink ${count(o.sizes.createFiles)} files`, unit: 's' }],

@@ -4,6 +4,9 @@ import { BenchOptions } from '../options';
 
 export type Unit = 's' | 'MB';
 
+/** Where a workload goes in the chart: data path, metadata, or container creation and tools. */
+export type Group = 'data' | 'metadata' | 'container' | 'tool';
+
 export interface Metric {
   id: string;
   label: string;
@@ -16,6 +19,12 @@ export type Values = Record<string, number | null>;
 export interface PrepareCtx {
   fx: Fixtures;
   opts: BenchOptions;
+}
+
+/** For workloads that keep state of their own for the length of the workload (a store, a bundle). */
+export interface ScratchPrepareCtx extends PrepareCtx {
+  /** An empty directory, removed after the workload's last run. */
+  scratchRoot: string;
 }
 
 export interface RunCtx {
@@ -39,6 +48,7 @@ export interface MountWorkload {
   id: string;
   /** One line for --list and the README. */
   describe: string;
+  group: 'data' | 'metadata';
   metrics(opts: BenchOptions): Metric[];
   /** Drop caches after setup, right before the timed part. */
   cold: boolean;
@@ -74,7 +84,46 @@ export interface ToolWorkload {
   tools: Tool[];
 }
 
-export type Workload = MountWorkload | ToolWorkload;
+/** A container that a driver makes with its own tooling instead of a mount of the lowers (strata: `strata create` + `strata mount` on a store). */
+export interface OwnContainer {
+  mnt: string;
+  daemonPid: number | null;
+  /** Wall time until the container's root could be used, in seconds. */
+  seconds: number;
+  /** Unmounts and deletes it (untimed). */
+  remove(): Promise<void>;
+}
+
+export interface ContainerRunCtx extends RunCtx {
+  /** How long the driver took to make the container ready (mount, snapshot, copy, or its own tooling). */
+  ready: number;
+}
+
+export interface ContainerPrepared {
+  /** The image's layers, topmost first, for the drivers that mount (or snapshot, or copy) them. */
+  lowers: string[];
+  /** Driver name -> its own way of making a container of the same image. */
+  own?: Record<string, (ctx: ToolRunCtx) => Promise<OwnContainer>>;
+  /** The timed first use of the new container, right after it is ready. */
+  run(ctx: ContainerRunCtx): Promise<Values>;
+}
+
+/** Container creation per driver: the driver's mount (or its own tooling) is part of what is timed. */
+export interface ContainerWorkload {
+  kind: 'container';
+  id: string;
+  describe: string;
+  group: 'container';
+  metrics(opts: BenchOptions): Metric[];
+  prepare(ctx: ScratchPrepareCtx): Promise<ContainerPrepared | string>;
+}
+
+export type Workload = MountWorkload | ContainerWorkload | ToolWorkload;
+
+/** The chart group of a workload; tool workloads (a table of their own) are all "tool". */
+export function groupOf(w: Workload): Group {
+  return w.kind === 'tool' ? 'tool' : w.group;
+}
 
 export const TIME = 'time';
 
