@@ -133,7 +133,11 @@ export function isMounted(store: Store, c: ContainerRecord): MountState | null {
 export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): string {
   // the kernel takes one page of options, hence short symlinked names; strata-fs gets
   // the real dirs (it opens layer roots without following symlinks)
-  const lower = (driver === 'overlay' ? store.shortLowerDirs(c.layers) : store.lowerDirs(c.layers)).join(':');
+  const lowers = driver === 'overlay' ? store.shortLowerDirs(c.layers) : store.lowerDirs(c.layers);
+  // the runtime's init layer (src/runtime/rootfs.ts): mountpoints the image lacks, kept out of the upper
+  const init = path.join(store.containerDir(c.id), 'init');
+  if (fs.existsSync(init)) lowers.unshift(init);
+  const lower = lowers.join(':');
   return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
 }
 
