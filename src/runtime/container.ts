@@ -114,6 +114,15 @@ export function statusText(st: ContainerRun, now = Date.now()): string {
   return 'Created';
 }
 
+/** The container's init layer (before its first mount): the mountpoints its image lacks. */
+export function ensureInitLayer(store: Store, c: ContainerRecord): void {
+  const init = file(store, c, 'init');
+  if (fs.existsSync(init)) return;
+  const tmp = init + '.tmp';
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (makeInitLayer(store.lowerDirs(c.layers), tmp)) fs.renameSync(tmp, init);
+}
+
 interface Prepared {
   spec: RunSpec;
   runtime: Runtime;
@@ -146,12 +155,7 @@ async function prepare(store: Store, c: ContainerRecord): Promise<Prepared> {
 
 async function prepareMounted(store: Store, c: ContainerRecord, spec: RunSpec, img: ContainerConfig, runtime: Runtime, m: MountState | null, mountedByRuntime: boolean): Promise<Prepared> {
   if (!m) {
-    const init = file(store, c, 'init');
-    if (!fs.existsSync(init)) {
-      const tmp = init + '.tmp';
-      fs.rmSync(tmp, { recursive: true, force: true });
-      if (makeInitLayer(store.lowerDirs(c.layers), tmp)) fs.renameSync(tmp, init);
-    }
+    ensureInitLayer(store, c);
     m = await mountContainer(store, c, undefined, 'strata-fs');
   }
   const rootfs = m.mountpoint;
@@ -176,6 +180,8 @@ async function prepareMounted(store: Store, c: ContainerRecord, spec: RunSpec, i
 export interface Attach {
   /** forward our stdin to the process */
   stdin: boolean;
+  /** no output to our stdout/stderr (build -q) */
+  quiet?: boolean;
 }
 
 /** Output to our stdout/stderr (when attached) and the log; our stdin, window size and signals to the process. */
@@ -184,7 +190,7 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
   for (const out of l.outputs) {
     out.from.on('data', (d: Buffer) => {
       o.log?.write(out.stream, d);
-      if (o.attach) (out.stream === 'stdout' ? process.stdout : process.stderr).write(d);
+      if (o.attach && !o.attach.quiet) (out.stream === 'stdout' ? process.stdout : process.stderr).write(d);
     });
   }
   if (o.attach) {

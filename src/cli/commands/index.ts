@@ -23,8 +23,9 @@ import * as kill from './kill';
 import * as wait from './wait';
 import * as logs from './logs';
 import * as exec from './exec';
+import * as build from './build';
 import * as demo from './demo';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, save, explain, check, demo,
+  load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
 ];
