@@ -1,6 +1,7 @@
 import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
 import { walkMem } from './memory';
 import { createMount, importImage } from './tools';
+import { buildDockerfile, runTrue } from './runtime';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
 
@@ -22,6 +23,8 @@ export const allWorkloads: Workload[] = [
   walkMem,
   importImage,
   createMount,
+  runTrue,
+  buildDockerfile,
 ];
 
 export function selectWorkloads(only: string[] | null): Workload[] {
