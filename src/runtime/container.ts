@@ -297,11 +297,8 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
 }
 
 async function cleanup(store: Store, c: ContainerRecord, prep: Prepared, runtime: Runtime | null): Promise<void> {
-  try {
-    (runtime ?? prep.runtime).delete(runtimeLog(store, c), c.id, true);
-  } catch {
-    /* already gone */
-  }
+  // runc's record goes while we unmount: two short processes side by side
+  const deleted = (runtime ?? prep.runtime).deleteLater(runtimeLog(store, c), c.id);
   await store.withLock(async () => {
     const cur = store.container(c.id);
     if (!cur) return; // removed meanwhile (rm -f)
@@ -314,6 +311,7 @@ async function cleanup(store: Store, c: ContainerRecord, prep: Prepared, runtime
       }
     }
   });
+  await deleted;
 }
 
 /** The built monitor program (dist/src/runtime/monitor.js). */

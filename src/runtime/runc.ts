@@ -2,7 +2,7 @@
 // errors taken from the runtime's JSON log and cut to one line.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 export class RuntimeError extends Error {
   constructor(message: string, readonly exitCode = 125) {
@@ -45,6 +45,16 @@ export class Runtime {
 
   kill(logFile: string, id: string, signal: string, all = false): void {
     this.run(logFile, 'kill', ...(all ? ['--all'] : []), id, signal);
+  }
+
+  /** delete, in the background: resolves when done (errors are ignored: the record may be gone). */
+  deleteLater(logFile: string, id: string): Promise<void> {
+    if (!fs.existsSync(path.join(this.stateRoot, id))) return Promise.resolve();
+    return new Promise((resolve) => {
+      const p = spawn(this.bin, this.args(logFile, 'delete', '--force', id), { stdio: 'ignore' });
+      p.on('exit', () => resolve());
+      p.on('error', () => resolve());
+    });
   }
 
   /** Removes the runtime's record of the container (force: kills it first). Quiet when it has none. */
