@@ -1,4 +1,4 @@
-// A container's life as a process: start (bundle, runc create/start, supervision),
+// A container's life as a process: start (bundle, runc run --detach, supervision),
 // stop, kill, wait, exec, pause for commit, removal of a running one. Next to
 // container.json it keeps:
 //   run.json       what it runs with (the options of run/create, see spec.ts)
@@ -253,13 +253,13 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
     return prepare(store, c);
   });
   const { spec, runtime } = prep;
-  const rlog = runtimeLog(store, c);
   let l: Launched;
   try {
     l = await launch({
       runtime,
-      logFile: rlog,
-      command: (extra) => ['create', '--bundle', prep.bundle, ...extra, c.id],
+      logFile: runtimeLog(store, c),
+      // create + start in one runtime process (one Go start-up less than create, then start)
+      command: (extra) => ['run', '--detach', '--bundle', prep.bundle, ...extra, c.id],
       tty: spec.tty,
       openStdin: spec.interactive,
     });
@@ -270,22 +270,7 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
   const st: ContainerRun = { ...blankRun(), status: 'running', pid: l.pid, pidStart: procStart(l.pid), monitorPid: process.pid, monitorStart: procStart(process.pid), startedAt: new Date().toISOString(), mountedByRuntime: prep.mountedByRuntime };
   const log = spec.autoRemove && attach ? null : new LogWriter(logFile(store, c));
   const stopRelay = relay(l, { attach, tty: spec.tty, log, keepStdinOpen: spec.interactive });
-  try {
-    saveRun(store, c, st);
-    runtime.run(rlog, 'start', c.id);
-  } catch (e) {
-    try {
-      process.kill(l.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    await l.exited;
-    stopRelay();
-    log?.close();
-    saveRun(store, c, { ...st, status: 'exited', exitCode: 255, finishedAt: new Date().toISOString() });
-    await cleanup(store, c, prep, runtime);
-    throw e;
-  }
+  saveRun(store, c, st);
   onStarted?.();
   const code = await l.exited;
   await drained(l, 1000);

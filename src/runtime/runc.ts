@@ -82,7 +82,7 @@ export function errorFrom(logFile: string, stderr = ''): string {
     /* no log */
   }
   if (!msg) msg = stderr.trim().split('\n').filter(Boolean).pop() ?? 'unknown error';
-  // runc nests its reasons: "runc create failed: unable to start container process: exec: ..."
+  // runc nests its reasons: "runc run failed: unable to start container process: exec: ..."
   return msg.replace(/^(runc|crun) \w+ failed: /, '').replace(/\s+/g, ' ').trim();
 }
 

@@ -1,5 +1,5 @@
 // Supervising a container process the way conmon does: the supervisor is a child
-// subreaper, runs `runc create` (or `runc exec --detach`), which leaves the container's
+// subreaper, runs `runc run --detach` (or `runc exec --detach`), which leaves the container's
 // process behind as the supervisor's child once runc exits, and reaps it for its exit
 // status. Plain stdio are pipes handed through runc to the process; with a terminal,
 // runc sends the pty master over --console-socket. Output goes to the attached terminal
