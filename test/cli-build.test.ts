@@ -332,3 +332,13 @@ test('variable substitution: ${VAR:-x}, ${VAR:+x}, escapes, quotes and the escap
   t.regex(r.stdout, /one two\n/);
   t.is(s.run(['rmi', 'subst:1']).code, 0);
 });
+
+test('a source that is a symlink inside the context is followed and keeps its own name; symlinks in a copied directory stay symlinks', (t) => {
+  const d = ctxDir({ real: 'content\n', 'dir/target': 't\n' }, 'FROM base\nCOPY alias /d/\nCOPY dir /dir/\n');
+  fs.symlinkSync('real', path.join(d, 'alias'));
+  fs.symlinkSync('target', path.join(d, 'dir', 'link'));
+  const r = s.run(['build', '-t', 'links:1', d]);
+  t.is(r.code, 0, r.stderr);
+  t.is(runIn('links:1', 'sh', '-c', 'ls /d; cat /d/alias; readlink /dir/link').stdout, 'alias\ncontent\ntarget\n');
+  t.is(s.run(['rmi', 'links:1']).code, 0);
+});
