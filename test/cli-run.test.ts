@@ -255,3 +255,18 @@ test('commit of a running container pauses it and keeps it running', async (t) =
   t.is(s.run(['rm', '-f', 'live']).code, 0);
   t.is(s.run(['rmi', 'live:1']).code, 0);
 });
+
+test('an image VOLUME is an anonymous volume: seeded from the image, kept out of the upper', (t) => {
+  const ctx = path.join(s.dir, 'volctx');
+  fs.mkdirSync(ctx);
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM base\nRUN mkdir /data && echo seeded > /data/seed\nVOLUME /data\n');
+  t.is(s.run(['build', '-q', '-t', 'vol:1', ctx]).code, 0);
+  const r = s.run(['run', '--name', 'volc', 'vol:1', 'sh', '-c', 'cat /data/seed; echo new > /data/new; echo up > /up; grep -c " /data " /proc/mounts']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'seeded\n1\n');
+  t.is(s.run(['diff', 'volc']).stdout, 'A /up\n', 'what went to the volume is not in the upper');
+  t.is(s.run(['start', '-a', 'volc']).code, 0);
+  t.is(s.run(['run', '--rm', 'vol:1', 'sh', '-c', 'ls /data']).stdout, 'seed\n', 'a new container gets a fresh volume');
+  t.is(s.run(['rm', 'volc']).code, 0);
+  t.is(s.run(['rmi', 'vol:1']).code, 0);
+});

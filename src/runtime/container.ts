@@ -11,13 +11,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { Store, ContainerRecord, MountState, readJson } from '../store/store';
 import { isMounted, mountContainer, removeContainer, umountContainer } from '../store/containers';
 import type { ImageConfig } from '../image/sources';
-import { makeInitLayer } from './rootfs';
+import { makeInitLayer, resolveInRoot } from './rootfs';
 import { Runtime, RuntimeError } from './runc';
-import { ContainerConfig, RunSpec, containerEnv, defaultHostname, defaultRunSpec, etcFiles, processArgs, processSpec, resolveUser, runtimeSpec } from './spec';
+import { ContainerConfig, RunSpec, Volume, containerEnv, defaultHostname, defaultRunSpec, etcFiles, processArgs, processSpec, resolveUser, runtimeSpec } from './spec';
 import { Launched, drained, isAlive, launch, procStart } from './supervise';
 import { LogWriter } from './logs';
 import { native } from '../native';
@@ -170,11 +171,42 @@ async function prepareMounted(store: Store, c: ContainerRecord, spec: RunSpec, i
   const env = containerEnv(img, spec.env, { hostname, home: user.home, tty: spec.tty });
   const cwd = spec.workdir ?? (img.WorkingDir || '/');
   for (const v of spec.volumes) fs.mkdirSync(v.host, { recursive: true });
-  const cfg = runtimeSpec({ rootfs, readOnly: spec.readOnly, process: processSpec({ args, env, cwd, user, tty: spec.tty }), hostname, network: spec.network, etc: etcPaths, volumes: spec.volumes });
+  const volumes = [...spec.volumes, ...(spec.imageVolumes ? anonymousVolumes(store, c, img, spec, rootfs) : [])];
+  const cfg = runtimeSpec({ rootfs, readOnly: spec.readOnly, process: processSpec({ args, env, cwd, user, tty: spec.tty }), hostname, network: spec.network, etc: etcPaths, volumes });
   const bundle = file(store, c, 'bundle');
   fs.mkdirSync(bundle, { recursive: true });
   writeAtomic(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   return { spec, runtime, bundle, mountedByRuntime };
+}
+
+/**
+ * The image's VOLUMEs that no -v covers: docker's anonymous volumes, directories of the
+ * container (containers/ID/volumes/), filled from the image's content the first time, so
+ * what the process writes there is not in its upper (nor in a commit).
+ */
+function anonymousVolumes(store: Store, c: ContainerRecord, img: ContainerConfig, spec: RunSpec, rootfs: string): Volume[] {
+  const out: Volume[] = [];
+  for (const ctr of Object.keys(img.Volumes ?? {})) {
+    const norm = path.posix.normalize('/' + ctr);
+    if (norm === '/' || spec.volumes.some((v) => path.posix.normalize(v.ctr) === norm)) continue;
+    const host = path.join(store.containerDir(c.id), 'volumes', createHash('sha256').update(norm).digest('hex').slice(0, 16));
+    if (!fs.existsSync(host)) {
+      const tmp = host + '.tmp';
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp, { recursive: true });
+      const src = resolveInRoot(rootfs, norm);
+      if (fs.existsSync(src) && fs.statSync(src).isDirectory()) {
+        const r = spawnSync('cp', ['-a', '--', src + '/.', tmp], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`cannot fill the volume ${norm}: ${(r.stderr || '').trim().split('\n')[0]}`);
+        const st = fs.statSync(src);
+        fs.chmodSync(tmp, st.mode & 0o7777);
+        fs.chownSync(tmp, st.uid, st.gid);
+      }
+      fs.renameSync(tmp, host);
+    }
+    out.push({ host, ctr: norm, ro: false });
+  }
+  return out;
 }
 
 export interface Attach {

@@ -24,6 +24,8 @@ export interface RunSpec {
   interactive: boolean;
   runtime: string;
   autoRemove: boolean;
+  /** the image's VOLUMEs become anonymous volumes (not for a build's RUN, whose writes there are kept, as buildah and BuildKit keep them) */
+  imageVolumes: boolean;
 }
 
 export interface Volume {
@@ -52,7 +54,7 @@ export interface ContainerConfig {
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export function defaultRunSpec(): RunSpec {
-  return { cmd: null, entrypoint: null, env: [], workdir: null, user: null, hostname: null, volumes: [], network: 'host', readOnly: false, tty: false, interactive: false, runtime: 'runc', autoRemove: false };
+  return { cmd: null, entrypoint: null, env: [], workdir: null, user: null, hostname: null, volumes: [], network: 'host', readOnly: false, tty: false, interactive: false, runtime: 'runc', autoRemove: false, imageVolumes: true };
 }
 
 /** docker's rule: the entrypoint, then the command (the image's Cmd is dropped with --entrypoint). */
