@@ -279,7 +279,7 @@ test('nothing outside the context is read: COPY ../x and symlinks leading out ar
   t.not(s.run(['inspect', 'escape:1']).code, 0, 'nothing tagged');
 });
 
-test('failed steps name the step, tag nothing and leave no container, mount or layer behind', (t) => {
+test.serial('failed steps name the step, tag nothing and leave no container, mount or layer behind', (t) => {
   const before = fs.readdirSync(path.join(s.root, 'layers')).length;
   const cases: Array<[string, RegExp]> = [
     ['FROM base\nRUN echo ok\nRUN exit 3\nCMD ["x"]\n', /step 3\/4 \(RUN exit 3\): the command '\/bin\/sh -c exit 3' returned a non-zero code: 3/],

@@ -315,7 +315,7 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
 
 async function cleanup(store: Store, c: ContainerRecord, prep: Prepared, runtime: Runtime | null): Promise<void> {
   // runc's record goes while we unmount: two short processes side by side
-  const deleted = (runtime ?? prep.runtime).deleteLater(runtimeLog(store, c), c.id);
+  const deleted = (runtime ?? prep.runtime).deleteLater(c.id);
   await store.withLock(async () => {
     const cur = store.container(c.id);
     if (!cur) return; // removed meanwhile (rm -f)

@@ -47,11 +47,15 @@ export class Runtime {
     this.run(logFile, 'kill', ...(all ? ['--all'] : []), id, signal);
   }
 
-  /** delete, in the background: resolves when done (errors are ignored: the record may be gone). */
-  deleteLater(logFile: string, id: string): Promise<void> {
+  /**
+   * delete --force, in the background: resolves when done. Its log goes nowhere: the
+   * container's dir (where runtime.log lives) may be removed meanwhile (--rm), and runc
+   * that cannot open its log does nothing at all.
+   */
+  deleteLater(id: string): Promise<void> {
     if (!fs.existsSync(path.join(this.stateRoot, id))) return Promise.resolve();
     return new Promise((resolve) => {
-      const p = spawn(this.bin, this.args(logFile, 'delete', '--force', id), { stdio: 'ignore' });
+      const p = spawn(this.bin, this.args('/dev/null', 'delete', '--force', id), { stdio: 'ignore' });
       p.on('exit', () => resolve());
       p.on('error', () => resolve());
     });
