@@ -128,7 +128,7 @@ CMD ["arg"]
   t.falsy(config('all:child').cfg.OnBuild?.length);
 });
 
-test('cache: a rebuild uses it; touching a copied file misses from that step on; --no-cache', (t) => {
+test.serial('cache: a rebuild uses it; touching a copied file misses from that step on; --no-cache', (t) => {
   const imageCount = () => fs.readdirSync(path.join(s.root, 'images')).length;
   const before = imageCount();
   const d = ctxDir({ 'one.txt': '1\n', 'two.txt': '2\n' }, 'FROM base\nRUN echo first\nCOPY one.txt /one\nRUN echo second\nCOPY two.txt /two\nENV X=1\n');
