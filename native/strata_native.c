@@ -860,7 +860,10 @@ static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
     CHECK(napi_set_named_property(env, exports, name, f));            \
   } while (0)
 
+static void register_runtime(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
+  register_runtime(env, exports);
   EXPORT("lstat", n_lstat);
   EXPORT("markXattrFree", n_mark_xattr_free);
   EXPORT("fstat", n_fstat);
@@ -890,3 +893,122 @@ static napi_value init(napi_env env, napi_value exports) {
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+
+// ---- container runtime helpers (src/runtime/): what a process supervisor needs ----
+// runc hands a container's pty master over a unix socket (--console-socket, SCM_RIGHTS),
+// the supervisor must reap the container's init after runc has exited (a subreaper), and
+// window sizes are set with an ioctl. Node can do none of these.
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+// consoleListen(path) -> listening unix socket fd
+static napi_value n_console_listen(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) return throw_errno(env, ENAMETOOLONG, "consoleListen");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  memcpy(a.sun_path, path, len + 1);
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "bind");
+  }
+  return make_i64(env, fd);
+}
+
+// consoleReceive(listenFd, timeoutMs) -> the received fd, or -EAGAIN when nobody connected in time
+static napi_value n_console_receive(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int lfd = get_i32(env, argv[0]);
+  struct pollfd p = {.fd = lfd, .events = POLLIN};
+  int r = poll(&p, 1, get_i32(env, argv[1]));
+  if (r < 0) return throw_errno(env, errno, "poll");
+  if (r == 0) return make_i64(env, -EAGAIN);
+  int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return throw_errno(env, errno, "accept");
+  char byte[256];
+  struct iovec iov = {.iov_base = byte, .iov_len = sizeof byte};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t n;
+  do n = recvmsg(c, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  int e = errno;
+  close(c);
+  if (n < 0) return throw_errno(env, e, "recvmsg");
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) return throw_errno(env, EBADMSG, "recvmsg (no fd)");
+  int fd;
+  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return make_i64(env, fd);
+}
+
+// setWinsize(fd, rows, cols)
+static napi_value n_set_winsize(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  struct winsize w = {.ws_row = (unsigned short)get_i32(env, argv[1]), .ws_col = (unsigned short)get_i32(env, argv[2])};
+  if (ioctl(get_i32(env, argv[0]), TIOCSWINSZ, &w) < 0) return throw_errno(env, errno, "TIOCSWINSZ");
+  return NULL;
+}
+
+// becomeSubreaper(): orphaned descendants (a container's init once runc has exited) become our children
+static napi_value n_become_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) return throw_errno(env, errno, "prctl");
+  return NULL;
+}
+
+// reap(pid) -> null while it runs, else [exitCode, signal] (one of them -1); throws ECHILD if not ours
+static napi_value n_reap(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int st;
+  pid_t r;
+  do r = waitpid(get_i32(env, argv[0]), &st, WNOHANG); while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "waitpid");
+  napi_value out;
+  if (r == 0) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_value a, b;
+  napi_create_int32(env, WIFEXITED(st) ? WEXITSTATUS(st) : -1, &a);
+  napi_create_int32(env, WIFSIGNALED(st) ? WTERMSIG(st) : -1, &b);
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
+}
+
+// pipe() -> [readFd, writeFd], close-on-exec: a container's stdio must be pipes, not the
+// socketpairs Node makes for 'pipe' (open("/dev/stdout") fails on a socket)
+static napi_value n_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, errno, "pipe2");
+  napi_value out, a, b;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_int32(env, fds[0], &a);
+  napi_create_int32(env, fds[1], &b);
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
+}
+
+static void register_runtime(napi_env env, napi_value exports) {
+  napi_value f;
+  struct { const char *name; napi_callback fn; } fns[] = {
+    {"consoleListen", n_console_listen}, {"consoleReceive", n_console_receive}, {"setWinsize", n_set_winsize},
+    {"becomeSubreaper", n_become_subreaper}, {"reap", n_reap}, {"pipe", n_pipe},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) == napi_ok) napi_set_named_property(env, exports, fns[i].name, f);
+  }
+}

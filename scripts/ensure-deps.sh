@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests (and, with --bench, the benchmark) use, if missing.
 # Quiet when there is nothing to do.
 set -euo pipefail
-pkgs=(attr jq zstd fuse3 python3 tar skopeo umoci btrfs-progs)
+pkgs=(attr jq zstd fuse3 python3 tar skopeo umoci btrfs-progs runc buildah git)
 [ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs fio unionfs-fuse)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -40,6 +40,18 @@ export interface Native {
   /** write(2) of data, or of its first `length` bytes; bytes written or -errno. */
   writeFd(fd: number, data: Buffer, length?: number): number;
   openFuse(): number;
+  // the container supervisor (src/runtime/supervise.ts)
+  /** A listening unix socket at path, for runc's --console-socket. */
+  consoleListen(path: string): number;
+  /** Accepts one connection and receives the fd it sends (SCM_RIGHTS); -EAGAIN after timeoutMs without one. */
+  consoleReceive(listenFd: number, timeoutMs: number): number;
+  setWinsize(fd: number, rows: number, cols: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become this process's children. */
+  becomeSubreaper(): void;
+  /** waitpid(pid, WNOHANG): null while it runs, else [exit code, signal], one of them -1. */
+  reap(pid: number): [number, number] | null;
+  /** pipe2(O_CLOEXEC): [read end, write end] */
+  pipe(): [number, number];
 }
 
 export const STAT_INO_LO = 0;

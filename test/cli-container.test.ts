@@ -34,10 +34,11 @@ test('create, mount, write, diff, explain, commit, umount, rm', async (t) => {
   t.is(fs.readFileSync(path.join(mnt, 'etc/motd'), 'utf8'), 'two\n');
   t.false(fs.existsSync(path.join(mnt, 'etc/keep')));
 
-  const ps = strata(root, ['ps', '--json']);
+  const ps = strata(root, ['ps', '-a', '--json']);
   const rows = JSON.parse(ps.stdout) as Array<{ name: string; mountpoint: string | null; image: string }>;
   t.deepEqual(rows.map((r) => [r.name, r.mountpoint, r.image]), [['web', mnt, 'app:1']]);
-  t.regex(strata(root, ['ps']).stdout, /CONTAINER ID\s+NAME\s+IMAGE\s+CREATED\s+MOUNTED AT\n[0-9a-f]{12}\s+web\s+app:1/);
+  t.regex(strata(root, ['ps', '-a']).stdout, /CONTAINER ID\s+NAME\s+IMAGE\s+CREATED\s+STATUS\s+MOUNTED AT\n[0-9a-f]{12}\s+web\s+app:1\s+.*\s+Created\s/);
+  t.regex(strata(root, ['ps']).stdout, /^CONTAINER ID.*\n$/, 'ps without -a: running containers only');
 
   fs.writeFileSync(path.join(mnt, 'etc/new'), 'n');
   fs.appendFileSync(path.join(mnt, 'etc/motd'), 'three\n');
@@ -83,7 +84,7 @@ test('create, mount, write, diff, explain, commit, umount, rm', async (t) => {
   t.is(strata(root, ['rm', 'web']).code, 0);
   t.is(strata(root, ['rm', '-f', 'check']).code, 0, 'rm -f unmounts');
   t.is(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt2), false);
-  t.deepEqual(JSON.parse(strata(root, ['ps', '--json']).stdout), []);
+  t.deepEqual(JSON.parse(strata(root, ['ps', '-a', '--json']).stdout), []);
   t.regex(strata(root, ['rm', 'web']).stderr, /no such container/);
 });
 

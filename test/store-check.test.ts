@@ -49,7 +49,7 @@ test('a clean store passes; every kind of garbage is reported, repaired, and dat
   fs.symlinkSync('../layers/' + '99'.repeat(32) + '/diff', path.join(root, 'l', '9999999999999999'));
   const ghost = 'sha256:' + '77'.repeat(32);
   fs.writeFileSync(path.join(root, 'txn.json'), JSON.stringify({ added: [ghost], tags: { 'ghost:1': ghost } }));
-  const cid = (JSON.parse(strata(root, ['ps', '--json']).stdout) as Array<{ id: string }>)[0].id;
+  const cid = (JSON.parse(strata(root, ['ps', '-a', '--json']).stdout) as Array<{ id: string }>)[0].id;
   fs.writeFileSync(path.join(root, 'containers', cid, 'mount.json'), JSON.stringify({ mountpoint: path.join(d, 'not-mounted'), driver: 'strata-fs', since: 'x' }));
 
   const bad = check(root);
@@ -117,7 +117,7 @@ test('kill -9 of the strata-fs daemon: ENOTCONN, then mount and umount recover; 
   await killDaemon(t, mnt);
   const err = t.throws(() => fs.statSync(path.join(mnt, 'etc')));
   t.is((err as NodeJS.ErrnoException).code, 'ENOTCONN');
-  t.regex(strata(root, ['ps']).stdout, /STALE: daemon dead/);
+  t.regex(strata(root, ['ps', '-a']).stdout, /STALE: daemon dead/);
   const chk = strata(root, ['check']);
   t.is(chk.code, 1);
   t.regex(chk.stdout, /^stale-mount: containers\/[0-9a-f]{64}: container victim: the strata-fs daemon of .* is dead/);

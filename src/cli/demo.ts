@@ -104,13 +104,53 @@ export async function makeDemoImage(dir: string): Promise<void> {
   );
 }
 
+/**
+ * The context the demo builds its example image from: a Dockerfile on top of
+ * strata-demo, and a shell (this machine's /bin/sh and cat, with the libraries ldd
+ * names) so that the image can run. Returns false where that cannot be had.
+ */
+export function makeDemoContext(dir: string): boolean {
+  const root = path.join(dir, 'rootfs');
+  const files = new Set<string>();
+  for (const bin of ['/bin/sh', '/bin/cat']) {
+    const r = spawnSync('ldd', [bin], { encoding: 'utf8' });
+    if (r.status !== 0) return false;
+    files.add(bin);
+    for (const m of r.stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) files.add(m[1]);
+  }
+  for (const f of files) {
+    // the image's /bin is a symlink to usr/bin: put binaries where it leads
+    const rel = f.replace(/^\/bin\//, 'usr/bin/').replace(/^\//, '');
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.copyFileSync(f, path.join(root, rel));
+    fs.chmodSync(path.join(root, rel), 0o755);
+  }
+  fs.writeFileSync(path.join(dir, 'greeting.txt'), 'greetings from the build context\n');
+  fs.writeFileSync(path.join(dir, '.dockerignore'), '*.tmp\n');
+  fs.writeFileSync(path.join(dir, 'scratch.tmp'), 'ignored by .dockerignore\n');
+  fs.writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    `# the demo's example image: strata-demo, plus a shell so that it can run things
+FROM strata-demo:latest
+COPY rootfs/ /
+COPY greeting.txt /etc/greeting
+ENV GREETING="hello from a strata container"
+RUN echo "built by strata build" > /etc/built-by
+WORKDIR /var/log
+CMD ["/bin/sh", "-c", "cat /etc/motd /etc/built-by; echo $GREETING in $PWD"]
+`,
+  );
+  return true;
+}
+
 export async function runDemo(o: { root?: string; driver: string; keep: boolean }): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
   const root = o.root ? path.resolve(o.root) : path.join(work, 'store');
   const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'strata');
   const say = (s: string) => process.stdout.write(s);
   const strata = (args: string[]): string => {
-    say(`\n$ strata ${args.join(' ')}\n`);
+    const shown = args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+    say(`\n$ strata ${shown.join(' ')}\n`);
     const r = spawnSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
     say(r.stdout);
     if (r.stderr) process.stderr.write(r.stderr);
@@ -128,6 +168,20 @@ export async function runDemo(o: { root?: string; driver: string; keep: boolean 
     strata(['load', path.join(work, 'image')]);
     strata(['images']);
     strata(['history', 'strata-demo']);
+    const ctx = path.join(work, 'context');
+    fs.mkdirSync(ctx);
+    if (makeDemoContext(ctx)) {
+      say(`\n$ cat ${ctx}/Dockerfile\n${fs.readFileSync(path.join(ctx, 'Dockerfile'), 'utf8')}`);
+      strata(['build', '-t', 'strata-demo:app', ctx]);
+      strata(['run', '--rm', 'strata-demo:app']);
+      strata(['run', '--name', 'app', 'strata-demo:app', 'sh', '-c', 'echo "written by a process in the container" > /etc/note; cat /etc/greeting']);
+      strata(['ps', '-a']);
+      strata(['diff', 'app']);
+      strata(['commit', 'app', 'strata-demo:noted']);
+      strata(['run', '--rm', 'strata-demo:noted', 'cat', '/etc/note']);
+      strata(['rm', 'app']);
+      strata(['rmi', 'strata-demo:noted', 'strata-demo:app']);
+    } else say('\n# (no ldd here: skipping the build and run part of the demo)\n');
     strata(['create', '--name', 'demo', 'strata-demo']);
     let driver = o.driver;
     let mnt: string;
@@ -150,7 +204,7 @@ export async function runDemo(o: { root?: string; driver: string; keep: boolean 
     shell(`echo "hello from the container" > ${mnt}/etc/greeting`, () => fs.writeFileSync(path.join(mnt, 'etc/greeting'), 'hello from the container\n'));
     shell(`echo "edited in the container" >> ${mnt}/etc/motd`, () => fs.appendFileSync(path.join(mnt, 'etc/motd'), 'edited in the container\n'));
     shell(`rm ${mnt}/usr/share/doc/demo/README`, () => fs.rmSync(path.join(mnt, 'usr/share/doc/demo/README')));
-    strata(['ps']);
+    strata(['ps', '-a']);
     strata(['diff', 'demo']);
     strata(['explain', path.join(mnt, 'etc/motd')]);
     strata(['explain', '--container', 'demo', '/usr/share/doc/demo/README']);

@@ -36,9 +36,12 @@ export function createContainer(store: Store, image: ImageRecord, imageRef: stri
   const tmp = store.makeTmp('create');
   for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(tmp, d), { mode: 0o755 });
   // the upper root takes the image root's metadata, as the merged root shows the upper's
-  const rootStat = fs.lstatSync(store.layerDir(rec.layers[rec.layers.length - 1]));
-  fs.chmodSync(path.join(tmp, 'upper'), rootStat.mode & 0o7777);
-  fs.chownSync(path.join(tmp, 'upper'), rootStat.uid, rootStat.gid);
+  // (an image FROM scratch has no layers: its root is the upper's own)
+  if (rec.layers.length) {
+    const rootStat = fs.lstatSync(store.layerDir(rec.layers[rec.layers.length - 1]));
+    fs.chmodSync(path.join(tmp, 'upper'), rootStat.mode & 0o7777);
+    fs.chownSync(path.join(tmp, 'upper'), rootStat.uid, rootStat.gid);
+  }
   fs.writeFileSync(path.join(tmp, 'container.json'), JSON.stringify(rec, null, 2) + '\n');
   fs.renameSync(tmp, store.containerDir(id));
   return rec;
@@ -133,7 +136,11 @@ export function isMounted(store: Store, c: ContainerRecord): MountState | null {
 export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): string {
   // the kernel takes one page of options, hence short symlinked names; strata-fs gets
   // the real dirs (it opens layer roots without following symlinks)
-  const lower = (driver === 'overlay' ? store.shortLowerDirs(c.layers) : store.lowerDirs(c.layers)).join(':');
+  const lowers = driver === 'overlay' ? store.shortLowerDirs(c.layers) : store.lowerDirs(c.layers);
+  // the runtime's init layer (src/runtime/rootfs.ts): mountpoints the image lacks, kept out of the upper
+  const init = path.join(store.containerDir(c.id), 'init');
+  if (fs.existsSync(init)) lowers.unshift(init);
+  const lower = lowers.join(':');
   return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
 }
 

@@ -36,6 +36,21 @@ export function removeImages(store: Store, refs: string[], force: boolean): RmiL
     }
   }
   store.putTags(tags);
+  // a built image's untagged parents (its build steps) go with it, as docker's do, while
+  // nothing else (a tag, another image, a container) needs them
+  const all = store.images();
+  const tagged = new Set(Object.values(tags));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const img of all) {
+      if (toDelete.has(img.id) || tagged.has(img.id)) continue;
+      const children = all.filter((i) => i.parent === img.id);
+      if (children.length === 0 || !children.every((ch) => toDelete.has(ch.id))) continue;
+      if (store.containers().some((c) => c.image === img.id)) continue;
+      toDelete.add(img.id);
+      changed = true;
+    }
+  }
   const keepLayers = new Set<string>();
   for (const img of store.images()) if (!toDelete.has(img.id)) for (const l of img.layers) keepLayers.add(l.chainId);
   for (const c of containers) for (const l of c.layers) keepLayers.add(l);

@@ -39,6 +39,10 @@ export interface ImageRecord {
   layers: Array<{ chainId: string; diffId: string; digest: string; mediaType: string; size: number }>;
   created: string | null;
   loaded: string;
+  /** the image a build step made this one from (docker's Parent); absent for loaded images */
+  parent?: string;
+  /** what the build step was (instruction and inputs), for the build cache */
+  buildKey?: string;
 }
 
 export interface ContainerRecord {

@@ -2,6 +2,7 @@ import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
 import { newContainer } from './container';
 import { walkMem } from './memory';
 import { createMount, importImage } from './tools';
+import { buildDockerfile, runTrue } from './runtime';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
 
@@ -24,6 +25,8 @@ export const allWorkloads: Workload[] = [
   newContainer,
   importImage,
   createMount,
+  runTrue,
+  buildDockerfile,
 ];
 
 export function selectWorkloads(only: string[] | null): Workload[] {

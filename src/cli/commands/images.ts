@@ -10,6 +10,7 @@ export function register(program: Command): void {
     const tags = store.tags();
     const rows: Array<{ repository: string; tag: string; id: string; created: string | null; size: number }> = [];
     const tagged = new Set(Object.values(tags));
+    const parents = new Set(store.images().flatMap((i) => (i.parent ? [i.parent] : [])));
     let filterRepo: string | null = null;
     let filterTag: string | null = null;
     if (ref) {
@@ -25,7 +26,8 @@ export function register(program: Command): void {
         const i = r.lastIndexOf(':');
         rows.push({ repository: r.slice(0, i), tag: r.slice(i + 1), id: img.id, created: img.created, size });
       }
-      if (!tagged.has(img.id)) rows.push({ repository: '<none>', tag: '<none>', id: img.id, created: img.created, size });
+      // untagged images another was built from are a build's intermediate steps (docker hides them too)
+      if (!tagged.has(img.id) && !parents.has(img.id)) rows.push({ repository: '<none>', tag: '<none>', id: img.id, created: img.created, size });
     }
     const shown = rows.filter((r) => (filterRepo === null || r.repository === filterRepo) && (filterTag === null || r.tag === filterTag));
     shown.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));

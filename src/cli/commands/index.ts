@@ -16,8 +16,16 @@ import * as commit from './commit';
 import * as save from './save';
 import * as explain from './explain';
 import * as check from './check';
+import * as run from './run';
+import * as start from './start';
+import * as stop from './stop';
+import * as kill from './kill';
+import * as wait from './wait';
+import * as logs from './logs';
+import * as exec from './exec';
+import * as build from './build';
 import * as demo from './demo';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  load, images, tag, rmi, inspect, history, create, mount, ps, rm, diff, commit, save, explain, check, demo,
+  load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
 ];

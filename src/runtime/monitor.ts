@@ -1,0 +1,28 @@
+// The monitor of a detached container (`strata run -d`, `strata start`): started by
+// startDetached, it supervises the container's process like an attached `strata run`
+// does, but with no terminal: output to the log, the exit code to state.json. It tells
+// its starter over IPC once the process runs, or why it could not start.
+import { Store } from '../store/store';
+import { RuntimeError } from './runc';
+import { startContainer } from './container';
+
+async function main(root: string, id: string): Promise<void> {
+  const store = new Store(root);
+  const c = store.container(id);
+  const send = (m: object) => {
+    if (process.connected) process.send?.(m);
+    if (process.connected) process.disconnect();
+  };
+  if (!c) return send({ error: `no such container: ${id}` });
+  // a detached container outlives the terminal that started it
+  process.on('SIGHUP', () => undefined);
+  process.on('SIGINT', () => undefined);
+  try {
+    await startContainer(store, c, null, () => send({ ok: true }));
+  } catch (e) {
+    send({ error: (e as Error).message.split('\n')[0], code: e instanceof RuntimeError ? e.exitCode : 125 });
+    process.exitCode = 1;
+  }
+}
+
+void main(process.argv[2], process.argv[3]);
