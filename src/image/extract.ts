@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
-import * as sys from './sys';
+import * as sys from '../native';
 import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
 
 export interface ExtractOptions {

@@ -1,7 +1,7 @@
 // Looks a path up through a stack of overlay-format layer dirs (top first) the way the
 // kernel would, so that an importer can inherit what the lower layers show there.
 import * as fs from 'node:fs';
-import { lgetxattr } from './sys';
+import { lgetxattr } from '../native';
 
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 

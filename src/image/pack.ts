@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { bytePack } from './tarbytes';
 import { HashingStream } from './digest';
-import * as sys from './sys';
+import * as sys from '../native';
 import { bytesPath, isWhiteout, OPAQUE_XATTR } from './lower';
 
 interface PackHeader {

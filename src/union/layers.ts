@@ -1,7 +1,7 @@
 // The layer stack on disk: where each layer is, how a real object is named and stat'ed,
 // and how overlayfs marks whiteouts, opaque and redirected directories.
 import * as fs from 'node:fs';
-import { native, STAT_ATIME, STAT_ATIME_NS, STAT_BLOCKS, STAT_CTIME, STAT_CTIME_NS, STAT_DEV, STAT_GID, STAT_INO_HI, STAT_INO_LO, STAT_MODE, STAT_MTIME, STAT_MTIME_NS, STAT_NLINK, STAT_RDEV, STAT_SIZE, STAT_UID } from '../native';
+import { AT_FDCWD, native, STAT_ATIME, STAT_ATIME_NS, STAT_BLOCKS, STAT_CTIME, STAT_CTIME_NS, STAT_DEV, STAT_GID, STAT_INO_HI, STAT_INO_LO, STAT_MODE, STAT_MTIME, STAT_MTIME_NS, STAT_NLINK, STAT_RDEV, STAT_SIZE, STAT_UID } from '../native';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -65,7 +65,7 @@ export function errnoName(negErrno: number): string {
 
 /** lstat that answers null for "not there" (ENOENT, ENOTDIR) and throws other errors. */
 export function lstatOrNull(p: Buffer): RealStat | null {
-  const r = native.lstat(p, statBuf);
+  const r = native.statAt(AT_FDCWD, p, statBuf);
   if (r === 0) return unpack(statBuf);
   if (r === -2 || r === -20) return null;
   const e = new Error(`lstat: ${errnoName(r)}`) as Error & { code: string };
@@ -84,7 +84,7 @@ export function lstatReal(p: Buffer): RealStat {
 }
 
 export function fstatReal(fd: number): RealStat {
-  const r = native.fstat(fd, statBuf);
+  const r = native.statAt(fd, '', statBuf);
   if (r !== 0) {
     const e = new Error(`fstat: ${errnoName(r)}`) as Error & { code: string };
     e.code = errnoName(r);
@@ -102,13 +102,13 @@ export function isDir(st: RealStat): boolean {
 }
 
 export function isOpaque(p: Buffer): boolean {
-  const v = native.lgetxattr(p, OPAQUE_XATTR);
+  const v = native.getxattrAt(AT_FDCWD, p, OPAQUE_XATTR);
   return v !== null && v.length === 1 && v[0] === 0x79; // "y"
 }
 
 /** A directory's overlay marks, in one syscall when it has none (most directories). */
 export function dirMarks(p: Buffer): { opaque: boolean; redirect: { absolute: boolean; path: string } | null } {
-  const names = native.llistxattr(p);
+  const names = native.listxattrAt(AT_FDCWD, p);
   if (names.indexOf(OVERLAY_XATTR_PREFIX) < 0) return NO_MARKS;
   return { opaque: isOpaque(p), redirect: readRedirect(p) };
 }
@@ -116,7 +116,7 @@ const NO_MARKS = { opaque: false, redirect: null };
 
 /** The redirect of a renamed directory: absolute ("/a/b" -> "a/b", from the layer root) or a name. */
 export function readRedirect(p: Buffer): { absolute: boolean; path: string } | null {
-  const v = native.lgetxattr(p, REDIRECT_XATTR);
+  const v = native.getxattrAt(AT_FDCWD, p, REDIRECT_XATTR);
   if (!v || v.length === 0) return null;
   if (v[0] === 0x2f) return { absolute: true, path: v.subarray(1).toString('latin1') };
   return { absolute: false, path: v.toString('latin1') };

@@ -3,11 +3,11 @@
 // rename and hard links. Serves inode-number based requests; knows nothing of the wire.
 import * as fs from 'node:fs';
 import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs } from '../fuse/types';
-import { native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { AT_FDCWD, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
 import { fail } from './errors';
 import {
   LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, dirMarks, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal,
+  S_IFMT, S_IFREG, dirMarks, errnoName, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal,
 } from './layers';
 import { Loc, Node, Resolved, nameKey } from './node';
 
@@ -414,7 +414,7 @@ export class UnionFs implements FileSystem {
       } else if (type === S_IFLNK) {
         fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp);
       } else {
-        native.mknod(tmp, st.mode, st.rdev);
+        native.mknodAt(AT_FDCWD, tmp, st.mode, st.rdev);
       }
       copyMetadata(src, tmp, st);
       fs.renameSync(tmp, dest);
@@ -423,7 +423,7 @@ export class UnionFs implements FileSystem {
       throw e;
     }
     // a copy-up is not a change of the parent: keep its times
-    native.utimensat(parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs, true);
+    native.utimensAt(AT_FDCWD, parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs);
     const ust = lstatReal(dest);
     const key = this.stack.inodeNumber(this.stack.upper!, ust.ino);
     this.originIno.set(key, node.ino);
@@ -458,11 +458,11 @@ export class UnionFs implements FileSystem {
     if (p) {
       if (chown) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
       if (set.mode !== undefined && node.type !== S_IFLNK) fs.chmodSync(p, set.mode & 0o7777);
-      if (times) native.utimensat(p, a[0], a[1], m[0], m[1], true);
+      if (times) native.utimensAt(AT_FDCWD, p, a[0], a[1], m[0], m[1]);
     } else if (h) {
       if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
-      if (times) native.futimens(h.fd, a[0], a[1], m[0], m[1]);
+      if (times) native.utimensAt(h.fd, '', a[0], a[1], m[0], m[1]);
     }
     return this.attrOf(node, this.statNode(node, h));
   }
@@ -524,8 +524,8 @@ export class UnionFs implements FileSystem {
         fd = create(tmp);
         finish(tmp, fd);
         if (isDirectory) {
-          native.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
-          native.renameat2(tmp, target, RENAME_EXCHANGE);
+          native.setxattrAt(AT_FDCWD, tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
+          native.renameAt2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
           fs.unlinkSync(tmp); // the whiteout, now in the work dir
         } else {
           fs.renameSync(tmp, target);
@@ -557,7 +557,7 @@ export class UnionFs implements FileSystem {
   mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number, umask = 0): Entry {
     // a 0/0 character device is a whiteout on disk: nobody may make one through the union
     if ((mode & S_IFMT) === S_IFCHR && rdev === 0) fail('EPERM');
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, umask, (p) => native.mknod(p, mode, rdev));
+    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, umask, (p) => native.mknodAt(AT_FDCWD, p, mode, rdev));
     return this.entry(node, st);
   }
 
@@ -611,15 +611,15 @@ export class UnionFs implements FileSystem {
   /** Replace the upper entry at `target` (or nothing) with a whiteout, atomically. */
   private whiteoutAt(target: Buffer, replacing: 'none' | 'file' | 'dir'): void {
     if (replacing === 'none') {
-      native.mknod(target, S_IFCHR, 0);
+      native.mknodAt(AT_FDCWD, target, S_IFCHR, 0);
       return;
     }
     const tmp = this.tmpPath();
-    native.mknod(tmp, S_IFCHR, 0);
+    native.mknodAt(AT_FDCWD, tmp, S_IFCHR, 0);
     if (replacing === 'file') {
       fs.renameSync(tmp, target);
     } else {
-      native.renameat2(tmp, target, RENAME_EXCHANGE);
+      native.renameAt2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
       fs.rmSync(tmp, { recursive: true, force: true }); // the old upper dir: whiteouts only
     }
   }
@@ -674,12 +674,12 @@ export class UnionFs implements FileSystem {
       const newPath = joinRel(this.mergedPath(newDir), nameKey(newName));
       const lowerPath = node.lowers[0]!.path;
       if (lowerPath !== newPath) {
-        native.lsetxattr(p, REDIRECT_XATTR, Buffer.from('/' + lowerPath, 'latin1'), 0);
-      } else if (native.lgetxattr(p, REDIRECT_XATTR)) {
-        native.lremovexattr(p, REDIRECT_XATTR);
+        native.setxattrAt(AT_FDCWD, p, REDIRECT_XATTR, Buffer.from('/' + lowerPath, 'latin1'), 0);
+      } else if (native.getxattrAt(AT_FDCWD, p, REDIRECT_XATTR)) {
+        native.removexattrAt(AT_FDCWD, p, REDIRECT_XATTR);
       }
     } else if (newDir.lowers.length && !isOpaque(p)) {
-      native.lsetxattr(p, OPAQUE_XATTR, Buffer.from('y'), 0);
+      native.setxattrAt(AT_FDCWD, p, OPAQUE_XATTR, Buffer.from('y'), 0);
     }
   }
 
@@ -712,7 +712,7 @@ export class UnionFs implements FileSystem {
     if (src.isDir) this.prepareMovedDir(src, nd, newName);
     if (exchange) {
       if (dst!.isDir) this.prepareMovedDir(dst!, od, name);
-      native.renameat2(from, to, RENAME_EXCHANGE);
+      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
       this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
       this.moveLink(dst!, nd, nameKey(newName), od, nameKey(name));
       return;
@@ -720,14 +720,14 @@ export class UnionFs implements FileSystem {
     const whiteout = this.lowerHas(od, name);
     const upperDst = lstatOrNull(to);
     if (upperDst && isWhiteout(upperDst) && src.isDir) {
-      native.renameat2(from, to, RENAME_EXCHANGE);
+      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
       if (!whiteout) fs.unlinkSync(from);
     } else {
       if (upperDst && isDir(upperDst)) {
         // the target is empty in the union but its upper dir may hold whiteouts
         for (const e of fs.readdirSync(to, { encoding: 'buffer' })) fs.unlinkSync(join(to, e));
       }
-      native.renameat2(from, to, whiteout ? RENAME_WHITEOUT : 0);
+      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, whiteout ? RENAME_WHITEOUT : 0);
     }
     if (dst) this.dropLink(dst, nd, nameKey(newName));
     this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
@@ -838,7 +838,7 @@ export class UnionFs implements FileSystem {
     const seen = new Set<string>();
     const out: DirEntry[] = [];
     for (const d of dirs) {
-      const raw = native.readdir(d);
+      const raw = readdirPath(d);
       for (let pos = 0; pos < raw.length;) {
         const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
         const type = raw[pos + 8]!;
@@ -903,11 +903,11 @@ export class UnionFs implements FileSystem {
     const node = this.node(nodeid);
     this.requireUpper();
     this.copyUp(node);
-    native.lsetxattr(this.upperPath(node), escapeXattr(name), value, flags);
+    native.setxattrAt(AT_FDCWD, this.upperPath(node), escapeXattr(name), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
-    const v = native.lgetxattr(this.topPath(this.node(nodeid)), escapeXattr(name));
+    const v = native.getxattrAt(AT_FDCWD, this.topPath(this.node(nodeid)), escapeXattr(name));
     if (v === null) fail('ENODATA');
     return v;
   }
@@ -934,9 +934,9 @@ export class UnionFs implements FileSystem {
     this.requireUpper();
     const real = escapeXattr(name);
     // removing what is not there needs no copy-up
-    if (!node.upper && native.lgetxattr(this.topPath(node), real) === null) fail('ENODATA');
+    if (!node.upper && native.getxattrAt(AT_FDCWD, this.topPath(node), real) === null) fail('ENODATA');
     this.copyUp(node);
-    native.lremovexattr(this.upperPath(node), real);
+    native.removexattrAt(AT_FDCWD, this.upperPath(node), real);
   }
 
   destroy(): void {
@@ -984,7 +984,7 @@ function unescapeXattr(name: Buffer): Buffer | null {
 
 /** The names of a real object's xattrs (llistxattr's NUL-separated list, split). */
 function xattrNames(p: Buffer): Buffer[] {
-  const raw = native.llistxattr(p);
+  const raw = native.listxattrAt(AT_FDCWD, p);
   const out: Buffer[] = [];
   for (let i = 0; i < raw.length;) {
     let end = raw.indexOf(0, i);
@@ -1003,8 +1003,18 @@ function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
   for (const n of xattrNames(src)) {
     // the union's own marks stay behind; escaped names given through a mount travel
     if (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX)) continue;
-    const v = native.lgetxattr(src, n);
-    if (v !== null) native.lsetxattr(dst, n, v, 0);
+    const v = native.getxattrAt(AT_FDCWD, src, n);
+    if (v !== null) native.setxattrAt(AT_FDCWD, dst, n, v, 0);
   }
-  native.utimensat(dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs, true);
+  native.utimensAt(AT_FDCWD, dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs);
+}
+
+function readdirPath(p: Buffer): Buffer {
+  const fd = native.openDirAt(AT_FDCWD, p);
+  if (fd < 0) fail(errnoName(fd));
+  try {
+    return native.readdirFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
