@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import { Readable, Transform, TransformCallback } from 'node:stream';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from '../native';
-import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
+import { bytesPath, lstatOrNull, resolveLower } from './lower';
+import { escapeXattr, isInternalXattr, isWhiteout, OPAQUE_XATTR } from '../union/format';
 
 export interface ExtractOptions {
   /** Overlay-format dirs of the layers below this one, top first. */
@@ -142,11 +143,11 @@ function headerXattrs(pax: Record<string, string> | null | undefined): Array<[st
       name = decodeURIComponent(k.slice('LIBARCHIVE.xattr.'.length));
       value = Buffer.from(v, 'base64');
     } else continue;
-    // An empty PAX value means "unset" (the Go tools' reading); overlay's own xattrs
-    // are layer structure, which a tar must express with whiteout files instead.
+    // An empty PAX value means "unset" (the Go tools' reading). A tar names xattrs as
+    // users see them: a trusted.overlay.* one is stored escaped, so that no tar can make
+    // layer structure, which it must express with whiteout files instead.
     if (value.length === 0) continue;
-    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
-    out.push([name, value]);
+    out.push([escapeXattr(name), value]);
   }
   return out;
 }
@@ -189,7 +190,7 @@ class Extractor {
 
   private copyXattrs(from: Buffer, to: Buffer): void {
     for (const name of sys.llistxattr(from)) {
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (isInternalXattr(name)) continue;
       const v = sys.lgetxattr(from, name);
       if (v !== null) sys.lsetxattr(to, name, v);
     }

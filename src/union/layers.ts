@@ -1,6 +1,7 @@
 // The layer stack on disk: where each layer is, how a real object is named and stat'ed,
 // and how overlayfs marks whiteouts, opaque and redirected directories.
 import * as fs from 'node:fs';
+import { isOpaqueValue, OPAQUE_XATTR, OVERLAY_PREFIX, REDIRECT_XATTR } from './format';
 import { AT_FDCWD, native, STAT_ATIME, STAT_ATIME_NS, STAT_BLOCKS, STAT_CTIME, STAT_CTIME_NS, STAT_DEV, STAT_GID, STAT_INO_HI, STAT_INO_LO, STAT_MODE, STAT_MTIME, STAT_MTIME_NS, STAT_NLINK, STAT_RDEV, STAT_SIZE, STAT_UID } from '../native';
 
 export const S_IFMT = 0o170000;
@@ -9,9 +10,6 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const S_IFCHR = 0o020000;
 
-export const OPAQUE_XATTR = Buffer.from('trusted.overlay.opaque');
-export const REDIRECT_XATTR = Buffer.from('trusted.overlay.redirect');
-export const OVERLAY_XATTR_PREFIX = Buffer.from('trusted.overlay.');
 
 /** A real object's stat, as plain numbers. */
 export interface RealStat {
@@ -93,23 +91,18 @@ export function fstatReal(fd: number): RealStat {
   return unpack(statBuf);
 }
 
-export function isWhiteout(st: RealStat): boolean {
-  return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0;
-}
-
 export function isDir(st: RealStat): boolean {
   return (st.mode & S_IFMT) === S_IFDIR;
 }
 
 export function isOpaque(p: Buffer): boolean {
-  const v = native.getxattrAt(AT_FDCWD, p, OPAQUE_XATTR);
-  return v !== null && v.length === 1 && v[0] === 0x79; // "y"
+  return isOpaqueValue(native.getxattrAt(AT_FDCWD, p, OPAQUE_XATTR));
 }
 
 /** A directory's overlay marks, in one syscall when it has none (most directories). */
 export function dirMarks(p: Buffer): { opaque: boolean; redirect: { absolute: boolean; path: string } | null } {
   const names = native.listxattrAt(AT_FDCWD, p);
-  if (names.indexOf(OVERLAY_XATTR_PREFIX) < 0) return NO_MARKS;
+  if (names.indexOf(OVERLAY_PREFIX, 0, 'latin1') < 0) return NO_MARKS;
   return { opaque: isOpaque(p), redirect: readRedirect(p) };
 }
 const NO_MARKS = { opaque: false, redirect: null };

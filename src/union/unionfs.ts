@@ -6,9 +6,10 @@ import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs
 import { AT_FDCWD, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
 import { fail } from './errors';
 import {
-  LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, dirMarks, errnoName, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal,
+  LayerStack, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
+  S_IFMT, S_IFREG, dirMarks, errnoName, fstatReal, isDir, isOpaque, join, joinRel, lstatOrNull, lstatReal,
 } from './layers';
+import { escapeXattr, isInternalXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_XATTR, unescapeXattr } from './format';
 import { Loc, Node, Resolved, nameKey } from './node';
 
 const O_ACCMODE = 3;
@@ -903,25 +904,25 @@ export class UnionFs implements FileSystem {
     const node = this.node(nodeid);
     this.requireUpper();
     this.copyUp(node);
-    native.setxattrAt(AT_FDCWD, this.upperPath(node), escapeXattr(name), value, flags);
+    native.setxattrAt(AT_FDCWD, this.upperPath(node), escapeXattr(nameKey(name)), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
-    const v = native.getxattrAt(AT_FDCWD, this.topPath(this.node(nodeid)), escapeXattr(name));
+    const v = native.getxattrAt(AT_FDCWD, this.topPath(this.node(nodeid)), escapeXattr(nameKey(name)));
     if (v === null) fail('ENODATA');
     return v;
   }
 
   listxattr(c: Caller, nodeid: number): Buffer {
-    const keep: Buffer[] = [];
+    let list = '';
     for (const n of xattrNames(this.topPath(this.node(nodeid)))) {
       // The daemon reads as root; like the kernel for a local filesystem, list trusted.*
       // only to root.
-      if (c.uid !== 0 && startsWith(n, TRUSTED_PREFIX)) continue;
+      if (c.uid !== 0 && n.startsWith('trusted.')) continue;
       const shown = unescapeXattr(n);
-      if (shown) keep.push(shown, NUL);
+      if (shown !== null) list += shown + '\0';
     }
-    return Buffer.concat(keep);
+    return Buffer.from(list, 'latin1');
   }
 
   xattrFree(nodeid: number): boolean {
@@ -932,7 +933,7 @@ export class UnionFs implements FileSystem {
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
     const node = this.node(nodeid);
     this.requireUpper();
-    const real = escapeXattr(name);
+    const real = escapeXattr(nameKey(name));
     // removing what is not there needs no copy-up
     if (!node.upper && native.getxattrAt(AT_FDCWD, this.topPath(node), real) === null) fail('ENODATA');
     this.copyUp(node);
@@ -957,42 +958,10 @@ function findLoc(locs: Loc[], layer: number): Loc | undefined {
   return undefined;
 }
 
-const TRUSTED_PREFIX = Buffer.from('trusted.');
-const ESCAPED_PREFIX = Buffer.from('trusted.overlay.overlay.');
-const NUL = Buffer.alloc(1);
-
-function startsWith(name: Buffer, prefix: Buffer): boolean {
-  return name.length >= prefix.length && name.subarray(0, prefix.length).equals(prefix);
-}
-
-function isOverlayXattr(name: Buffer): boolean {
-  return startsWith(name, OVERLAY_XATTR_PREFIX);
-}
-
-/** The name under which an xattr given through the mount lives on the real file. */
-function escapeXattr(name: Buffer): Buffer {
-  if (!isOverlayXattr(name)) return name;
-  return Buffer.concat([ESCAPED_PREFIX, name.subarray(OVERLAY_XATTR_PREFIX.length)]);
-}
-
-/** The name a real xattr shows through the mount, or null for the union's own. */
-function unescapeXattr(name: Buffer): Buffer | null {
-  if (!isOverlayXattr(name)) return name;
-  if (!startsWith(name, ESCAPED_PREFIX)) return null;
-  return Buffer.concat([OVERLAY_XATTR_PREFIX, name.subarray(ESCAPED_PREFIX.length)]);
-}
-
-/** The names of a real object's xattrs (llistxattr's NUL-separated list, split). */
-function xattrNames(p: Buffer): Buffer[] {
+/** The names of a real object's xattrs (llistxattr's NUL-separated list, split; latin1). */
+function xattrNames(p: Buffer): string[] {
   const raw = native.listxattrAt(AT_FDCWD, p);
-  const out: Buffer[] = [];
-  for (let i = 0; i < raw.length;) {
-    let end = raw.indexOf(0, i);
-    if (end < 0) end = raw.length;
-    if (end > i) out.push(raw.subarray(i, end));
-    i = end + 1;
-  }
-  return out;
+  return raw.length === 0 ? [] : raw.toString('latin1').split('\0').filter((n) => n.length > 0);
 }
 
 /** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
@@ -1002,7 +971,7 @@ function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
   if ((st.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777);
   for (const n of xattrNames(src)) {
     // the union's own marks stay behind; escaped names given through a mount travel
-    if (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX)) continue;
+    if (isInternalXattr(n)) continue;
     const v = native.getxattrAt(AT_FDCWD, src, n);
     if (v !== null) native.setxattrAt(AT_FDCWD, dst, n, v, 0);
   }
