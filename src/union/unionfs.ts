@@ -1,23 +1,33 @@
 // Union semantics over a LayerStack, with overlayfs's on-disk format: lookup through the
 // layers, merged directories, whiteouts, opaque and redirected directories, copy-up,
 // rename and hard links. Serves inode-number based requests; knows nothing of the wire.
+//
+// Every real object is named relative to its parent directory's descriptor (DirFds):
+// an upper object by its node's parent and name (the merged tree is the upper tree), a
+// lower one by its Loc. No path longer than one name is ever built.
 import * as fs from 'node:fs';
 import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs } from '../fuse/types';
-import { AT_FDCWD, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { AT_REMOVEDIR, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
 import {
-  LayerStack, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, dirMarks, errnoName, fstatReal, isDir, isOpaque, join, joinRel, lstatOrNull, lstatReal,
-} from './layers';
-import { escapeXattr, isInternalXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_XATTR, unescapeXattr } from './format';
-import { Loc, Node, Resolved, nameKey } from './node';
+  escapeXattr, isInternalXattr, isOpaqueValue, isWhiteout, OPAQUE_XATTR, OVERLAY_PREFIX, parseRedirect, Redirect,
+  REDIRECT_MAX, REDIRECT_XATTR, unescapeXattr,
+} from './format';
+import { LayerStack } from './layers';
+import { Loc, locPath, Node, Resolved, nameKey, sameLoc } from './node';
+import { errnoName, fstat, isDir, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
 
 const O_ACCMODE = 3;
-const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME, O_NONBLOCK } = fs.constants;
 const DT_UNKNOWN = 0;
 const DT_CHR = 2;
 const NAME_MAX = 255;
 const ROOT_ID = 1;
+const ENOENT = -2;
+const ENOTDIR = -20;
+const ELOOP = -40;
+const Y = Buffer.from('y');
 /** shared by every node that merges no lower object; frozen, so a push would throw */
 const NO_LOWERS = Object.freeze([]) as unknown as Loc[];
 
@@ -33,6 +43,19 @@ interface DirHandle {
   entries: DirEntry[] | null;
 }
 
+interface Marks {
+  opaque: boolean;
+  redirect: Redirect | null;
+  /** a redirect that could lead out of the layer: the lookup ends in this layer */
+  refused: boolean;
+}
+const NO_MARKS: Marks = { opaque: false, redirect: null, refused: false };
+
+export interface UnionOptions {
+  /** directory descriptors kept open (see DirFds); default for a 1024-descriptor limit */
+  maxDirFds?: number;
+}
+
 export class UnionFs implements FileSystem {
   private readonly nodes = new Map<number, Node>();
   /** hard-linked non-directories by the identity of their real object: one node for all names */
@@ -43,121 +66,122 @@ export class UnionFs implements FileSystem {
   private readonly dirHandles = new Map<number, DirHandle>();
   /** listings being read without a handle (see readdir), until read to the end */
   private readonly listings = new Map<Node, DirEntry[]>();
+  private readonly fds: DirFds;
   private nextId = ROOT_ID + 1;
   private nextFh = 1;
   private tmpSeq = 0;
+  private destroyed = false;
   onStaleAttrs?: (nodeid: number) => void;
   /** nodes forgotten so far: a hint for when returning memory is worth a collection */
   dropped = 0;
   readonly root: Node;
 
-  constructor(readonly stack: LayerStack) {
+  constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
+    this.fds = new DirFds(stack, opts.maxDirFds ?? dirFdBudget(1024));
     const lowers: Loc[] = [];
     const upper = stack.upper;
-    if (!(upper && isOpaque(upper.root))) {
+    if (!(upper && isOpaqueAt(upper.rootFd, ''))) {
       for (const l of stack.lowers) {
-        lowers.push({ layer: l.index, path: '' });
-        if (isOpaque(l.root)) break;
+        lowers.push(l.rootLoc);
+        if (isOpaqueAt(l.rootFd, '')) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
-    const ino = stack.inodeNumber(top, lstatReal(top.root).ino);
+    const ino = stack.inodeNumber(top, statAt(top.rootFd, '').ino);
     this.root = new Node(ROOT_ID, ino, S_IFDIR, upper !== null, lowers);
     this.root.key = ino;
     this.root.nlookup = 1;
     this.nodes.set(ROOT_ID, this.root);
   }
 
-  // ---------- paths ----------
+  // ---------- where a node's real objects are ----------
 
-  /** The node's path from the root of the merged tree, which is also its path in the upper layer. */
-  private mergedPath(node: Node): string {
-    let path = '';
-    let n = node;
-    while (n.links.length) {
-      const l = n.links[0]!;
-      path = path.length ? l.name + '/' + path : l.name;
-      n = l.parent;
-    }
-    if (n !== this.root) fail('ESTALE', 'node has no name');
-    return path;
+  /** The directory holding a node's upper object. */
+  private upperDir(node: Node): number {
+    const l = node.links[0];
+    if (l) return this.fds.upper(l.parent);
+    if (node === this.root) return this.stack.upper!.rootFd;
+    fail('ESTALE', 'node has no name');
   }
 
-  private upperPath(node: Node): Buffer {
-    return this.stack.upper!.real(this.mergedPath(node));
+  /** Its name there ('' for the root: the directory itself). */
+  private upperName(node: Node): string {
+    const l = node.links[0];
+    return l ? l.name : '';
   }
 
-  private upperChild(dir: Node, name: Buffer): Buffer {
-    return this.stack.upper!.real(joinRel(this.mergedPath(dir), nameKey(name)));
-  }
-
-  private lowerReal(loc: Loc): Buffer {
-    return this.stack.lower(loc.layer).real(loc.path);
-  }
-
-  /** The real object a node shows: its upper copy, else its topmost lower one. */
-  private topPath(node: Node): Buffer {
-    if (node.upper) return this.upperPath(node);
+  /** The directory holding the real object a node shows: its upper copy, else its topmost lower one. */
+  private topDir(node: Node): number {
+    if (node.upper) return this.upperDir(node);
     const loc = node.lowers[0];
     if (!loc) fail('ESTALE');
-    return this.lowerReal(loc);
+    return this.fds.lowerParent(loc);
   }
 
-  private tmpPath(): Buffer {
-    const w = this.stack.workDir;
-    if (!w) fail('EROFS');
-    return Buffer.from(`${w.toString()}/#${process.pid.toString(16)}.${(++this.tmpSeq).toString(16)}`);
+  private topName(node: Node): string {
+    return node.upper ? this.upperName(node) : node.lowers[0]!.name;
+  }
+
+  private tmpName(): string {
+    return `#${process.pid.toString(16)}.${(++this.tmpSeq).toString(16)}`;
+  }
+
+  /** Remove a leftover of ours from the work dir (whatever it holds). */
+  private removeTmp(tmp: string): void {
+    fs.rmSync(this.stack.workDir + '/' + tmp, { recursive: true, force: true });
   }
 
   // ---------- lookup ----------
 
-  /** Find `name` in `dir` through the layers, as overlayfs's lookup does. */
-  private resolveChild(dir: Node, name: Buffer): Resolved | null {
-    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
+  /** Find `name` in `dir` through the layers, as overlayfs's lookup does: one fstatat per
+   *  layer (and one listxattr per directory found), relative to the parent's descriptor. */
+  private resolveChild(dir: Node, name: string): Resolved | null {
+    checkName(name);
     let st: RealStat | null = null;
     let layer = -1;
     let upper = false;
     const lowers: Loc[] = [];
-    let absolute: string | null = null; // redirect from a layer root, for the layers below
-    let relName = nameKey(name); // redirect to another name in the same parent
+    let absolute: string[] | null = null; // redirect from a layer root, for the layers below
+    let relName = name; // redirect to another name in the same parent
     if (dir.upper && this.stack.upper) {
-      const p = this.upperChild(dir, name);
-      const s = lstatOrNull(p);
+      const fd = this.fds.upper(dir);
+      const s = statOrNull(fd, name);
       if (s) {
         if (isWhiteout(s)) return null;
         st = s;
         layer = 0;
         upper = true;
         if (!isDir(s)) return { upper, lowers: NO_LOWERS, st, layer };
-        const marks = dirMarks(p);
-        if (marks.opaque) return { upper, lowers: NO_LOWERS, st, layer };
-        const r = marks.redirect;
+        const m = dirMarks(fd, name);
         // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
-        if (r && !validRedirect(r)) return { upper, lowers: NO_LOWERS, st, layer };
-        if (r) {
-          if (r.absolute) absolute = r.path;
-          else relName = r.path;
+        if (m.opaque || m.refused) return { upper, lowers: NO_LOWERS, st, layer };
+        if (m.redirect) {
+          if (m.redirect.absolute) absolute = m.redirect.parts;
+          else relName = m.redirect.parts[0]!;
         }
       }
     }
     const dirLowers = dir.lowers;
     const nLower = this.stack.lowers.length;
     for (let li = 1; li <= nLower; li++) {
-      let path: string;
+      let parent: Loc;
+      let child: string;
       let lastLayer = false;
       if (absolute !== null) {
         const walk = this.walkRedirect(li, absolute);
         if (walk === 'absent') continue;
         if (walk === 'stop') break;
-        lastLayer = walk === 'last';
-        path = absolute;
+        lastLayer = walk.last;
+        parent = walk.parent;
+        child = absolute[absolute.length - 1]!;
       } else {
         const dl = findLoc(dirLowers, li);
         if (!dl) continue;
-        path = joinRel(dl.path, relName);
+        parent = dl;
+        child = relName;
       }
-      const real = this.stack.lower(li).real(path);
-      const s = lstatOrNull(real);
+      const fd = this.fds.lower(parent);
+      const s = statOrNull(fd, child);
       if (!s) {
         if (lastLayer) break;
         continue;
@@ -166,19 +190,19 @@ export class UnionFs implements FileSystem {
       if (!st) {
         st = s;
         layer = li;
-        lowers.push({ layer: li, path });
+        lowers.push(new Loc(li, parent, child));
         if (!isDir(s)) break;
       } else {
         if (!isDir(s)) break; // a non-directory below a directory hides nothing more
-        lowers.push({ layer: li, path });
+        lowers.push(new Loc(li, parent, child));
       }
-      const marks = dirMarks(real);
-      if (marks.opaque || lastLayer) break;
-      const r = marks.redirect;
-      if (r && !validRedirect(r)) break;
-      if (r) {
-        if (r.absolute) absolute = r.path;
-        else relName = r.path;
+      const m = dirMarks(fd, child);
+      if (m.opaque || lastLayer || m.refused) break;
+      if (m.redirect) {
+        if (m.redirect.absolute) absolute = m.redirect.parts;
+        // a relative redirect renames the last component of the path looked up
+        else if (absolute !== null) absolute = [...absolute.slice(0, -1), m.redirect.parts[0]!];
+        else relName = m.redirect.parts[0]!;
       }
     }
     if (!st) return null;
@@ -186,35 +210,52 @@ export class UnionFs implements FileSystem {
     return { upper, lowers: lowers.length ? lowers.slice() : NO_LOWERS, st, layer };
   }
 
-  /** Walk the directories leading to a redirect target in lower layer li, as overlayfs
-   *  does: never through a symlink or other non-directory, nor past a whiteout (either
-   *  ends the lookup), and an opaque directory on the way makes this layer the last. */
-  private walkRedirect(li: number, path: string): 'ok' | 'last' | 'absent' | 'stop' {
+  /** Walk the directories leading to a redirect target in lower layer li from its root, as
+   *  overlayfs does: never through a symlink or other non-directory, nor past a whiteout
+   *  (either ends the lookup), and an opaque directory on the way makes this layer the
+   *  last. Gives the target's parent directory. */
+  private walkRedirect(li: number, parts: string[]): { parent: Loc; last: boolean } | 'absent' | 'stop' {
     const layer = this.stack.lower(li);
+    let loc = layer.rootLoc;
+    let fd = layer.rootFd;
     let last = false;
-    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-      const real = layer.real(path.slice(0, i));
-      const st = lstatOrNull(real);
-      if (!st) return 'absent';
-      if (!isDir(st)) return 'stop';
-      if (dirMarks(real).opaque) last = true;
+    let found = false;
+    try {
+      for (let i = 0; i < parts.length - 1; i++) {
+        const next = native.openDirAt(fd, parts[i]!);
+        if (next === ENOENT) return 'absent';
+        if (next === ENOTDIR || next === ELOOP) return 'stop';
+        if (next < 0) fail(errnoName(next));
+        if (fd !== layer.rootFd) fs.closeSync(fd);
+        fd = next;
+        loc = new Loc(li, loc, parts[i]!);
+        if (dirMarks(fd, '').opaque) last = true;
+      }
+      found = true;
+    } finally {
+      if (!found && fd !== layer.rootFd) fs.closeSync(fd);
     }
-    return last ? 'last' : 'ok';
+    // the descriptor of the target's parent is the one the lookup needs next
+    if (fd !== layer.rootFd) this.fds.add(loc, fd);
+    return { parent: loc, last };
   }
 
   /** Find or make the node for a resolved name, keeping one node per directory and per hard-linked file. */
-  private nodeFor(dir: Node, name: Buffer, r: Resolved): Node {
+  private nodeFor(dir: Node, k: string, r: Resolved): Node {
     const type = r.st.mode & S_IFMT;
     const layer = r.layer === 0 ? this.stack.upper! : this.stack.lower(r.layer);
     const key = this.stack.inodeNumber(layer, r.st.ino);
-    const k = nameKey(name);
     const linked = type !== S_IFDIR && r.st.nlink > 1;
     const existing = dir.children!.get(k);
     if (existing) {
       if (existing.type === type && (existing.isDir || existing.key === key)) {
         existing.upper = r.upper;
-        existing.lowers = r.lowers;
-        if (existing.key !== key) this.rekey(existing, key);
+        this.setLowers(existing, r.lowers);
+        if (existing.key !== key) {
+          // another upper directory by that name: its descriptor is another one
+          if (existing.isDir) this.fds.forget(existing);
+          this.rekey(existing, key);
+        }
         return existing;
       }
       this.dropLink(existing, dir, k);
@@ -223,7 +264,7 @@ export class UnionFs implements FileSystem {
       const same = this.byKey.get(key);
       if (same && !same.unlinked) {
         same.upper = r.upper;
-        same.lowers = r.lowers;
+        this.setLowers(same, r.lowers);
         this.addLink(same, dir, k);
         return same;
       }
@@ -235,6 +276,23 @@ export class UnionFs implements FileSystem {
     if (linked) this.byKey.set(key, node);
     this.addLink(node, dir, k);
     return node;
+  }
+
+  /** A fresh lookup's lower objects for a known node: the same places keep their Locs (and
+   *  with them the cached descriptors of the directories). */
+  private setLowers(node: Node, lowers: Loc[]): void {
+    const old = node.lowers;
+    if (old === lowers) return;
+    if (old.length === lowers.length && old.every((l, i) => sameLoc(l, lowers[i]!))) {
+      // a redirect walk opened the parents afresh: those are not needed twice
+      for (let i = 0; i < lowers.length; i++) {
+        const p = lowers[i]!.parent;
+        if (p && p !== old[i]!.parent) this.fds.forget(p);
+      }
+      return;
+    }
+    if (node.isDir) for (const l of old) this.fds.forget(l);
+    node.lowers = lowers;
   }
 
   private rekey(node: Node, key: number): void {
@@ -283,6 +341,10 @@ export class UnionFs implements FileSystem {
     this.nodes.delete(node.id);
     this.listings.delete(node);
     this.dropped++;
+    if (node.isDir) {
+      this.fds.forget(node);
+      for (const l of node.lowers) this.fds.forget(l);
+    }
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
     const links = node.links;
     node.links = [];
@@ -305,39 +367,25 @@ export class UnionFs implements FileSystem {
     return n;
   }
 
+  /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
-    let nlink = st.nlink;
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
-    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) nlink = 1;
-    if (node.unlinked) nlink = 0;
-    return {
-      ino: node.ino,
-      size: st.size,
-      blocks: st.blocks,
-      atime: st.atime,
-      atimeNs: st.atimeNs,
-      mtime: st.mtime,
-      mtimeNs: st.mtimeNs,
-      ctime: st.ctime,
-      ctimeNs: st.ctimeNs,
-      mode: st.mode,
-      nlink,
-      uid: st.uid,
-      gid: st.gid,
-      rdev: st.rdev,
-    };
+    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
+    if (node.unlinked) st.nlink = 0;
+    st.ino = node.ino;
+    return st;
   }
 
   /** A node without a name (removed, or detached) is stat'ed through an open file: the
    *  given one, else any. */
   private statNode(node: Node, h?: Handle): RealStat {
-    // a handle on the upper object is the same file as its name, without walking the path
-    if (h && !h.lower) return fstatReal(h.fd);
+    // a handle on the upper object is the same file as its name, without a lookup
+    if (h && !h.lower) return fstat(h.fd);
     if (node.unlinked || node.detached) {
-      if (h) return fstatReal(h.fd);
-      for (const o of this.handles.values()) if (o.node === node) return fstatReal(o.fd);
+      if (h) return fstat(h.fd);
+      for (const o of this.handles.values()) if (o.node === node) return fstat(o.fd);
     }
-    return lstatReal(this.topPath(node));
+    return statAt(this.topDir(node), this.topName(node));
   }
 
   private entry(node: Node, st: RealStat): Entry {
@@ -346,10 +394,12 @@ export class UnionFs implements FileSystem {
   }
 
   lookup(_c: Caller, parent: number, name: Buffer): Entry {
+    this.fds.settle();
     const dir = this.dirNode(parent);
-    const r = this.resolveChild(dir, name);
+    const k = nameKey(name);
+    const r = this.resolveChild(dir, k);
     if (!r) fail('ENOENT');
-    return this.entry(this.nodeFor(dir, name, r), r.st);
+    return this.entry(this.nodeFor(dir, k, r), r.st);
   }
 
   forget(nodeid: number, n: number): void {
@@ -360,6 +410,7 @@ export class UnionFs implements FileSystem {
   }
 
   getattr(_c: Caller, nodeid: number, fh?: number): Attr {
+    this.fds.settle();
     const node = this.node(nodeid);
     return this.attrOf(node, this.statNode(node, fh !== undefined ? this.handles.get(fh) : undefined));
   }
@@ -368,9 +419,9 @@ export class UnionFs implements FileSystem {
 
   /** Is `name` present (not whited out) in the lower layers merged below `dir`? Then removing
    *  or moving it away needs a whiteout. */
-  private lowerHas(dir: Node, name: Buffer): boolean {
+  private lowerHas(dir: Node, name: string): boolean {
     for (const loc of dir.lowers) {
-      const st = lstatOrNull(this.stack.lower(loc.layer).real(joinRel(loc.path, nameKey(name))));
+      const st = statOrNull(this.fds.lower(loc), name);
       if (st) return !isWhiteout(st);
     }
     return false;
@@ -380,28 +431,38 @@ export class UnionFs implements FileSystem {
     if (!this.stack.upper) fail('EROFS');
   }
 
-  /** Give a lower object an upper copy (parents first), atomically through the work dir:
-   *  a crash leaves either no copy or a whole one. */
+  /** Give a lower object an upper copy, parents first (top down, however deep), each
+   *  atomically through the work dir: a crash leaves either no copy or a whole one. */
   private copyUp(node: Node, withData = true): void {
     if (node.upper) return;
     this.requireUpper();
-    const link = node.links[0];
-    if (!link) fail('ESTALE', 'cannot copy up a removed file');
-    this.copyUp(link.parent);
-    const src = this.lowerReal(node.lowers[0]!);
-    const st = lstatReal(src);
-    const parentReal = this.upperPath(link.parent);
-    const pst = lstatReal(parentReal);
-    const dest = this.stack.upper!.real(joinRel(this.mergedPath(link.parent), link.name));
-    const tmp = this.tmpPath();
+    const chain: Node[] = [];
+    for (let n: Node = node; !n.upper;) {
+      const link = n.links[0];
+      if (!link) fail('ESTALE', 'cannot copy up a removed file');
+      chain.push(n);
+      n = link.parent;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) this.copyUpOne(chain[i]!, i > 0 || withData);
+  }
+
+  private copyUpOne(node: Node, withData: boolean): void {
+    const link = node.links[0]!;
+    const loc = node.lowers[0]!;
+    const srcDir = this.fds.lowerParent(loc);
+    const st = statAt(srcDir, loc.name);
+    const parentFd = this.fds.upper(link.parent);
+    const pst = fstat(parentFd);
+    const work = this.stack.workFd();
+    const tmp = this.tmpName();
     const type = st.mode & S_IFMT;
     try {
       if (type === S_IFDIR) {
-        fs.mkdirSync(tmp, 0o700);
+        native.mkdirAt(work, tmp, 0o700);
       } else if (type === S_IFREG) {
-        const fin = fs.openSync(src, O_RDONLY | O_NOFOLLOW | O_NOATIME);
+        const fin = native.openAt(srcDir, loc.name, O_RDONLY | O_NOFOLLOW | O_NOATIME, 0);
         try {
-          const fout = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
+          const fout = native.openAt(work, tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
           try {
             if (withData) native.copySparse(fin, fout, st.size);
             // data first, then the name: after a crash the name shows the whole file or none
@@ -413,19 +474,19 @@ export class UnionFs implements FileSystem {
           fs.closeSync(fin);
         }
       } else if (type === S_IFLNK) {
-        fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp);
+        native.symlinkAt(native.readlinkAt(srcDir, loc.name), work, tmp);
       } else {
-        native.mknodAt(AT_FDCWD, tmp, st.mode, st.rdev);
+        native.mknodAt(work, tmp, st.mode, st.rdev);
       }
-      copyMetadata(src, tmp, st);
-      fs.renameSync(tmp, dest);
+      copyMetadata(srcDir, loc.name, work, tmp, st);
+      native.renameAt2(work, tmp, parentFd, link.name, 0);
     } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      this.removeTmp(tmp);
       throw e;
     }
     // a copy-up is not a change of the parent: keep its times
-    native.utimensAt(AT_FDCWD, parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs);
-    const ust = lstatReal(dest);
+    native.utimensAt(parentFd, '', pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs);
+    const ust = statAt(parentFd, link.name);
     const key = this.stack.inodeNumber(this.stack.upper!, ust.ino);
     this.originIno.set(key, node.ino);
     this.rekey(node, key);
@@ -439,27 +500,29 @@ export class UnionFs implements FileSystem {
   // ---------- attributes ----------
 
   setattr(_c: Caller, nodeid: number, set: SetAttr, fh?: number): Attr {
+    this.fds.settle();
     const node = this.node(nodeid);
     this.requireUpper();
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
     this.copyUp(node, !(set.size === 0));
     // through the caller's open file when it is on the upper object (fchown(2) and the
     // like arrive with it), else by name; through any open file once the name is gone
-    const p = (h && !h.lower) || node.unlinked ? null : this.upperPath(node);
+    const byName = !((h && !h.lower) || node.unlinked);
     if (set.size !== undefined) {
       if (h && h.writable) fs.ftruncateSync(h.fd, set.size);
-      else if (p) fs.truncateSync(p, set.size);
-      else if (!node.unlinked) fs.truncateSync(this.upperPath(node), set.size);
+      else if (!node.unlinked) truncateAt(this.upperDir(node), this.upperName(node), set.size);
       else fail('EBADF');
     }
     const chown = set.uid !== undefined || set.gid !== undefined;
     const a = set.atime ?? [0, UTIME_OMIT];
     const m = set.mtime ?? [0, UTIME_OMIT];
     const times = set.atime !== undefined || set.mtime !== undefined;
-    if (p) {
-      if (chown) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
-      if (set.mode !== undefined && node.type !== S_IFLNK) fs.chmodSync(p, set.mode & 0o7777);
-      if (times) native.utimensAt(AT_FDCWD, p, a[0], a[1], m[0], m[1]);
+    if (byName) {
+      const dfd = this.upperDir(node);
+      const name = this.upperName(node);
+      if (chown) native.chownAt(dfd, name, set.uid ?? -1, set.gid ?? -1);
+      if (set.mode !== undefined && node.type !== S_IFLNK) native.chmodAt(dfd, name, set.mode & 0o7777);
+      if (times) native.utimensAt(dfd, name, a[0], a[1], m[0], m[1]);
     } else if (h) {
       if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
@@ -469,7 +532,9 @@ export class UnionFs implements FileSystem {
   }
 
   readlink(_c: Caller, nodeid: number): Buffer {
-    return fs.readlinkSync(this.topPath(this.node(nodeid)), { encoding: 'buffer' });
+    this.fds.settle();
+    const node = this.node(nodeid);
+    return native.readlinkAt(this.topDir(node), this.topName(node));
   }
 
   // ---------- creating names ----------
@@ -477,13 +542,13 @@ export class UnionFs implements FileSystem {
   /** Make a new object named `name` in `dir` in the upper layer, owned by the caller. Over a
    *  whiteout, the object is made in the work dir and renamed over it, so the lower object
    *  never shows through; a directory made there is opaque. */
-  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, umask: number, make: (p: Buffer) => number | void): { node: Node; st: RealStat } {
+  private createIn(c: Caller, dir: Node, name: string, mode: number, umask: number, make: (dirfd: number, name: string) => number | void): { node: Node; st: RealStat } {
+    this.fds.settle();
     this.requireUpper();
-    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
+    checkName(name);
     this.copyUp(dir);
-    const dirReal = this.upperPath(dir);
-    const target = join(dirReal, name);
-    const dst = lstatReal(dirReal);
+    const dfd = this.fds.upper(dir);
+    const dst = fstat(dfd);
     const isDirectory = (mode & S_IFMT) === S_IFDIR;
     let perm = mode & 0o7777;
     let gid = c.gid;
@@ -491,87 +556,92 @@ export class UnionFs implements FileSystem {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
     }
-    const create = (p: Buffer): number | undefined => {
+    const create = (d: number, n: string): number | undefined => {
       process.umask(umask);
       try {
-        return make(p) ?? undefined;
+        return make(d, n) ?? undefined;
       } finally {
         process.umask(0);
       }
     };
-    // through the new file's descriptor when there is one: no second walk of its path
-    const finish = (p: Buffer, fd: number | undefined): void => {
+    // through the new file's descriptor when there is one
+    const finish = (d: number, n: string, fd: number | undefined): void => {
       if (fd !== undefined) fs.fchownSync(fd, c.uid, gid);
-      else fs.lchownSync(p, c.uid, gid);
+      else native.chownAt(d, n, c.uid, gid);
       // chown cleared setuid/setgid: put them back over what umask and ACLs left
       if ((mode & S_IFMT) === S_IFLNK || !(perm & 0o7000)) return;
-      if (fd !== undefined) fs.fchmodSync(fd, (fstatReal(fd).mode & 0o777) | (perm & 0o7000));
-      else fs.chmodSync(p, (lstatReal(p).mode & 0o777) | (perm & 0o7000));
+      if (fd !== undefined) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
+      else native.chmodAt(d, n, (statAt(d, n).mode & 0o777) | (perm & 0o7000));
     };
     // Made in place unless the name is taken; a whiteout there is replaced atomically.
     let fd: number | undefined;
     let overWhiteout = false;
     try {
-      fd = create(target);
+      fd = create(dfd, name);
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      const existing = lstatOrNull(target);
+      const existing = statOrNull(dfd, name);
       if (!existing || !isWhiteout(existing)) throw e;
       overWhiteout = true;
     }
     if (overWhiteout) {
-      const tmp = this.tmpPath();
+      const work = this.stack.workFd();
+      const tmp = this.tmpName();
       try {
-        fd = create(tmp);
-        finish(tmp, fd);
+        fd = create(work, tmp);
+        finish(work, tmp, fd);
         if (isDirectory) {
-          native.setxattrAt(AT_FDCWD, tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
-          native.renameAt2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
-          fs.unlinkSync(tmp); // the whiteout, now in the work dir
+          native.setxattrAt(work, tmp, OPAQUE_XATTR, Y, 0);
+          native.renameAt2(work, tmp, dfd, name, RENAME_EXCHANGE);
+          native.unlinkAt(work, tmp, 0); // the whiteout, now in the work dir
         } else {
-          fs.renameSync(tmp, target);
+          native.renameAt2(work, tmp, dfd, name, 0);
         }
       } catch (e) {
         if (fd !== undefined) fs.closeSync(fd);
-        fs.rmSync(tmp, { recursive: true, force: true });
+        this.removeTmp(tmp);
         throw e;
       }
     } else {
       try {
-        finish(target, fd);
+        finish(dfd, name, fd);
       } catch (e) {
         if (fd !== undefined) fs.closeSync(fd);
-        fs.rmSync(target, { recursive: true, force: true });
+        try {
+          native.unlinkAt(dfd, name, isDirectory ? AT_REMOVEDIR : 0);
+        } catch {
+          // the error that matters is the first one
+        }
         throw e;
       }
     }
-    const st = fd !== undefined ? fstatReal(fd) : lstatReal(target);
+    const st = fd !== undefined ? fstat(fd) : statAt(dfd, name);
     const node = this.nodeFor(dir, name, { upper: true, lowers: NO_LOWERS, st, layer: 0 });
     return { node, st };
   }
 
   symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFLNK | 0o777, 0, (p) => fs.symlinkSync(target, p));
+    const { node, st } = this.createIn(c, this.dirNode(parent), nameKey(name), S_IFLNK | 0o777, 0, (d, n) => native.symlinkAt(target, d, n));
     return this.entry(node, st);
   }
 
   mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number, umask = 0): Entry {
     // a 0/0 character device is a whiteout on disk: nobody may make one through the union
     if ((mode & S_IFMT) === S_IFCHR && rdev === 0) fail('EPERM');
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, umask, (p) => native.mknodAt(AT_FDCWD, p, mode, rdev));
+    const { node, st } = this.createIn(c, this.dirNode(parent), nameKey(name), mode, umask, (d, n) => native.mknodAt(d, n, mode, rdev));
     return this.entry(node, st);
   }
 
   mkdir(c: Caller, parent: number, name: Buffer, mode: number, umask = 0): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFDIR | (mode & 0o7777), umask, (p) => fs.mkdirSync(p, mode & 0o7777));
+    const { node, st } = this.createIn(c, this.dirNode(parent), nameKey(name), S_IFDIR | (mode & 0o7777), umask, (d, n) => native.mkdirAt(d, n, mode & 0o7777));
     return this.entry(node, st);
   }
 
   create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask = 0): { entry: Entry; opened: Opened } {
     let fd = -1;
     const oflags = (flags & ~(O_NOCTTY | O_TRUNC)) | O_CREAT | O_EXCL | O_NOFOLLOW;
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), umask, (p) => {
-      fd = fs.openSync(p, oflags, mode & 0o7777);
+    const { node, st } = this.createIn(c, this.dirNode(parent), nameKey(name), S_IFREG | (mode & 0o7777), umask, (d, n) => {
+      fd = native.openAt(d, n, oflags, mode & 0o7777);
       return fd;
     });
     const entry = this.entry(node, st);
@@ -579,121 +649,137 @@ export class UnionFs implements FileSystem {
   }
 
   link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry {
+    this.fds.settle();
     const node = this.node(nodeid);
     if (node.isDir) fail('EPERM');
     const dir = this.dirNode(newParent);
+    const k = nameKey(newName);
     this.requireUpper();
+    checkName(k);
     this.copyUp(node);
     this.copyUp(dir);
-    const src = this.upperPath(node);
-    const target = this.upperChild(dir, newName);
-    const existing = lstatOrNull(target);
+    const sfd = this.upperDir(node);
+    const sname = this.upperName(node);
+    const dfd = this.fds.upper(dir);
+    const existing = statOrNull(dfd, k);
     if (existing && !isWhiteout(existing)) fail('EEXIST');
     if (existing) {
-      const tmp = this.tmpPath();
-      fs.linkSync(src, tmp);
-      fs.renameSync(tmp, target);
+      const work = this.stack.workFd();
+      const tmp = this.tmpName();
+      native.linkAt(sfd, sname, work, tmp);
+      native.renameAt2(work, tmp, dfd, k, 0);
     } else {
-      fs.linkSync(src, target);
+      native.linkAt(sfd, sname, dfd, k);
     }
-    this.addLink(node, dir, nameKey(newName));
+    this.addLink(node, dir, k);
     this.byKey.set(node.key, node);
-    return this.entry(node, lstatReal(target));
+    return this.entry(node, statAt(dfd, k));
   }
 
   // ---------- removing names ----------
 
-  private childNode(dir: Node, name: Buffer): { node: Node; r: Resolved } {
+  private childNode(dir: Node, name: string): { node: Node; r: Resolved } {
     const r = this.resolveChild(dir, name);
     if (!r) fail('ENOENT');
     return { node: this.nodeFor(dir, name, r), r };
   }
 
-  /** Replace the upper entry at `target` (or nothing) with a whiteout, atomically. */
-  private whiteoutAt(target: Buffer, replacing: 'none' | 'file' | 'dir'): void {
+  /** Replace the upper entry `name` in dirfd (or nothing) with a whiteout, atomically. */
+  private whiteoutAt(dirfd: number, name: string, replacing: 'none' | 'file' | 'dir'): void {
     if (replacing === 'none') {
-      native.mknodAt(AT_FDCWD, target, S_IFCHR, 0);
+      native.mknodAt(dirfd, name, S_IFCHR, 0);
       return;
     }
-    const tmp = this.tmpPath();
-    native.mknodAt(AT_FDCWD, tmp, S_IFCHR, 0);
+    const work = this.stack.workFd();
+    const tmp = this.tmpName();
+    native.mknodAt(work, tmp, S_IFCHR, 0);
     if (replacing === 'file') {
-      fs.renameSync(tmp, target);
+      native.renameAt2(work, tmp, dirfd, name, 0);
     } else {
-      native.renameAt2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
-      fs.rmSync(tmp, { recursive: true, force: true }); // the old upper dir: whiteouts only
+      native.renameAt2(work, tmp, dirfd, name, RENAME_EXCHANGE);
+      this.removeTmp(tmp); // the old upper dir: whiteouts only
     }
   }
 
   unlink(_c: Caller, parent: number, name: Buffer): void {
+    this.fds.settle();
     const dir = this.dirNode(parent);
     this.requireUpper();
-    const { node, r } = this.childNode(dir, name);
+    const k = nameKey(name);
+    const { node, r } = this.childNode(dir, k);
     if (node.isDir) fail('EISDIR');
     this.copyUp(dir);
-    const target = this.upperChild(dir, name);
-    const hidden = this.lowerHas(dir, name);
+    const dfd = this.fds.upper(dir);
+    const hidden = this.lowerHas(dir, k);
     if (r.upper) {
-      if (hidden) this.whiteoutAt(target, 'file');
-      else fs.unlinkSync(target);
+      if (hidden) this.whiteoutAt(dfd, k, 'file');
+      else native.unlinkAt(dfd, k, 0);
     } else {
-      this.whiteoutAt(target, 'none');
+      this.whiteoutAt(dfd, k, 'none');
     }
-    this.dropLink(node, dir, nameKey(name));
+    this.dropLink(node, dir, k);
   }
 
   rmdir(_c: Caller, parent: number, name: Buffer): void {
+    this.fds.settle();
     const dir = this.dirNode(parent);
     this.requireUpper();
-    const { node, r } = this.childNode(dir, name);
+    const k = nameKey(name);
+    const { node, r } = this.childNode(dir, k);
     if (!node.isDir) fail('ENOTDIR');
     if (this.listDir(node).length) fail('ENOTEMPTY');
     this.copyUp(dir);
-    const target = this.upperChild(dir, name);
-    const hidden = this.lowerHas(dir, name);
+    const dfd = this.fds.upper(dir);
+    const hidden = this.lowerHas(dir, k);
     if (r.upper) {
       if (hidden) {
-        this.whiteoutAt(target, 'dir');
+        this.whiteoutAt(dfd, k, 'dir');
       } else {
-        const tmp = this.tmpPath();
-        fs.renameSync(target, tmp);
-        fs.rmSync(tmp, { recursive: true, force: true });
+        const tmp = this.tmpName();
+        native.renameAt2(dfd, k, this.stack.workFd(), tmp, 0);
+        this.removeTmp(tmp);
       }
     } else {
-      this.whiteoutAt(target, 'none');
+      this.whiteoutAt(dfd, k, 'none');
     }
-    this.dropLink(node, dir, nameKey(name));
+    this.fds.forget(node);
+    this.dropLink(node, dir, k);
   }
 
   // ---------- rename ----------
 
-  /** Before a directory moves to `newDir`: keep merging the lower dirs it merges now
-   *  (redirect), or, if it merges none, keep lower dirs at the new place out (opaque). */
-  private prepareMovedDir(node: Node, newDir: Node, newName: Buffer): void {
-    const p = this.upperPath(node);
+  /** Before a directory moves, as overlayfs's rename does: one that merges lower dirs keeps
+   *  merging them through a redirect (its old name within the same parent, else its lower
+   *  path from the layer root, EXDEV when that is longer than redirect_max); one that
+   *  merges none is made opaque when it lands in a merged parent. */
+  private prepareMovedDir(node: Node, dirfd: number, name: string, samedir: boolean, newDir: Node): void {
     if (node.lowers.length) {
-      const newPath = joinRel(this.mergedPath(newDir), nameKey(newName));
-      const lowerPath = node.lowers[0]!.path;
-      if (lowerPath !== newPath) {
-        native.setxattrAt(AT_FDCWD, p, REDIRECT_XATTR, Buffer.from('/' + lowerPath, 'latin1'), 0);
-      } else if (native.getxattrAt(AT_FDCWD, p, REDIRECT_XATTR)) {
-        native.removexattrAt(AT_FDCWD, p, REDIRECT_XATTR);
+      const cur = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+      if (cur && cur.length && (samedir || cur[0] === 0x2f)) return;
+      let redirect = name;
+      if (!samedir) {
+        const p = locPath(node.lowers[0]!, REDIRECT_MAX - 1);
+        if (p === null) fail('EXDEV', 'redirect longer than redirect_max');
+        redirect = '/' + p;
       }
-    } else if (newDir.lowers.length && !isOpaque(p)) {
-      native.setxattrAt(AT_FDCWD, p, OPAQUE_XATTR, Buffer.from('y'), 0);
+      native.setxattrAt(dirfd, name, REDIRECT_XATTR, Buffer.from(redirect, 'latin1'), 0);
+    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name)) {
+      native.setxattrAt(dirfd, name, OPAQUE_XATTR, Y, 0);
     }
   }
 
   rename(_c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void {
+    this.fds.settle();
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) fail('EINVAL');
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
     const od = this.dirNode(parent);
     const nd = this.dirNode(newParent);
     this.requireUpper();
-    if (newName.length > NAME_MAX) fail('ENAMETOOLONG');
-    const { node: src } = this.childNode(od, name);
-    const rd = this.resolveChild(nd, newName);
-    const dst = rd ? this.nodeFor(nd, newName, rd) : null;
+    const k = nameKey(name);
+    const nk = nameKey(newName);
+    const { node: src } = this.childNode(od, k);
+    const rd = this.resolveChild(nd, nk);
+    const dst = rd ? this.nodeFor(nd, nk, rd) : null;
     if (dst === src) return;
     if ((flags & RENAME_NOREPLACE) && dst) fail('EEXIST');
     if (exchange && !dst) fail('ENOENT');
@@ -708,30 +794,32 @@ export class UnionFs implements FileSystem {
     this.copyUp(nd);
     this.copyUp(src);
     if (exchange) this.copyUp(dst!);
-    const from = this.upperChild(od, name);
-    const to = this.upperChild(nd, newName);
-    if (src.isDir) this.prepareMovedDir(src, nd, newName);
+    const samedir = od === nd;
+    const ofd = this.fds.upper(od);
+    const nfd = this.fds.upper(nd);
+    if (src.isDir) this.prepareMovedDir(src, ofd, k, samedir, nd);
     if (exchange) {
-      if (dst!.isDir) this.prepareMovedDir(dst!, od, name);
-      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
-      this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
-      this.moveLink(dst!, nd, nameKey(newName), od, nameKey(name));
+      if (dst!.isDir) this.prepareMovedDir(dst!, nfd, nk, samedir, od);
+      native.renameAt2(ofd, k, nfd, nk, RENAME_EXCHANGE);
+      this.moveLink(src, od, k, nd, nk);
+      this.moveLink(dst!, nd, nk, od, k);
       return;
     }
-    const whiteout = this.lowerHas(od, name);
-    const upperDst = lstatOrNull(to);
+    const whiteout = this.lowerHas(od, k);
+    const upperDst = statOrNull(nfd, nk);
     if (upperDst && isWhiteout(upperDst) && src.isDir) {
-      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE);
-      if (!whiteout) fs.unlinkSync(from);
+      native.renameAt2(ofd, k, nfd, nk, RENAME_EXCHANGE);
+      if (!whiteout) native.unlinkAt(ofd, k, 0);
     } else {
-      if (upperDst && isDir(upperDst)) {
-        // the target is empty in the union but its upper dir may hold whiteouts
-        for (const e of fs.readdirSync(to, { encoding: 'buffer' })) fs.unlinkSync(join(to, e));
-      }
-      native.renameAt2(AT_FDCWD, from, AT_FDCWD, to, whiteout ? RENAME_WHITEOUT : 0);
+      // the target is empty in the union but its upper dir may hold whiteouts
+      if (upperDst && isDir(upperDst)) clearDir(nfd, nk);
+      native.renameAt2(ofd, k, nfd, nk, whiteout ? RENAME_WHITEOUT : 0);
     }
-    if (dst) this.dropLink(dst, nd, nameKey(newName));
-    this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
+    if (dst) {
+      if (dst.isDir) this.fds.forget(dst);
+      this.dropLink(dst, nd, nk);
+    }
+    this.moveLink(src, od, k, nd, nk);
   }
 
   // ---------- files ----------
@@ -769,6 +857,7 @@ export class UnionFs implements FileSystem {
   }
 
   open(_c: Caller, nodeid: number, flags: number): Opened {
+    this.fds.settle();
     const node = this.node(nodeid);
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     if (writable || flags & O_TRUNC) {
@@ -785,7 +874,7 @@ export class UnionFs implements FileSystem {
     }
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    const fd = fs.openSync(this.topPath(node), oflags);
+    const fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
     return this.addHandle(node, fd, writable);
   }
 
@@ -833,29 +922,10 @@ export class UnionFs implements FileSystem {
 
   /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
   private listDir(node: Node): DirEntry[] {
-    const dirs: Buffer[] = [];
-    if (node.upper && this.stack.upper) dirs.push(this.upperPath(node));
-    for (const loc of node.lowers) dirs.push(this.lowerReal(loc));
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    for (const d of dirs) {
-      const raw = readdirPath(d);
-      for (let pos = 0; pos < raw.length;) {
-        const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
-        const type = raw[pos + 8]!;
-        const len = raw.readUInt16LE(pos + 9);
-        const name = raw.subarray(pos + 11, pos + 11 + len);
-        pos += 11 + len;
-        const k = nameKey(name);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        if (type === DT_CHR || type === DT_UNKNOWN) {
-          const st = lstatOrNull(join(d, name));
-          if (!st || isWhiteout(st)) continue;
-        }
-        out.push({ name, ino, type: type === DT_UNKNOWN ? 0 : type });
-      }
-    }
+    if (node.upper && this.stack.upper) listInto(this.fds.upper(node), seen, out);
+    for (const loc of node.lowers) listInto(this.fds.lower(loc), seen, out);
     return out;
   }
 
@@ -868,6 +938,7 @@ export class UnionFs implements FileSystem {
   }
 
   readdir(nodeid: number, fh: number, offset: number): DirEntry[] {
+    this.fds.settle();
     if (fh === 0) {
       const node = this.dirNode(nodeid);
       let entries = this.listings.get(node);
@@ -901,21 +972,26 @@ export class UnionFs implements FileSystem {
   // escaped as trusted.overlay.overlay.*, as overlayfs does, and shown unescaped.
 
   setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
+    this.fds.settle();
     const node = this.node(nodeid);
     this.requireUpper();
     this.copyUp(node);
-    native.setxattrAt(AT_FDCWD, this.upperPath(node), escapeXattr(nameKey(name)), value, flags);
+    native.setxattrAt(this.upperDir(node), this.upperName(node), escapeXattr(nameKey(name)), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
-    const v = native.getxattrAt(AT_FDCWD, this.topPath(this.node(nodeid)), escapeXattr(nameKey(name)));
+    this.fds.settle();
+    const node = this.node(nodeid);
+    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name)));
     if (v === null) fail('ENODATA');
     return v;
   }
 
   listxattr(c: Caller, nodeid: number): Buffer {
+    this.fds.settle();
+    const node = this.node(nodeid);
     let list = '';
-    for (const n of xattrNames(this.topPath(this.node(nodeid)))) {
+    for (const n of xattrNames(this.topDir(node), this.topName(node))) {
       // The daemon reads as root; like the kernel for a local filesystem, list trusted.*
       // only to root.
       if (c.uid !== 0 && n.startsWith('trusted.')) continue;
@@ -926,31 +1002,39 @@ export class UnionFs implements FileSystem {
   }
 
   xattrFree(nodeid: number): boolean {
+    this.fds.settle();
+    const node = this.node(nodeid);
     // the union's own marks are never seen through the mount
-    return xattrNames(this.topPath(this.node(nodeid))).every((n) => unescapeXattr(n) === null);
+    return xattrNames(this.topDir(node), this.topName(node)).every((n) => unescapeXattr(n) === null);
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
+    this.fds.settle();
     const node = this.node(nodeid);
     this.requireUpper();
     const real = escapeXattr(nameKey(name));
     // removing what is not there needs no copy-up
-    if (!node.upper && native.getxattrAt(AT_FDCWD, this.topPath(node), real) === null) fail('ENODATA');
+    if (!node.upper && native.getxattrAt(this.topDir(node), this.topName(node), real) === null) fail('ENODATA');
     this.copyUp(node);
-    native.removexattrAt(AT_FDCWD, this.upperPath(node), real);
+    native.removexattrAt(this.upperDir(node), this.upperName(node), real);
   }
 
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const h of this.handles.values()) {
       try { fs.closeSync(h.fd); } catch { /* closing anyway */ }
     }
     this.handles.clear();
+    this.fds.clear();
+    this.stack.close();
   }
 }
 
-function validRedirect(r: { absolute: boolean; path: string }): boolean {
-  const parts = r.absolute ? r.path.split('/') : [r.path];
-  return parts.every((p) => p !== '' && p !== '.' && p !== '..' && !p.includes('/'));
+/** A name the kernel may give for one directory entry: never ".", ".." or a path. */
+function checkName(name: string): void {
+  if (name.length > NAME_MAX) fail('ENAMETOOLONG');
+  if (name === '' || name === '.' || name === '..' || name.includes('/')) fail('EINVAL');
 }
 
 function findLoc(locs: Loc[], layer: number): Loc | undefined {
@@ -958,32 +1042,83 @@ function findLoc(locs: Loc[], layer: number): Loc | undefined {
   return undefined;
 }
 
-/** The names of a real object's xattrs (llistxattr's NUL-separated list, split; latin1). */
-function xattrNames(p: Buffer): string[] {
-  const raw = native.listxattrAt(AT_FDCWD, p);
+function isOpaqueAt(dirfd: number, name: string): boolean {
+  return isOpaqueValue(native.getxattrAt(dirfd, name, OPAQUE_XATTR));
+}
+
+/** A directory's overlay marks, in one syscall when it has none (most directories). */
+function dirMarks(dirfd: number, name: string): Marks {
+  const names = native.listxattrAt(dirfd, name);
+  if (names.indexOf(OVERLAY_PREFIX, 0, 'latin1') < 0) return NO_MARKS;
+  const opaque = isOpaqueAt(dirfd, name);
+  const v = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+  if (!v || v.length === 0) return { opaque, redirect: null, refused: false };
+  const redirect = parseRedirect(v);
+  return { opaque, redirect, refused: redirect === null };
+}
+
+/** The names of a real object's xattrs (listxattr's NUL-separated list, split; latin1). */
+function xattrNames(dirfd: number, name: string): string[] {
+  const raw = native.listxattrAt(dirfd, name);
   return raw.length === 0 ? [] : raw.toString('latin1').split('\0').filter((n) => n.length > 0);
 }
 
-/** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
- *  chown clears setuid and capabilities, so it goes first; times go last. */
-function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
-  fs.lchownSync(dst, st.uid, st.gid);
-  if ((st.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777);
-  for (const n of xattrNames(src)) {
-    // the union's own marks stay behind; escaped names given through a mount travel
-    if (isInternalXattr(n)) continue;
-    const v = native.getxattrAt(AT_FDCWD, src, n);
-    if (v !== null) native.setxattrAt(AT_FDCWD, dst, n, v, 0);
+/** Each entry of an open directory, as getdents gives them. */
+function forEachEntry(fd: number, fn: (name: Buffer, ino: number, type: number) => void): void {
+  const raw = native.readdirFd(fd);
+  for (let pos = 0; pos < raw.length;) {
+    const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
+    const type = raw[pos + 8]!;
+    const len = raw.readUInt16LE(pos + 9);
+    fn(raw.subarray(pos + 11, pos + 11 + len), ino, type);
+    pos += 11 + len;
   }
-  native.utimensAt(AT_FDCWD, dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs);
 }
 
-function readdirPath(p: Buffer): Buffer {
-  const fd = native.openDirAt(AT_FDCWD, p);
+/** Adds one layer's entries of a merged directory: names not seen above, whiteouts not at all. */
+function listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
+  forEachEntry(fd, (name, ino, type) => {
+    const k = nameKey(name);
+    if (seen.has(k)) return;
+    seen.add(k);
+    if (type === DT_CHR || type === DT_UNKNOWN) {
+      const st = statOrNull(fd, k);
+      if (!st || isWhiteout(st)) return;
+    }
+    out.push({ name, ino, type: type === DT_UNKNOWN ? 0 : type });
+  });
+}
+
+/** Removes the entries (whiteouts) of the upper directory `name` in dirfd. */
+function clearDir(dirfd: number, name: string): void {
+  const fd = native.openDirAt(dirfd, name);
   if (fd < 0) fail(errnoName(fd));
   try {
-    return native.readdirFd(fd);
+    forEachEntry(fd, (n) => native.unlinkAt(fd, n, 0));
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function truncateAt(dirfd: number, name: string, size: number): void {
+  const fd = native.openAt(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+  try {
+    fs.ftruncateSync(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Owner, mode, xattrs and times of a lower object onto its copy, in the order that keeps
+ *  each: chown clears setuid and capabilities, so it goes first; times go last. */
+function copyMetadata(srcDir: number, src: string, dstDir: number, dst: string, st: RealStat): void {
+  native.chownAt(dstDir, dst, st.uid, st.gid);
+  if ((st.mode & S_IFMT) !== S_IFLNK) native.chmodAt(dstDir, dst, st.mode & 0o7777);
+  for (const n of xattrNames(srcDir, src)) {
+    // the union's own marks stay behind; escaped names given through a mount travel
+    if (isInternalXattr(n)) continue;
+    const v = native.getxattrAt(srcDir, src, n);
+    if (v !== null) native.setxattrAt(dstDir, dst, n, v, 0);
+  }
+  native.utimensAt(dstDir, dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs);
 }
