@@ -279,12 +279,14 @@ static napi_value n_open_dir_at(napi_env env, napi_callback_info info) {
   return make_i64(env, open_dir_at(I32(0), name));
 }
 
-// ---- directories: one pass of getdents64 from the start of an open directory, packed
-// as [u64 ino][u8 type][u16 len][name] without . and .. ----
+// ---- directories: one pass of getdents64 over an open directory (from its start if
+// rewind), packed as [u64 ino][u8 type][u16 len][name] without . and .. ----
 static napi_value n_readdir_fd(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   int fd = I32(0);
-  if (lseek(fd, 0, SEEK_SET) < 0) return throw_errno(env, errno, "lseek");
+  bool rewind = true;
+  napi_get_value_bool(env, argv[1], &rewind);
+  if (rewind && lseek(fd, 0, SEEK_SET) < 0) return throw_errno(env, errno, "lseek");
   size_t cap = 65536, used = 0;
   char *out = malloc(cap);
   char buf[32768];

@@ -21,9 +21,9 @@ export interface Native {
   /** A real directory below dirfd, O_NOATIME where allowed, never through a symlink,
    *  a magic link or "..": fd, or -errno (ENOTDIR, ELOOP: not a real directory). */
   openDirAt(dirfd: number, name: Bytes): number;
-  /** The entries of an open directory from its start, without . and .., packed as
-   *  [u64 ino][u8 d_type][u16 len][name]. */
-  readdirFd(fd: number): Buffer;
+  /** The entries of an open directory, without . and .., packed as [u64 ino][u8 d_type]
+   *  [u16 len][name]; from its start if rewind (else from where it is: a fresh fd). */
+  readdirFd(fd: number, rewind: boolean): Buffer;
   mkdirAt(dirfd: number, name: Bytes, mode: number): void;
   mknodAt(dirfd: number, name: Bytes, mode: number, dev: number): void;
   symlinkAt(target: Bytes, dirfd: number, name: Bytes): void;

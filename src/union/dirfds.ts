@@ -32,6 +32,8 @@ export class DirFds {
    *  the very next open, for another directory. */
   private retired: number[] = [];
   private closing = false;
+  /** descriptors read to the end once: a listing must seek back first */
+  private readonly read = new Set<number>();
   /** a walk caches at most this many of the directories it passes through */
   private readonly walkCache: number;
 
@@ -94,6 +96,13 @@ export class DirFds {
     return this.walkDown(chain, fd, (k) => k.name);
   }
 
+  /** The entries of a directory held here (a layer root or a cached one), in getdents form. */
+  readdir(fd: number): Buffer {
+    const rewind = this.read.has(fd);
+    this.read.add(fd);
+    return native.readdirFd(fd, rewind);
+  }
+
   /** The parent directory of a lower object (its layer root's for the root itself). */
   lowerParent(loc: Loc): number {
     return loc.parent === null ? this.stack.lower(loc.layer).rootFd : this.lower(loc.parent);
@@ -141,6 +150,7 @@ export class DirFds {
     const fds = this.retired;
     this.retired = [];
     for (const fd of fds) {
+      this.read.delete(fd);
       try {
         fs.closeSync(fd);
       } catch {

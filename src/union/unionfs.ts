@@ -920,12 +920,16 @@ export class UnionFs implements FileSystem {
 
   // ---------- directories ----------
 
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
+    listInto(this.fds.readdir(fd), fd, seen, out);
+  }
+
   /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
   private listDir(node: Node): DirEntry[] {
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    if (node.upper && this.stack.upper) listInto(this.fds.upper(node), seen, out);
-    for (const loc of node.lowers) listInto(this.fds.lower(loc), seen, out);
+    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out);
+    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
     return out;
   }
 
@@ -1063,9 +1067,8 @@ function xattrNames(dirfd: number, name: string): string[] {
   return raw.length === 0 ? [] : raw.toString('latin1').split('\0').filter((n) => n.length > 0);
 }
 
-/** Each entry of an open directory, as getdents gives them. */
-function forEachEntry(fd: number, fn: (name: Buffer, ino: number, type: number) => void): void {
-  const raw = native.readdirFd(fd);
+/** Each entry of a directory, as getdents gives them. */
+function forEachEntry(raw: Buffer, fn: (name: Buffer, ino: number, type: number) => void): void {
   for (let pos = 0; pos < raw.length;) {
     const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
     const type = raw[pos + 8]!;
@@ -1076,8 +1079,8 @@ function forEachEntry(fd: number, fn: (name: Buffer, ino: number, type: number) 
 }
 
 /** Adds one layer's entries of a merged directory: names not seen above, whiteouts not at all. */
-function listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
-  forEachEntry(fd, (name, ino, type) => {
+function listInto(raw: Buffer, fd: number, seen: Set<string>, out: DirEntry[]): void {
+  forEachEntry(raw, (name, ino, type) => {
     const k = nameKey(name);
     if (seen.has(k)) return;
     seen.add(k);
@@ -1094,7 +1097,7 @@ function clearDir(dirfd: number, name: string): void {
   const fd = native.openDirAt(dirfd, name);
   if (fd < 0) fail(errnoName(fd));
   try {
-    forEachEntry(fd, (n) => native.unlinkAt(fd, n, 0));
+    forEachEntry(native.readdirFd(fd, false), (n) => native.unlinkAt(fd, n, 0));
   } finally {
     fs.closeSync(fd);
   }
