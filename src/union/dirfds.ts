@@ -103,6 +103,14 @@ export class DirFds {
     return native.readdirFd(fd, rewind);
   }
 
+  /** The directory holding a node's upper object (the layer root for the root itself). */
+  upperParent(node: Node): number {
+    const l = node.links[0];
+    if (l) return this.upper(l.parent);
+    if (node.id === 1) return this.stack.upper!.rootFd;
+    fail('ESTALE', 'node has no name');
+  }
+
   /** The parent directory of a lower object (its layer root's for the root itself). */
   lowerParent(loc: Loc): number {
     return loc.parent === null ? this.stack.lower(loc.layer).rootFd : this.lower(loc.parent);

@@ -46,6 +46,7 @@ export class LayerStack {
   /** W/work: where copy-ups and removals are prepared */
   readonly workDir: string | null;
   private workFdOpen = -1;
+  private tmpSeq = 0;
   private readonly singleFs: boolean;
 
   constructor(cfg: StackConfig) {
@@ -74,6 +75,16 @@ export class LayerStack {
       this.workFdOpen = openRoot(this.workDir);
     }
     return this.workFdOpen;
+  }
+
+  /** A fresh name in the work dir. */
+  tmpName(): string {
+    return `#${process.pid.toString(16)}.${(++this.tmpSeq).toString(16)}`;
+  }
+
+  /** Remove a leftover of ours from the work dir (whatever it holds). */
+  removeTmp(tmp: string): void {
+    fs.rmSync(this.workDir + '/' + tmp, { recursive: true, force: true });
   }
 
   /** st_ino for a real object: the real number where every layer shares one filesystem,

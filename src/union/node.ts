@@ -2,6 +2,8 @@
 // layers, and the names it is known by.
 import type { RealStat } from './real';
 
+export const ROOT_ID = 1;
+
 /**
  * A real object in a lower layer: the Loc of its directory (null for the layer root) and
  * its name there. Lower layers never change, so a Loc stays right for the life of the
@@ -74,6 +76,9 @@ export class Node {
     return this.links.length ? this.links[0]!.parent : null;
   }
 }
+
+/** shared by every node that merges no lower object; frozen, so a push would throw */
+export const NO_LOWERS = Object.freeze([]) as unknown as Loc[];
 
 export function nameKey(name: Buffer): string {
   return name.toString('latin1');
