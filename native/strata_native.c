@@ -1074,6 +1074,9 @@ static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
   } while (0)
 
 static napi_value init(napi_env env, napi_value exports) {
+  // A test hook: behave as on kernels without openat2, fchmodat2 and the *xattrat calls
+  // (before 5.6, 6.6 and 6.13), to exercise the ways around them.
+  if (getenv("STRATA_OLD_KERNEL_CALLS")) openat2_missing = fchmodat2_missing = xattrat_missing = 1;
   EXPORT("statAt", n_stat_at);
   EXPORT("openAt", n_open_at);
   EXPORT("openDirAt", n_open_dir_at);
