@@ -14,7 +14,7 @@ import { native } from '../native';
 import { fail } from './errors';
 import type { LayerStack } from './layers';
 import { errnoName } from './real';
-import type { Loc, Node } from './node';
+import { Loc, Node, ROOT_ID } from './node';
 
 /** How many directories stay open: well below the descriptor limit, which open files,
  *  the FUSE device and Node itself share. */
@@ -56,7 +56,7 @@ export class DirFds {
     for (;;) {
       const l = n.links[0];
       if (!l) {
-        if (n.id !== 1) fail('ESTALE', 'directory has no name');
+        if (n.id !== ROOT_ID) fail('ESTALE', 'directory has no name');
         fd = this.stack.upper!.rootFd;
         break;
       }
@@ -107,7 +107,7 @@ export class DirFds {
   upperParent(node: Node): number {
     const l = node.links[0];
     if (l) return this.upper(l.parent);
-    if (node.id === 1) return this.stack.upper!.rootFd;
+    if (node.id === ROOT_ID) return this.stack.upper!.rootFd;
     fail('ESTALE', 'node has no name');
   }
 
