@@ -1,18 +1,24 @@
 // The few system calls Node cannot make, and the /dev/fuse request pump.
 // Every function is synchronous and throws an Error with .code = "EXXX" on failure,
-// except the hot-path ones (lstat, reply) which return -errno to avoid exceptions.
+// except the hot-path ones (statAt, openDirAt, writeFd) which return -errno instead.
+//
+// Objects are named relative to a directory descriptor, as the *at(2) calls do: (dirfd,
+// name), where dirfd may be AT_FDCWD (then name is a whole path) and an empty name means
+// the object dirfd itself refers to. Symbolic links are never followed.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -30,6 +36,26 @@
 #ifndef RENAME_WHITEOUT
 #define RENAME_WHITEOUT (1 << 2)
 #endif
+
+// System calls newer than the build host's headers may be (the numbers are the same on
+// every architecture since 5.x's unified table).
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+struct strata_xattr_args {
+  uint64_t value;
+  uint32_t size;
+  uint32_t flags;
+};
 
 // Passthrough ioctls (linux/fuse.h >= 7.40); defined here because build hosts
 // may have older kernel headers than the kernel they run on.
@@ -63,31 +89,6 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall) {
   napi_set_named_property(env, jerr, "syscall", jsys);
   napi_throw(env, jerr);
   return NULL;
-}
-
-// Paths arrive as Buffers (names are bytes) or strings; both become a NUL-terminated copy.
-static char *get_path(napi_env env, napi_value v) {
-  bool isbuf = false;
-  napi_is_buffer(env, v, &isbuf);
-  if (isbuf) {
-    void *data;
-    size_t len;
-    napi_get_buffer_info(env, v, &data, &len);
-    char *s = malloc(len + 1);
-    if (!s) return NULL;
-    memcpy(s, data, len);
-    s[len] = 0;
-    return s;
-  }
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string or Buffer");
-    return NULL;
-  }
-  char *s = malloc(len + 1);
-  if (!s) return NULL;
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
-  return s;
 }
 
 static int64_t get_i64(napi_env env, napi_value v) {
@@ -125,8 +126,72 @@ static napi_value make_i64(napi_env env, int64_t x) {
     return NULL;                                          \
   }
 
+#define I32(i) get_i32(env, argv[i])
+#define I64(i) get_i64(env, argv[i])
+
+// Names and paths are bytes: a Buffer, or a string of one char per byte (latin1, the
+// form the union keeps names in). Copied NUL-terminated into a caller's buffer of
+// NAME_BUF bytes, so no call allocates; longer ones get ENAMETOOLONG, as from the kernel.
+#define NAME_BUF 4096
+
+static bool get_bytes(napi_env env, napi_value v, char *out, size_t cap, bool utf8) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  size_t len;
+  if (isbuf) {
+    void *data;
+    napi_get_buffer_info(env, v, &data, &len);
+    if (len >= cap) goto too_long;
+    memcpy(out, data, len);
+    out[len] = 0;
+    return true;
+  }
+  napi_status s = utf8 ? napi_get_value_string_utf8(env, v, out, cap, &len) : napi_get_value_string_latin1(env, v, out, cap, &len);
+  if (s != napi_ok) {
+    napi_throw_type_error(env, NULL, "a name must be a string or Buffer");
+    return false;
+  }
+  if (len < cap - 1) return true;
+  // exactly full: it may have been cut; ask for the real length
+  if (utf8) napi_get_value_string_utf8(env, v, NULL, 0, &len);
+  else napi_get_value_string_latin1(env, v, NULL, 0, &len);
+  if (len < cap) return true;
+too_long:
+  throw_errno(env, ENAMETOOLONG, "name");
+  return false;
+}
+
+#define NAME(var, i)  \
+  char var[NAME_BUF]; \
+  if (!get_bytes(env, argv[i], var, NAME_BUF, false)) return NULL;
+
+// Paths given by people (mount points, options) are strings in UTF-8, as Node's own are.
+#define PATH(var, i)  \
+  char var[NAME_BUF]; \
+  if (!get_bytes(env, argv[i], var, NAME_BUF, true)) return NULL;
+
+// AT_EMPTY_PATH for the empty name: the call is about dirfd itself.
+static int at_flags(const char *name) {
+  return AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH);
+}
+
+// The one ending of every wrapper below: nothing (or the call's result, for calls that
+// give a descriptor or a count), or an Error named by the errno saved right after the call.
+static napi_value done(napi_env env, long r, int err, const char *what, bool value) {
+  if (r < 0) return throw_errno(env, err, what);
+  return value ? make_i64(env, r) : NULL;
+}
+
+#define CALL_RETURNING(value, what, call)      \
+  do {                                         \
+    long r_ = (long)(call);                    \
+    int e_ = errno;                            \
+    return done(env, r_, e_, what, value);     \
+  } while (0)
+#define RETURN_CALL(what, call) CALL_RETURNING(false, what, call)
+#define RETURN_RESULT(what, call) CALL_RETURNING(true, what, call)
+
 // ---- stat without allocating a Stats object per call ----
-// lstat(path, Float64Array(16)) -> 0 | -errno
 static void fill_stat(const struct stat *st, double *o) {
   o[0] = (double)(st->st_ino & 0xffffffffu);
   o[1] = (double)(st->st_ino >> 32);
@@ -160,50 +225,76 @@ static double *get_f64(napi_env env, napi_value v, size_t need) {
   return data;
 }
 
-static napi_value n_lstat(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  double *o = get_f64(env, argv[1], 16);
-  if (!o) { free(p); return NULL; }
-  struct stat st;
-  int r = lstat(p, &st);
-  int e = errno;
-  free(p);
-  if (r < 0) return make_i64(env, -e);
-  fill_stat(&st, o);
-  return make_i64(env, 0);
-}
-
-static napi_value n_fstat(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int fd = get_i32(env, argv[0]);
-  double *o = get_f64(env, argv[1], 16);
+// statAt(dirfd, name, Float64Array(16)) -> 0 | -errno
+static napi_value n_stat_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(name, 1);
+  double *o = get_f64(env, argv[2], 16);
   if (!o) return NULL;
   struct stat st;
-  if (fstat(fd, &st) < 0) return make_i64(env, -errno);
+  if (fstatat(I32(0), name, &st, at_flags(name)) < 0) return make_i64(env, -errno);
   fill_stat(&st, o);
   return make_i64(env, 0);
 }
 
-// ---- directories: one getdents64 pass, packed as [u64 ino][u8 type][u16 len][name] ----
-static napi_value n_readdir(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int e = errno;
-  free(p);
-  if (fd < 0) return throw_errno(env, e, "opendir");
+// ---- opening ----
+static napi_value n_open_at(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NAME(name, 1);
+  RETURN_RESULT("openat", openat(I32(0), name, I32(2) | O_CLOEXEC, (mode_t)I32(3)));
+}
+
+// A directory below dirfd, for walking a layer: never through a symlink (nor a magic
+// link, nor out of dirfd with ".."), read without moving its atime where allowed.
+// -> fd | -errno (ENOTDIR or ELOOP: not a real directory)
+static int openat2_missing = 0;
+
+static int open_dir_at(int dirfd, const char *name) {
+  int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int fd;
+    // a whole path (AT_FDCWD) is not "beneath" anything: only its last component is checked
+    if (!openat2_missing && dirfd != AT_FDCWD) {
+      struct open_how how = {.flags = (uint64_t)flags, .mode = 0,
+                             .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+      fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+      if (fd < 0 && errno == ENOSYS) {
+        openat2_missing = 1;
+        fd = openat(dirfd, name, flags);
+      }
+    } else {
+      fd = openat(dirfd, name, flags);
+    }
+    if (fd >= 0) return fd;
+    // O_NOATIME needs ownership or CAP_FOWNER
+    if (errno != EPERM || !(flags & O_NOATIME)) return -errno;
+    flags &= ~O_NOATIME;
+  }
+  return -EPERM;
+}
+
+static napi_value n_open_dir_at(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  NAME(name, 1);
+  return make_i64(env, open_dir_at(I32(0), name));
+}
+
+// ---- directories: one pass of getdents64 over an open directory (from its start if
+// rewind), packed as [u64 ino][u8 type][u16 len][name] without . and .. ----
+static napi_value n_readdir_fd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = I32(0);
+  bool rewind = true;
+  napi_get_value_bool(env, argv[1], &rewind);
+  if (rewind && lseek(fd, 0, SEEK_SET) < 0) return throw_errno(env, errno, "lseek");
   size_t cap = 65536, used = 0;
   char *out = malloc(cap);
   char buf[32768];
+  if (!out) return throw_errno(env, ENOMEM, "readdir");
   for (;;) {
     long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
     if (n < 0) {
-      e = errno;
-      close(fd);
+      int e = errno;
       free(out);
       return throw_errno(env, e, "getdents64");
     }
@@ -215,7 +306,12 @@ static napi_value n_readdir(napi_env env, napi_callback_info info) {
       if ((nl == 1 && d->name[0] == '.') || (nl == 2 && d->name[0] == '.' && d->name[1] == '.')) continue;
       if (used + 11 + nl > cap) {
         cap = cap * 2 + nl;
-        out = realloc(out, cap);
+        char *grown = realloc(out, cap);
+        if (!grown) {
+          free(out);
+          return throw_errno(env, ENOMEM, "readdir");
+        }
+        out = grown;
       }
       memcpy(out + used, &d->ino, 8);
       out[used + 8] = (char)d->type;
@@ -225,34 +321,229 @@ static napi_value n_readdir(napi_env env, napi_callback_info info) {
       used += 11 + nl;
     }
   }
-  close(fd);
   napi_value res;
   void *dst;
-  CHECK(napi_create_buffer_copy(env, used, out, &dst, &res));
+  napi_status s = napi_create_buffer_copy(env, used, out, &dst, &res);
   free(out);
+  CHECK(s);
   return res;
 }
 
-// ---- xattrs (never following symlinks) ----
-static napi_value n_lgetxattr(napi_env env, napi_callback_info info) {
+// ---- names: create, remove, move, link ----
+static napi_value n_mkdir_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(name, 1);
+  RETURN_CALL("mkdirat", mkdirat(I32(0), name, (mode_t)I32(2)));
+}
+
+static napi_value n_mknod_at(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NAME(name, 1);
+  RETURN_CALL("mknodat", mknodat(I32(0), name, (mode_t)I64(2), (dev_t)I64(3)));
+}
+
+// symlinkAt(target, dirfd, name)
+static napi_value n_symlink_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(target, 0);
+  NAME(name, 2);
+  RETURN_CALL("symlinkat", symlinkat(target, I32(1), name));
+}
+
+static napi_value n_unlink_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(name, 1);
+  RETURN_CALL("unlinkat", unlinkat(I32(0), name, I32(2)));
+}
+
+// renameAt2(olddirfd, old, newdirfd, new, flags)
+static napi_value n_rename_at2(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NAME(from, 1);
+  NAME(to, 3);
+  RETURN_CALL("renameat2", syscall(SYS_renameat2, I32(0), from, I32(2), to, (unsigned)I32(4)));
+}
+
+// linkAt(olddirfd, old, newdirfd, new): the name itself, never a symlink's target
+static napi_value n_link_at(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NAME(from, 1);
+  NAME(to, 3);
+  RETURN_CALL("linkat", linkat(I32(0), from, I32(2), to, 0));
+}
+
+static napi_value n_readlink_at(napi_env env, napi_callback_info info) {
   ARGS(2);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  char *name = get_path(env, argv[1]);
-  if (!name) { free(p); return NULL; }
-  char stackbuf[256];
-  ssize_t n = lgetxattr(p, name, stackbuf, sizeof stackbuf);
+  NAME(name, 1);
+  char buf[NAME_BUF];
+  ssize_t n = readlinkat(I32(0), name, buf, sizeof buf);
+  if (n < 0) return throw_errno(env, errno, "readlinkat");
+  napi_value res;
+  void *dst;
+  CHECK(napi_create_buffer_copy(env, (size_t)n, buf, &dst, &res));
+  return res;
+}
+
+// ---- attributes ----
+static napi_value n_chown_at(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  NAME(name, 1);
+  RETURN_CALL("fchownat", fchownat(I32(0), name, (uid_t)I32(2), (gid_t)I32(3), at_flags(name)));
+}
+
+// Mode bits of a non-symlink. fchmodat(2) cannot refuse to follow a symlink; fchmodat2
+// (Linux 6.6) can, and where it is missing the object is reached through an O_PATH
+// descriptor, which never follows one.
+static int fchmodat2_missing = 0;
+
+static int chmod_at(int dirfd, const char *name, mode_t mode) {
+  if (!name[0]) return fchmod(dirfd, mode);
+  if (!fchmodat2_missing) {
+    int r = (int)syscall(SYS_fchmodat2, dirfd, name, mode, AT_SYMLINK_NOFOLLOW);
+    if (r == 0 || errno != ENOSYS) return r;
+    fchmodat2_missing = 1;
+  }
+  int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char proc[32];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  struct stat st;
+  int r = fstat(fd, &st);
+  if (r == 0 && S_ISLNK(st.st_mode)) {
+    errno = EOPNOTSUPP;
+    r = -1;
+  }
+  if (r == 0) r = chmod(proc, mode);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return r;
+}
+
+static napi_value n_chmod_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(name, 1);
+  RETURN_CALL("fchmodat", chmod_at(I32(0), name, (mode_t)I32(2)));
+}
+
+// utimensAt(dirfd, name, asec, ansec, msec, mnsec); nsec may be UTIME_NOW / UTIME_OMIT
+static napi_value n_utimens_at(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  NAME(name, 1);
+  struct timespec ts[2] = {{I64(2), I64(3)}, {I64(4), I64(5)}};
+  int fd = I32(0);
+  RETURN_CALL("utimensat", name[0] ? utimensat(fd, name, ts, AT_SYMLINK_NOFOLLOW) : futimens(fd, ts));
+}
+
+// ---- xattrs: the *xattrat calls of Linux 6.13, or where they are missing, the path
+// calls on the whole path (AT_FDCWD) or on /proc/self/fd/N of an O_PATH descriptor (N
+// is the object itself there, a symlink included: the magic link is not followed further) ----
+static int xattrat_missing = 0;
+
+typedef struct {
+  char path[NAME_BUF];
+  int fd;       // O_PATH descriptor to close, or -1
+  bool follow;  // path is a /proc magic link: use the following calls
+} xattr_target;
+
+static int xattr_target_open(int dirfd, const char *name, xattr_target *t) {
+  t->fd = -1;
+  t->follow = true;
+  if (dirfd == AT_FDCWD) {
+    snprintf(t->path, sizeof t->path, "%s", name);
+    t->follow = false;
+    return 0;
+  }
+  int fd = dirfd;
+  if (name[0]) {
+    fd = t->fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+  }
+  snprintf(t->path, sizeof t->path, "/proc/self/fd/%d", fd);
+  return 0;
+}
+
+static void xattr_target_close(xattr_target *t) {
+  int e = errno;
+  if (t->fd >= 0) close(t->fd);
+  errno = e;
+}
+
+static ssize_t get_xattr(int dirfd, const char *name, const char *xname, void *buf, size_t size) {
+  if (!xattrat_missing) {
+    struct strata_xattr_args a = {(uint64_t)(uintptr_t)buf, (uint32_t)size, 0};
+    ssize_t r = syscall(SYS_getxattrat, dirfd, name, at_flags(name), xname, &a, sizeof a);
+    if (r >= 0 || errno != ENOSYS) return r;
+    xattrat_missing = 1;
+  }
+  xattr_target t;
+  if (xattr_target_open(dirfd, name, &t) < 0) return -1;
+  ssize_t r = t.follow ? getxattr(t.path, xname, buf, size) : lgetxattr(t.path, xname, buf, size);
+  xattr_target_close(&t);
+  return r;
+}
+
+static ssize_t list_xattr(int dirfd, const char *name, char *buf, size_t size) {
+  if (!xattrat_missing) {
+    ssize_t r = syscall(SYS_listxattrat, dirfd, name, at_flags(name), buf, size);
+    if (r >= 0 || errno != ENOSYS) return r;
+    xattrat_missing = 1;
+  }
+  xattr_target t;
+  if (xattr_target_open(dirfd, name, &t) < 0) return -1;
+  ssize_t r = t.follow ? listxattr(t.path, buf, size) : llistxattr(t.path, buf, size);
+  xattr_target_close(&t);
+  return r;
+}
+
+static int set_xattr(int dirfd, const char *name, const char *xname, const void *val, size_t len, int flags) {
+  if (!xattrat_missing) {
+    struct strata_xattr_args a = {(uint64_t)(uintptr_t)val, (uint32_t)len, (uint32_t)flags};
+    int r = (int)syscall(SYS_setxattrat, dirfd, name, at_flags(name), xname, &a, sizeof a);
+    if (r >= 0 || errno != ENOSYS) return r;
+    xattrat_missing = 1;
+  }
+  xattr_target t;
+  if (xattr_target_open(dirfd, name, &t) < 0) return -1;
+  int r = t.follow ? setxattr(t.path, xname, val, len, flags) : lsetxattr(t.path, xname, val, len, flags);
+  xattr_target_close(&t);
+  return r;
+}
+
+static int remove_xattr(int dirfd, const char *name, const char *xname) {
+  if (!xattrat_missing) {
+    int r = (int)syscall(SYS_removexattrat, dirfd, name, at_flags(name), xname);
+    if (r >= 0 || errno != ENOSYS) return r;
+    xattrat_missing = 1;
+  }
+  xattr_target t;
+  if (xattr_target_open(dirfd, name, &t) < 0) return -1;
+  int r = t.follow ? removexattr(t.path, xname) : lremovexattr(t.path, xname);
+  xattr_target_close(&t);
+  return r;
+}
+
+// getxattrAt(dirfd, name, xname) -> Buffer | null (absent, or no xattrs on that filesystem)
+static napi_value n_getxattr_at(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  NAME(name, 1);
+  NAME(xname, 2);
+  int dirfd = I32(0);
+  char small[256];
   char *heap = NULL;
+  ssize_t n = get_xattr(dirfd, name, xname, small, sizeof small);
   while (n < 0 && errno == ERANGE) {
-    ssize_t want = lgetxattr(p, name, NULL, 0);
+    ssize_t want = get_xattr(dirfd, name, xname, NULL, 0);
     if (want < 0) break;
     free(heap);
-    heap = malloc(want + 1);
-    n = lgetxattr(p, name, heap, want + 1);
+    heap = malloc((size_t)want + 1);
+    if (!heap) {
+      errno = ENOMEM;
+      break;
+    }
+    n = get_xattr(dirfd, name, xname, heap, (size_t)want + 1);
   }
   int e = errno;
-  free(p);
-  free(name);
   if (n < 0) {
     free(heap);
     // absence is common (opaque/redirect probes): answer null, not an exception
@@ -261,164 +552,82 @@ static napi_value n_lgetxattr(napi_env env, napi_callback_info info) {
       napi_get_null(env, &nul);
       return nul;
     }
-    return throw_errno(env, e, "lgetxattr");
+    return throw_errno(env, e, "getxattr");
   }
   napi_value res;
   void *dst;
-  CHECK(napi_create_buffer_copy(env, n, heap ? heap : stackbuf, &dst, &res));
+  napi_status s = napi_create_buffer_copy(env, (size_t)n, heap ? heap : small, &dst, &res);
   free(heap);
+  CHECK(s);
   return res;
 }
 
-static napi_value n_llistxattr(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  ssize_t want = llistxattr(p, NULL, 0);
-  char *buf = NULL;
-  ssize_t n = want;
-  while (want >= 0) {
-    buf = realloc(buf, want + 1);
-    n = llistxattr(p, buf, want + 1);
-    if (n >= 0 || errno != ERANGE) break;
-    want = llistxattr(p, NULL, 0);
+// listxattrAt(dirfd, name) -> the NUL-separated names (empty where xattrs are unsupported)
+static napi_value n_listxattr_at(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  NAME(name, 1);
+  int dirfd = I32(0);
+  char small[256];
+  char *heap = NULL;
+  ssize_t n = list_xattr(dirfd, name, small, sizeof small);
+  while (n < 0 && errno == ERANGE) {
+    ssize_t want = list_xattr(dirfd, name, NULL, 0);
+    if (want < 0) break;
+    free(heap);
+    heap = malloc((size_t)want + 1);
+    if (!heap) {
+      errno = ENOMEM;
+      break;
+    }
+    n = list_xattr(dirfd, name, heap, (size_t)want + 1);
   }
   int e = errno;
-  free(p);
-  if (want < 0 || n < 0) {
-    free(buf);
-    if (e == ENOTSUP) n = 0; else return throw_errno(env, e, "llistxattr");
+  if (n < 0) {
+    free(heap);
+    if (e != ENOTSUP) return throw_errno(env, e, "listxattr");
+    n = 0;
   }
   napi_value res;
   void *dst;
-  CHECK(napi_create_buffer_copy(env, n, buf ? buf : "", &dst, &res));
-  free(buf);
+  napi_status s = napi_create_buffer_copy(env, (size_t)n, heap ? heap : small, &dst, &res);
+  free(heap);
+  CHECK(s);
   return res;
 }
 
-static napi_value n_lsetxattr(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  char *name = get_path(env, argv[1]);
-  if (!name) { free(p); return NULL; }
+// setxattrAt(dirfd, name, xname, value, flags)
+static napi_value n_setxattr_at(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  NAME(name, 1);
+  NAME(xname, 2);
   void *val;
   size_t len;
-  napi_get_buffer_info(env, argv[2], &val, &len);
-  int flags = get_i32(env, argv[3]);
-  int r = lsetxattr(p, name, val, len, flags);
-  int e = errno;
-  free(p);
-  free(name);
-  if (r < 0) return throw_errno(env, e, "lsetxattr");
-  return NULL;
+  napi_get_buffer_info(env, argv[3], &val, &len);
+  RETURN_CALL("setxattr", set_xattr(I32(0), name, xname, val, len, I32(4)));
 }
 
-static napi_value n_lremovexattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  char *name = get_path(env, argv[1]);
-  if (!name) { free(p); return NULL; }
-  int r = lremovexattr(p, name);
-  int e = errno;
-  free(p);
-  free(name);
-  if (r < 0) return throw_errno(env, e, "lremovexattr");
-  return NULL;
-}
-
-// ---- node creation and rename ----
-static napi_value n_mknod(napi_env env, napi_callback_info info) {
+static napi_value n_removexattr_at(napi_env env, napi_callback_info info) {
   ARGS(3);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  mode_t mode = (mode_t)get_i64(env, argv[1]);
-  dev_t dev = (dev_t)get_i64(env, argv[2]);
-  int r = mknod(p, mode, dev);
-  int e = errno;
-  free(p);
-  if (r < 0) return throw_errno(env, e, "mknod");
-  return NULL;
-}
-
-static napi_value n_renameat2(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  char *a = get_path(env, argv[0]);
-  if (!a) return NULL;
-  char *b = get_path(env, argv[1]);
-  if (!b) { free(a); return NULL; }
-  unsigned flags = (unsigned)get_i32(env, argv[2]);
-  int r = syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, flags);
-  int e = errno;
-  free(a);
-  free(b);
-  if (r < 0) return throw_errno(env, e, "renameat2");
-  return NULL;
-}
-
-// utimensat(path, asec, ansec, msec, mnsec, nofollow); nsec may be UTIME_NOW / UTIME_OMIT
-static napi_value n_utimensat(napi_env env, napi_callback_info info) {
-  ARGS(6);
-  char *p = get_path(env, argv[0]);
-  if (!p) return NULL;
-  struct timespec ts[2];
-  ts[0].tv_sec = get_i64(env, argv[1]);
-  ts[0].tv_nsec = get_i64(env, argv[2]);
-  ts[1].tv_sec = get_i64(env, argv[3]);
-  ts[1].tv_nsec = get_i64(env, argv[4]);
-  bool nofollow = false;
-  napi_get_value_bool(env, argv[5], &nofollow);
-  int r = utimensat(AT_FDCWD, p, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
-  int e = errno;
-  free(p);
-  if (r < 0) return throw_errno(env, e, "utimensat");
-  return NULL;
-}
-
-static napi_value n_futimens(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  int fd = get_i32(env, argv[0]);
-  struct timespec ts[2];
-  ts[0].tv_sec = get_i64(env, argv[1]);
-  ts[0].tv_nsec = get_i64(env, argv[2]);
-  ts[1].tv_sec = get_i64(env, argv[3]);
-  ts[1].tv_nsec = get_i64(env, argv[4]);
-  if (futimens(fd, ts) < 0) return throw_errno(env, errno, "futimens");
-  return NULL;
+  NAME(name, 1);
+  NAME(xname, 2);
+  RETURN_CALL("removexattr", remove_xattr(I32(0), name, xname));
 }
 
 // ---- file data ----
 static napi_value n_fallocate(napi_env env, napi_callback_info info) {
   ARGS(4);
-  int fd = get_i32(env, argv[0]);
-  int mode = get_i32(env, argv[1]);
-  off_t off = get_i64(env, argv[2]);
-  off_t len = get_i64(env, argv[3]);
-  if (fallocate(fd, mode, off, len) < 0) return throw_errno(env, errno, "fallocate");
-  return NULL;
+  RETURN_CALL("fallocate", fallocate(I32(0), I32(1), I64(2), I64(3)));
 }
 
 static napi_value n_lseek(napi_env env, napi_callback_info info) {
   ARGS(3);
-  int fd = get_i32(env, argv[0]);
-  off_t off = get_i64(env, argv[1]);
-  int whence = get_i32(env, argv[2]);
-  off_t r = lseek(fd, off, whence);
-  if (r < 0) return throw_errno(env, errno, "lseek");
-  return make_i64(env, r);
+  RETURN_RESULT("lseek", lseek(I32(0), I64(1), I32(2)));
 }
 
 static napi_value n_copy_file_range(napi_env env, napi_callback_info info) {
   ARGS(5);
-  int fin = get_i32(env, argv[0]);
-  loff_t oin = get_i64(env, argv[1]);
-  int fout = get_i32(env, argv[2]);
-  loff_t oout = get_i64(env, argv[3]);
-  size_t len = (size_t)get_i64(env, argv[4]);
-  ssize_t r = copy_file_range(fin, &oin, fout, &oout, len, 0);
-  if (r < 0) return throw_errno(env, errno, "copy_file_range");
-  return make_i64(env, r);
+  loff_t oin = I64(1), oout = I64(3);
+  RETURN_RESULT("copy_file_range", copy_file_range(I32(0), &oin, I32(2), &oout, (size_t)I64(4), 0));
 }
 
 // Copy a whole file keeping holes: data extents by SEEK_DATA/SEEK_HOLE, each with
@@ -449,9 +658,9 @@ static int copy_extent(int in, int out, off_t off, off_t end) {
 
 static napi_value n_copy_sparse(napi_env env, napi_callback_info info) {
   ARGS(3);
-  int in = get_i32(env, argv[0]);
-  int out = get_i32(env, argv[1]);
-  off_t size = get_i64(env, argv[2]);
+  int in = I32(0);
+  int out = I32(1);
+  off_t size = I64(2);
   off_t off = 0;
   int r = 0;
   while (off < size) {
@@ -474,51 +683,55 @@ static napi_value n_copy_sparse(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---- the process ----
+// The soft RLIMIT_NOFILE raised to the hard one; -> the soft limit now in force
+static napi_value n_raise_nofile(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return throw_errno(env, errno, "getrlimit");
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return make_i64(env, rl.rlim_cur == RLIM_INFINITY ? INT32_MAX : (int64_t)rl.rlim_cur);
+}
+
 // ---- mounting ----
 static napi_value n_mount(napi_env env, napi_callback_info info) {
   ARGS(5);
-  char *src = get_path(env, argv[0]);
-  char *tgt = get_path(env, argv[1]);
-  char *type = get_path(env, argv[2]);
-  unsigned long flags = (unsigned long)get_i64(env, argv[3]);
-  char *data = get_path(env, argv[4]);
-  int r = (src && tgt && type && data) ? mount(src, tgt, type, flags, data) : -1;
+  PATH(src, 0);
+  PATH(tgt, 1);
+  PATH(type, 2);
+  // overlay's options name every layer: room for more than a path
+  char *data = malloc(65536);
+  if (!data) return throw_errno(env, ENOMEM, "mount");
+  if (!get_bytes(env, argv[4], data, 65536, true)) {
+    free(data);
+    return NULL;
+  }
+  int r = mount(src, tgt, type, (unsigned long)I64(3), data);
   int e = errno;
-  free(src);
-  free(tgt);
-  free(type);
   free(data);
-  if (r < 0) return throw_errno(env, e, "mount");
-  return NULL;
+  return done(env, r, e, "mount", false);
 }
 
 static napi_value n_umount2(napi_env env, napi_callback_info info) {
   ARGS(2);
-  char *tgt = get_path(env, argv[0]);
-  if (!tgt) return NULL;
-  int flags = get_i32(env, argv[1]);
-  int r = umount2(tgt, flags);
-  int e = errno;
-  free(tgt);
-  if (r < 0) return throw_errno(env, e, "umount2");
-  return NULL;
+  PATH(tgt, 0);
+  RETURN_CALL("umount2", umount2(tgt, I32(1)));
 }
 
 static napi_value n_backing_open(napi_env env, napi_callback_info info) {
   ARGS(2);
-  int devfd = get_i32(env, argv[0]);
-  struct strata_backing_map map = {.fd = get_i32(env, argv[1]), .flags = 0, .padding = 0};
-  int id = ioctl(devfd, STRATA_DEV_IOC_BACKING_OPEN, &map);
-  if (id < 0) return throw_errno(env, errno, "FUSE_DEV_IOC_BACKING_OPEN");
-  return make_i64(env, id);
+  struct strata_backing_map map = {.fd = I32(1), .flags = 0, .padding = 0};
+  RETURN_RESULT("FUSE_DEV_IOC_BACKING_OPEN", ioctl(I32(0), STRATA_DEV_IOC_BACKING_OPEN, &map));
 }
 
 static napi_value n_backing_close(napi_env env, napi_callback_info info) {
   ARGS(2);
-  int devfd = get_i32(env, argv[0]);
-  uint32_t id = (uint32_t)get_i32(env, argv[1]);
-  if (ioctl(devfd, STRATA_DEV_IOC_BACKING_CLOSE, &id) < 0) return throw_errno(env, errno, "FUSE_DEV_IOC_BACKING_CLOSE");
-  return NULL;
+  uint32_t id = (uint32_t)I32(1);
+  RETURN_CALL("FUSE_DEV_IOC_BACKING_CLOSE", ioctl(I32(0), STRATA_DEV_IOC_BACKING_CLOSE, &id));
 }
 
 // ---- the request loop: /dev/fuse is polled by the event loop of the JavaScript thread,
@@ -864,26 +1077,37 @@ static void register_runtime(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   register_runtime(env, exports);
-  EXPORT("lstat", n_lstat);
-  EXPORT("markXattrFree", n_mark_xattr_free);
-  EXPORT("fstat", n_fstat);
-  EXPORT("readdir", n_readdir);
-  EXPORT("lgetxattr", n_lgetxattr);
-  EXPORT("llistxattr", n_llistxattr);
-  EXPORT("lsetxattr", n_lsetxattr);
-  EXPORT("lremovexattr", n_lremovexattr);
-  EXPORT("mknod", n_mknod);
-  EXPORT("renameat2", n_renameat2);
-  EXPORT("utimensat", n_utimensat);
-  EXPORT("futimens", n_futimens);
+  // A test hook: behave as on kernels without openat2, fchmodat2 and the *xattrat calls
+  // (before 5.6, 6.6 and 6.13), to exercise the ways around them.
+  if (getenv("STRATA_OLD_KERNEL_CALLS")) openat2_missing = fchmodat2_missing = xattrat_missing = 1;
+  EXPORT("statAt", n_stat_at);
+  EXPORT("openAt", n_open_at);
+  EXPORT("openDirAt", n_open_dir_at);
+  EXPORT("readdirFd", n_readdir_fd);
+  EXPORT("mkdirAt", n_mkdir_at);
+  EXPORT("mknodAt", n_mknod_at);
+  EXPORT("symlinkAt", n_symlink_at);
+  EXPORT("unlinkAt", n_unlink_at);
+  EXPORT("renameAt2", n_rename_at2);
+  EXPORT("linkAt", n_link_at);
+  EXPORT("readlinkAt", n_readlink_at);
+  EXPORT("chownAt", n_chown_at);
+  EXPORT("chmodAt", n_chmod_at);
+  EXPORT("utimensAt", n_utimens_at);
+  EXPORT("getxattrAt", n_getxattr_at);
+  EXPORT("listxattrAt", n_listxattr_at);
+  EXPORT("setxattrAt", n_setxattr_at);
+  EXPORT("removexattrAt", n_removexattr_at);
   EXPORT("fallocate", n_fallocate);
   EXPORT("lseek", n_lseek);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
+  EXPORT("raiseNofileLimit", n_raise_nofile);
   EXPORT("mount", n_mount);
   EXPORT("umount2", n_umount2);
   EXPORT("backingOpen", n_backing_open);
   EXPORT("backingClose", n_backing_close);
+  EXPORT("markXattrFree", n_mark_xattr_free);
   EXPORT("startPoll", n_start_poll);
   EXPORT("serveReads", n_serve_reads);
   EXPORT("stopServingReads", n_stop_serving_reads);

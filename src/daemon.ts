@@ -7,6 +7,7 @@ import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
+import { dirFdBudget } from './union/dirfds';
 import { UnionFs } from './union/unionfs';
 
 export interface MountOptions {
@@ -49,7 +50,8 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
   const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
-  const union = new UnionFs(stack);
+  // directories are held open (see DirFds): as many as the hard limit allows
+  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()) });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const fd = native.openFuse();
   const rootmode = 0o40000;

@@ -1,28 +1,56 @@
-// Typed face of the C addon (native/strata_native.c). Loaded once; every layer that
-// needs a syscall Node lacks goes through here.
+// The one syscall adapter: the typed face of the C addon (native/strata_native.c), and a
+// few conveniences over it for code outside the request path (the image extractor and
+// packer, the store). Loaded once; `npm run build` always builds the addon.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type PathLike = string | Buffer;
+/** A name or path as bytes: a Buffer, or a string of one char per byte (latin1), the
+ *  form the union keeps names in. */
+export type Bytes = string | Buffer;
 
+/**
+ * Objects are named as the *at(2) calls name them: a directory descriptor and a name
+ * below it (dirfd AT_FDCWD: name is a whole path; name '': dirfd's own object). No call
+ * follows a symlink.
+ */
 export interface Native {
-  /** Fills out[16] (see STAT_* indices); returns 0 or -errno. Never follows a final symlink. */
-  lstat(p: PathLike, out: Float64Array): number;
-  fstat(fd: number, out: Float64Array): number;
-  /** Entries without . and .., packed as [u64 ino][u8 d_type][u16 len][name]. Opens with O_NOATIME. */
-  readdir(p: PathLike): Buffer;
-  lgetxattr(p: PathLike, name: PathLike): Buffer | null;
-  llistxattr(p: PathLike): Buffer;
-  lsetxattr(p: PathLike, name: PathLike, value: Buffer, flags: number): void;
-  lremovexattr(p: PathLike, name: PathLike): void;
-  mknod(p: PathLike, mode: number, dev: number): void;
-  renameat2(from: PathLike, to: PathLike, flags: number): void;
-  utimensat(p: PathLike, asec: number | bigint, ansec: number, msec: number | bigint, mnsec: number, nofollow: boolean): void;
-  futimens(fd: number, asec: number | bigint, ansec: number, msec: number | bigint, mnsec: number): void;
+  /** Fills out[16] (see STAT_* indices); 0 or -errno. */
+  statAt(dirfd: number, name: Bytes, out: Float64Array): number;
+  /** open(2) flags and mode; O_CLOEXEC is added. */
+  openAt(dirfd: number, name: Bytes, flags: number, mode: number): number;
+  /** A real directory below dirfd, O_NOATIME where allowed, never through a symlink,
+   *  a magic link or "..": fd, or -errno (ENOTDIR, ELOOP: not a real directory). */
+  openDirAt(dirfd: number, name: Bytes): number;
+  /** The entries of an open directory, without . and .., packed as [u64 ino][u8 d_type]
+   *  [u16 len][name]; from its start if rewind (else from where it is: a fresh fd). */
+  readdirFd(fd: number, rewind: boolean): Buffer;
+  mkdirAt(dirfd: number, name: Bytes, mode: number): void;
+  mknodAt(dirfd: number, name: Bytes, mode: number, dev: number): void;
+  symlinkAt(target: Bytes, dirfd: number, name: Bytes): void;
+  /** flags: AT_REMOVEDIR or 0 */
+  unlinkAt(dirfd: number, name: Bytes, flags: number): void;
+  renameAt2(fromDir: number, from: Bytes, toDir: number, to: Bytes, flags: number): void;
+  linkAt(fromDir: number, from: Bytes, toDir: number, to: Bytes): void;
+  readlinkAt(dirfd: number, name: Bytes): Buffer;
+  chownAt(dirfd: number, name: Bytes, uid: number, gid: number): void;
+  /** Mode bits of a non-symlink (EOPNOTSUPP for a symlink). */
+  chmodAt(dirfd: number, name: Bytes, mode: number): void;
+  /** nsec may be UTIME_NOW / UTIME_OMIT */
+  utimensAt(dirfd: number, name: Bytes, asec: number | bigint, ansec: number, msec: number | bigint, mnsec: number): void;
+  /** null when absent (or xattrs unsupported there) */
+  getxattrAt(dirfd: number, name: Bytes, xname: Bytes): Buffer | null;
+  /** NUL-separated names; empty where xattrs are unsupported */
+  listxattrAt(dirfd: number, name: Bytes): Buffer;
+  setxattrAt(dirfd: number, name: Bytes, xname: Bytes, value: Buffer, flags: number): void;
+  removexattrAt(dirfd: number, name: Bytes, xname: Bytes): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
   lseek(fd: number, offset: number | bigint, whence: number): number;
   copyFileRange(fdIn: number, offIn: number | bigint, fdOut: number, offOut: number | bigint, len: number | bigint): number;
   /** Copies size bytes of fdIn to fdOut keeping holes, then truncates fdOut to size. */
   copySparse(fdIn: number, fdOut: number, size: number | bigint): void;
+  /** Raises the soft RLIMIT_NOFILE to the hard limit; the soft limit now in force. */
+  raiseNofileLimit(): number;
+  /** Paths and data: strings are UTF-8 here, as in Node. */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   backingOpen(fuseFd: number, fd: number): number;
@@ -71,6 +99,8 @@ export const STAT_GID = 13;
 export const STAT_RDEV = 14;
 export const STAT_DEV = 15;
 
+export const AT_FDCWD = -100;
+export const AT_REMOVEDIR = 0x200;
 export const UTIME_NOW = (1 << 30) - 1;
 export const UTIME_OMIT = (1 << 30) - 2;
 export const RENAME_NOREPLACE = 1;
@@ -82,34 +112,116 @@ export const MNT_DETACH = 2;
 export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;
 
-let loadError: Error | null = null;
-
-function load(): Native | null {
+function load(): Native {
   // dist/src/native.js and src/native.ts both sit two levels below the repo root
   const root = path.resolve(__dirname, '..', '..');
   const candidates = [path.join(root, 'build', 'Release', 'strata_native.node'), path.resolve(__dirname, '..', 'build', 'Release', 'strata_native.node')];
+  let error: Error | null = null;
   for (const c of candidates) {
     try {
       return require(c) as Native;
     } catch (e) {
-      loadError = new Error(`strata: native addon not built (run npm run build): ${(e as Error).message}`);
+      error = e as Error;
     }
   }
-  return null;
-}
-
-const loaded = load();
-
-/** The addon, or null where it is not built (for code that has a slower way without it). */
-export function nativeOrNull(): Native | null {
-  return loaded;
-}
-
-/** The addon; using it where it is not built throws the load error. */
-export const native: Native =
-  loaded ??
-  new Proxy({} as Native, {
+  const loadError = new Error(`strata: native addon not built (run npm run build): ${error?.message}`);
+  // fail where it is used, not where it is imported (the CLI's --help needs no addon)
+  return new Proxy({} as Native, {
     get(): never {
       throw loadError;
     },
   });
+}
+
+export const native: Native = load();
+
+// ---------- conveniences by whole path, for the image and store code ----------
+
+/** A path as given by people or Node (strings are UTF-8), or raw bytes. */
+export type PathArg = string | Buffer;
+
+function pathBytes(p: PathArg): Buffer {
+  return typeof p === 'string' ? Buffer.from(p) : p;
+}
+
+function withPath(syscall: string, p: PathArg, e: unknown): Error {
+  const err = new Error(`${syscall} ${typeof p === 'string' ? p : p.toString('latin1')}: ${(e as Error).message}`) as NodeJS.ErrnoException;
+  err.code = (e as NodeJS.ErrnoException).code;
+  return err;
+}
+
+/** Sets atime and mtime with nanosecond precision, never following a final symlink. */
+export function setTimesNs(p: PathArg, atimeNs: bigint, mtimeNs: bigint): void {
+  const split = (ns: bigint): [number, number] => {
+    let s = ns / 1_000_000_000n;
+    let n = ns % 1_000_000_000n;
+    if (n < 0n) {
+      n += 1_000_000_000n;
+      s -= 1n;
+    }
+    return [Number(s), Number(n)];
+  };
+  const [as, an] = split(atimeNs);
+  const [ms, mn] = split(mtimeNs);
+  native.utimensAt(AT_FDCWD, pathBytes(p), as, an, ms, mn);
+}
+
+/** xattr names are latin1 strings (raw bytes), as llistxattr gives them. */
+export function lsetxattr(p: PathArg, name: string, value: Buffer): void {
+  try {
+    native.setxattrAt(AT_FDCWD, pathBytes(p), name, value, 0);
+  } catch (e) {
+    throw withPath('lsetxattr', p, e);
+  }
+}
+
+export function lremovexattr(p: PathArg, name: string): void {
+  native.removexattrAt(AT_FDCWD, pathBytes(p), name);
+}
+
+/** Value of one xattr, or null if unset. */
+export function lgetxattr(p: PathArg, name: string): Buffer | null {
+  try {
+    return native.getxattrAt(AT_FDCWD, pathBytes(p), name);
+  } catch (e) {
+    throw withPath('lgetxattr', p, e);
+  }
+}
+
+/** All xattr names of a path (latin1 strings, i.e. raw bytes). */
+export function llistxattr(p: PathArg): string[] {
+  let raw: Buffer;
+  try {
+    raw = native.listxattrAt(AT_FDCWD, pathBytes(p));
+  } catch (e) {
+    throw withPath('llistxattr', p, e);
+  }
+  return raw
+    .toString('latin1')
+    .split('\0')
+    .filter((s) => s.length > 0);
+}
+
+export function mknod(p: PathArg, mode: number, major: number, minor: number): void {
+  const dev = ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12);
+  try {
+    native.mknodAt(AT_FDCWD, pathBytes(p), mode, dev);
+  } catch (e) {
+    throw withPath('mknod', p, e);
+  }
+}
+
+export function lchown(p: PathArg, uid: number, gid: number): void {
+  fs.lchownSync(p, uid, gid);
+}
+
+export function devMajor(rdev: number): number {
+  return (rdev >>> 8) & 0xfff;
+}
+export function devMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+}
+
+export function mountOverlay(target: string, data: string): void {
+  native.mount('overlay', target, 'overlay', 0, data);
+}

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { extractLayer } from '../src/image/extract';
-import { lgetxattr } from '../src/image/sys';
+import { lgetxattr } from '../src/native';
 import { makeTar, mkTmp, rawHeader, pad512, END, E } from './image-helpers';
 
 async function extract(tarBuf: Buffer, dest: string, lowers: string[] = []): Promise<void> {

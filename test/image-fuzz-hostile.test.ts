@@ -13,7 +13,7 @@ import * as zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
 import { extractLayer } from '../src/image/extract';
-import { lgetxattr } from '../src/image/sys';
+import { lgetxattr } from '../src/native';
 import { Store } from '../src/store/store';
 import { loadImages } from '../src/store/importer';
 import { makeTar, mkTmp, rawHeader, pad512, END, E, writeOciLayout, strata, snapshot } from './image-helpers';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { isOpaque, isWhiteout, lstatOrNull } from '../../src/image/lower';
-import { nativeOrNull } from '../../src/native';
-import { devMajor, devMinor, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, mknod, setTimesNs } from '../../src/image/sys';
+import { isOpaque, lstatOrNull } from '../../src/image/lower';
+import { devMajor, devMinor, lchown, lgetxattr, llistxattr, lremovexattr, lsetxattr, mknod, native, setTimesNs } from '../../src/native';
+import { isWhiteout } from '../../src/union/format';
 
 /**
  * Laying overlay-format layer directories (whiteouts are 0/0 character devices, opaque
@@ -12,7 +12,6 @@ import { devMajor, devMinor, lchown, lgetxattr, llistxattr, lremovexattr, lsetxa
  * same layers: test/bench-layers.test.ts checks it against a real overlay mount.
  */
 
-const addon = nativeOrNull();
 const SLASH = Buffer.from('/');
 /** overlayfs's own bookkeeping (opaque, redirect, origin): it means nothing in a plain tree. */
 const OVERLAY_XATTRS = 'trusted.overlay.';
@@ -31,16 +30,12 @@ function emptyDir(dir: Buffer): void {
 }
 
 function copyData(src: Buffer, dst: Buffer, st: fs.BigIntStats): void {
-  if (!addon) {
-    fs.copyFileSync(src, dst, fs.constants.COPYFILE_FICLONE);
-    return;
-  }
   const fin = fs.openSync(src, 'r');
   try {
     const fout = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
     try {
       // Keeps holes: the fixtures have a sparse file, and a driver's copy of it should too.
-      addon.copySparse(fin, fout, st.size);
+      native.copySparse(fin, fout, st.size);
     } finally {
       fs.closeSync(fout);
     }

@@ -13,8 +13,9 @@ import { LayerError } from './layer-error';
 import { paxId, paxTimeNs, paxXattrs } from './pax';
 import { sparseOf, SparseFile, writeSparseData } from './sparse';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
-import * as sys from './sys';
-import { bytesPath, isWhiteout, lstatOrNull, OPAQUE_XATTR, resolveLower } from './lower';
+import * as sys from '../native';
+import { bytesPath, lstatOrNull, resolveLower } from './lower';
+import { escapeXattr, isInternalXattr, isWhiteout, OPAQUE_XATTR } from '../union/format';
 
 export interface ExtractOptions {
   /** Overlay-format dirs of the layers below this one, top first. */
@@ -126,11 +127,11 @@ export function normalizeName(name: string): string {
 function headerXattrs(pax: Record<string, string> | null | undefined): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
   for (const [name, value] of paxXattrs(pax)) {
-    // An empty PAX value means "unset" (the Go tools' reading); overlay's own xattrs
-    // are layer structure, which a tar must express with whiteout files instead.
+    // An empty PAX value means "unset" (the Go tools' reading). A tar names xattrs as
+    // users see them: a trusted.overlay.* one is stored escaped, so that no tar can make
+    // layer structure, which it must express with whiteout files instead.
     if (value.length === 0) continue;
-    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
-    out.push([name, value]);
+    out.push([escapeXattr(name), value]);
   }
   return out;
 }
@@ -173,7 +174,7 @@ class Extractor {
 
   private copyXattrs(from: Buffer, to: Buffer): void {
     for (const name of sys.llistxattr(from)) {
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+      if (isInternalXattr(name)) continue;
       const v = sys.lgetxattr(from, name);
       if (v !== null) sys.lsetxattr(to, name, v);
     }

@@ -1,9 +1,8 @@
 // Looks a path up through a stack of overlay-format layer dirs (top first) the way the
 // kernel would, so that an importer can inherit what the lower layers show there.
 import * as fs from 'node:fs';
-import { lgetxattr } from './sys';
-
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+import { lgetxattr } from '../native';
+import { isOpaqueValue, isWhiteout, OPAQUE_XATTR } from '../union/format';
 
 export interface LowerHit {
   layerIndex: number;
@@ -25,13 +24,8 @@ export function lstatOrNull(p: Buffer | string): fs.BigIntStats | null {
   }
 }
 
-export function isWhiteout(st: fs.BigIntStats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0n;
-}
-
 export function isOpaque(p: Buffer | string): boolean {
-  const v = lgetxattr(p, OPAQUE_XATTR);
-  return v !== null && v.toString('latin1') === 'y';
+  return isOpaqueValue(lgetxattr(p, OPAQUE_XATTR));
 }
 
 export type LayerFinding =

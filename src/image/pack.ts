@@ -7,8 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { bytePack } from './tarbytes';
 import { HashingStream } from './digest';
-import * as sys from './sys';
-import { bytesPath, isWhiteout, OPAQUE_XATTR } from './lower';
+import * as sys from '../native';
+import { bytesPath } from './lower';
+import { isOpaqueValue, isWhiteout, OPAQUE_XATTR, unescapeXattr } from '../union/format';
 
 interface PackHeader {
   name: string;
@@ -49,10 +50,12 @@ function header(rel: string, st: fs.BigIntStats, abs: Buffer, type: PackHeader['
   if (h.uid > 0o7777777) pax.uid = String(h.uid);
   if (h.gid > 0o7777777) pax.gid = String(h.gid);
   for (const name of sys.llistxattr(abs)) {
-    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+    // the tar names an xattr as users see it (see unescapeXattr); the union's own stay out
+    const shown = unescapeXattr(name);
+    if (shown === null) continue;
     const v = sys.lgetxattr(abs, name);
     // an empty PAX value reads as "unset", so an empty xattr cannot be carried
-    if (v !== null && v.length > 0) pax['SCHILY.xattr.' + name] = v.toString('latin1');
+    if (v !== null && v.length > 0) pax['SCHILY.xattr.' + shown] = v.toString('latin1');
   }
   if (Object.keys(pax).length || needsPax(rel)) h.pax = pax;
   return h;
@@ -101,8 +104,7 @@ async function walk(pack: ReturnType<typeof bytePack>, dir: string): Promise<num
       }
       if (st.isDirectory()) {
         await addEntry(pack, header(r, st, p, 'directory'));
-        const v = sys.lgetxattr(p, OPAQUE_XATTR);
-        if (v !== null && v.toString() === 'y') {
+        if (isOpaqueValue(sys.lgetxattr(p, OPAQUE_XATTR))) {
           const wh = r + '/.wh..wh..opq';
           await addEntry(pack, { name: wh, type: 'file', mode: 0, uid: 0, gid: 0, mtime: new Date(0), size: 0, pax: needsPax(wh) ? {} : undefined });
         }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveLower } from '../image/lower';
-import { setTimesNs } from '../image/sys';
+import { setTimesNs } from '../native';
 
 /** The host path that p names inside root. A missing component ends the resolution. */
 export function resolveInRoot(root: string, p: string, followLast = true): string {

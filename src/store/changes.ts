@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import { Store, ContainerRecord } from './store';
 import { upperDir } from './containers';
-import { bytesPath, examineLayer, isOpaque, isWhiteout, LayerFinding, resolveLower } from '../image/lower';
+import { bytesPath, examineLayer, isOpaque, LayerFinding, resolveLower } from '../image/lower';
+import { isWhiteout } from '../union/format';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';

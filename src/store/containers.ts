@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Store, ContainerRecord, ImageRecord, MountState } from './store';
-import { mountOverlay } from '../image/sys';
+import { mountOverlay } from '../native';
 import { launchDaemon } from '../launch';
 
 export type Driver = 'strata-fs' | 'overlay';

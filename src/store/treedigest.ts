@@ -4,7 +4,7 @@
 // and xattrs. A content change that keeps size and mtime is NOT detected by it.
 import * as fs from 'node:fs';
 import { createHash, Hash } from 'node:crypto';
-import * as sys from '../image/sys';
+import * as sys from '../native';
 
 export interface TreeDigest {
   entries: number;

@@ -1,17 +1,43 @@
 // The union's inodes: what the kernel holds by number, where each one lives in the
 // layers, and the names it is known by.
-import type { RealStat } from './layers';
+import type { RealStat } from './real';
 
-/** Where a lower object is: layer index (>= 1) and path from that layer's root. */
-export interface Loc {
-  layer: number;
-  /** latin1, see joinRel */
-  path: string;
+export const ROOT_ID = 1;
+
+/**
+ * A real object in a lower layer: the Loc of its directory (null for the layer root) and
+ * its name there. Lower layers never change, so a Loc stays right for the life of the
+ * mount, whatever moves in the merged tree; directory descriptors are cached by it.
+ */
+export class Loc {
+  constructor(readonly layer: number, readonly parent: Loc | null, readonly name: string) {}
+}
+
+/** Its path from the layer root ("a/b"), or null once longer than max bytes. */
+export function locPath(loc: Loc, max = Infinity): string | null {
+  const parts: string[] = [];
+  let len = 0;
+  for (let l: Loc | null = loc; l && l.parent; l = l.parent) {
+    len += l.name.length + 1;
+    if (len - 1 > max) return null;
+    parts.push(l.name);
+  }
+  return parts.reverse().join('/');
+}
+
+/** Do a and b name the same object (the same names from the same layer root)? */
+export function sameLoc(a: Loc | null, b: Loc | null): boolean {
+  while (a !== b) {
+    if (!a || !b || a.name !== b.name || a.layer !== b.layer) return false;
+    a = a.parent;
+    b = b.parent;
+  }
+  return true;
 }
 
 export interface Link {
   parent: Node;
-  /** latin1, also the key in the parent's children */
+  /** latin1 (one char per byte of the name), also the key in the parent's children */
   name: string;
 }
 
@@ -50,6 +76,9 @@ export class Node {
     return this.links.length ? this.links[0]!.parent : null;
   }
 }
+
+/** shared by every node that merges no lower object; frozen, so a push would throw */
+export const NO_LOWERS = Object.freeze([]) as unknown as Loc[];
 
 export function nameKey(name: Buffer): string {
   return name.toString('latin1');

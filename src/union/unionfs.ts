@@ -1,24 +1,30 @@
-// Union semantics over a LayerStack, with overlayfs's on-disk format: lookup through the
-// layers, merged directories, whiteouts, opaque and redirected directories, copy-up,
-// rename and hard links. Serves inode-number based requests; knows nothing of the wire.
+// The union filesystem: one method per FUSE operation, in overlayfs's semantics and
+// on-disk format, over a LayerStack. Serves inode-number based requests; knows nothing of
+// the wire. The parts: inodes.ts (nodes and their names), lookup.ts (the layers' rules),
+// copyup.ts, xattr.ts, dirfds.ts (directory descriptors), format.ts (the on-disk format).
+//
+// Every real object is named relative to its parent directory's descriptor: an upper one
+// by its node's parent and name (the merged tree is the upper tree), a lower one by its
+// Loc. No path longer than one name is ever built.
 import * as fs from 'node:fs';
 import type { Attr, Caller, DirEntry, Entry, FileSystem, Opened, SetAttr, StatFs } from '../fuse/types';
-import { native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { AT_REMOVEDIR, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, UTIME_OMIT } from '../native';
+import { CopyUp } from './copyup';
+import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
-import {
-  LayerStack, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, RealStat, S_IFCHR, S_IFDIR, S_IFLNK,
-  S_IFMT, S_IFREG, dirMarks, fstatReal, isDir, isOpaque, isWhiteout, join, joinRel, lstatOrNull, lstatReal,
-} from './layers';
-import { Loc, Node, Resolved, nameKey } from './node';
+import { escapeXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_MAX, REDIRECT_XATTR } from './format';
+import { Inodes } from './inodes';
+import { LayerStack } from './layers';
+import { checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
+import { Loc, locPath, Node, NO_LOWERS, Resolved, nameKey } from './node';
+import { errnoName, fstat, isDir, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
+import { noVisibleXattrs, visibleXattrs } from './xattr';
 
 const O_ACCMODE = 3;
-const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME, O_NONBLOCK } = fs.constants;
 const DT_UNKNOWN = 0;
 const DT_CHR = 2;
-const NAME_MAX = 255;
-const ROOT_ID = 1;
-/** shared by every node that merges no lower object; frozen, so a push would throw */
-const NO_LOWERS = Object.freeze([]) as unknown as Loc[];
+const Y = Buffer.from('y');
 
 interface Handle {
   node: Node;
@@ -32,311 +38,90 @@ interface DirHandle {
   entries: DirEntry[] | null;
 }
 
+export interface UnionOptions {
+  /** directory descriptors kept open (see DirFds); default for a 1024-descriptor limit */
+  maxDirFds?: number;
+}
+
 export class UnionFs implements FileSystem {
-  private readonly nodes = new Map<number, Node>();
-  /** hard-linked non-directories by the identity of their real object: one node for all names */
-  private readonly byKey = new Map<number, Node>();
-  /** st_ino an object had before this mount copied it up, by its upper identity */
-  private readonly originIno = new Map<number, number>();
+  private readonly fds: DirFds;
+  private readonly inodes: Inodes;
+  private readonly look: Lookup;
+  private readonly cu: CopyUp;
   private readonly handles = new Map<number, Handle>();
   private readonly dirHandles = new Map<number, DirHandle>();
   /** listings being read without a handle (see readdir), until read to the end */
   private readonly listings = new Map<Node, DirEntry[]>();
-  private nextId = ROOT_ID + 1;
   private nextFh = 1;
-  private tmpSeq = 0;
+  private destroyed = false;
   onStaleAttrs?: (nodeid: number) => void;
-  /** nodes forgotten so far: a hint for when returning memory is worth a collection */
-  dropped = 0;
-  readonly root: Node;
 
-  constructor(readonly stack: LayerStack) {
+  constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
+    this.fds = new DirFds(stack, opts.maxDirFds ?? dirFdBudget(1024));
     const lowers: Loc[] = [];
     const upper = stack.upper;
-    if (!(upper && isOpaque(upper.root))) {
+    if (!(upper && isOpaqueAt(upper.rootFd, ''))) {
       for (const l of stack.lowers) {
-        lowers.push({ layer: l.index, path: '' });
-        if (isOpaque(l.root)) break;
+        lowers.push(l.rootLoc);
+        if (isOpaqueAt(l.rootFd, '')) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
-    const ino = stack.inodeNumber(top, lstatReal(top.root).ino);
-    this.root = new Node(ROOT_ID, ino, S_IFDIR, upper !== null, lowers);
-    this.root.key = ino;
-    this.root.nlookup = 1;
-    this.nodes.set(ROOT_ID, this.root);
+    const ino = stack.inodeNumber(top, statAt(top.rootFd, '').ino);
+    this.inodes = new Inodes(stack, this.fds, ino, lowers);
+    this.inodes.onDrop = (node) => this.listings.delete(node);
+    this.look = new Lookup(stack, this.fds);
+    this.cu = new CopyUp(stack, this.fds, this.inodes);
+    this.cu.onMerged = (node) => this.onStaleAttrs?.(node.id);
   }
 
-  // ---------- paths ----------
-
-  /** The node's path from the root of the merged tree, which is also its path in the upper layer. */
-  private mergedPath(node: Node): string {
-    let path = '';
-    let n = node;
-    while (n.links.length) {
-      const l = n.links[0]!;
-      path = path.length ? l.name + '/' + path : l.name;
-      n = l.parent;
-    }
-    if (n !== this.root) fail('ESTALE', 'node has no name');
-    return path;
+  get root(): Node {
+    return this.inodes.root;
   }
 
-  private upperPath(node: Node): Buffer {
-    return this.stack.upper!.real(this.mergedPath(node));
+  /** nodes forgotten so far: a hint for when returning memory is worth a collection */
+  get dropped(): number {
+    return this.inodes.dropped;
   }
 
-  private upperChild(dir: Node, name: Buffer): Buffer {
-    return this.stack.upper!.real(joinRel(this.mergedPath(dir), nameKey(name)));
-  }
+  // ---------- where a node's real object is ----------
 
-  private lowerReal(loc: Loc): Buffer {
-    return this.stack.lower(loc.layer).real(loc.path);
-  }
-
-  /** The real object a node shows: its upper copy, else its topmost lower one. */
-  private topPath(node: Node): Buffer {
-    if (node.upper) return this.upperPath(node);
+  /** The directory holding the real object a node shows: its upper copy, else its topmost lower one. */
+  private topDir(node: Node): number {
+    if (node.upper) return this.fds.upperParent(node);
     const loc = node.lowers[0];
     if (!loc) fail('ESTALE');
-    return this.lowerReal(loc);
+    return this.fds.lowerParent(loc);
   }
 
-  private tmpPath(): Buffer {
-    const w = this.stack.workDir;
-    if (!w) fail('EROFS');
-    return Buffer.from(`${w.toString()}/#${process.pid.toString(16)}.${(++this.tmpSeq).toString(16)}`);
+  /** Its name there ('' for the root: the directory itself). */
+  private topName(node: Node): string {
+    return node.upper ? upperName(node) : node.lowers[0]!.name;
   }
 
-  // ---------- lookup ----------
-
-  /** Find `name` in `dir` through the layers, as overlayfs's lookup does. */
-  private resolveChild(dir: Node, name: Buffer): Resolved | null {
-    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
-    let st: RealStat | null = null;
-    let layer = -1;
-    let upper = false;
-    const lowers: Loc[] = [];
-    let absolute: string | null = null; // redirect from a layer root, for the layers below
-    let relName = nameKey(name); // redirect to another name in the same parent
-    if (dir.upper && this.stack.upper) {
-      const p = this.upperChild(dir, name);
-      const s = lstatOrNull(p);
-      if (s) {
-        if (isWhiteout(s)) return null;
-        st = s;
-        layer = 0;
-        upper = true;
-        if (!isDir(s)) return { upper, lowers: NO_LOWERS, st, layer };
-        const marks = dirMarks(p);
-        if (marks.opaque) return { upper, lowers: NO_LOWERS, st, layer };
-        const r = marks.redirect;
-        // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
-        if (r && !validRedirect(r)) return { upper, lowers: NO_LOWERS, st, layer };
-        if (r) {
-          if (r.absolute) absolute = r.path;
-          else relName = r.path;
-        }
-      }
-    }
-    const dirLowers = dir.lowers;
-    const nLower = this.stack.lowers.length;
-    for (let li = 1; li <= nLower; li++) {
-      let path: string;
-      let lastLayer = false;
-      if (absolute !== null) {
-        const walk = this.walkRedirect(li, absolute);
-        if (walk === 'absent') continue;
-        if (walk === 'stop') break;
-        lastLayer = walk === 'last';
-        path = absolute;
-      } else {
-        const dl = findLoc(dirLowers, li);
-        if (!dl) continue;
-        path = joinRel(dl.path, relName);
-      }
-      const real = this.stack.lower(li).real(path);
-      const s = lstatOrNull(real);
-      if (!s) {
-        if (lastLayer) break;
-        continue;
-      }
-      if (isWhiteout(s)) break;
-      if (!st) {
-        st = s;
-        layer = li;
-        lowers.push({ layer: li, path });
-        if (!isDir(s)) break;
-      } else {
-        if (!isDir(s)) break; // a non-directory below a directory hides nothing more
-        lowers.push({ layer: li, path });
-      }
-      const marks = dirMarks(real);
-      if (marks.opaque || lastLayer) break;
-      const r = marks.redirect;
-      if (r && !validRedirect(r)) break;
-      if (r) {
-        if (r.absolute) absolute = r.path;
-        else relName = r.path;
-      }
-    }
-    if (!st) return null;
-    // nodes keep this array: an exact-size copy, not one with room to grow
-    return { upper, lowers: lowers.length ? lowers.slice() : NO_LOWERS, st, layer };
+  private requireUpper(): void {
+    if (!this.stack.upper) fail('EROFS');
   }
 
-  /** Walk the directories leading to a redirect target in lower layer li, as overlayfs
-   *  does: never through a symlink or other non-directory, nor past a whiteout (either
-   *  ends the lookup), and an opaque directory on the way makes this layer the last. */
-  private walkRedirect(li: number, path: string): 'ok' | 'last' | 'absent' | 'stop' {
-    const layer = this.stack.lower(li);
-    let last = false;
-    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
-      const real = layer.real(path.slice(0, i));
-      const st = lstatOrNull(real);
-      if (!st) return 'absent';
-      if (!isDir(st)) return 'stop';
-      if (dirMarks(real).opaque) last = true;
-    }
-    return last ? 'last' : 'ok';
-  }
-
-  /** Find or make the node for a resolved name, keeping one node per directory and per hard-linked file. */
-  private nodeFor(dir: Node, name: Buffer, r: Resolved): Node {
-    const type = r.st.mode & S_IFMT;
-    const layer = r.layer === 0 ? this.stack.upper! : this.stack.lower(r.layer);
-    const key = this.stack.inodeNumber(layer, r.st.ino);
-    const k = nameKey(name);
-    const linked = type !== S_IFDIR && r.st.nlink > 1;
-    const existing = dir.children!.get(k);
-    if (existing) {
-      if (existing.type === type && (existing.isDir || existing.key === key)) {
-        existing.upper = r.upper;
-        existing.lowers = r.lowers;
-        if (existing.key !== key) this.rekey(existing, key);
-        return existing;
-      }
-      this.dropLink(existing, dir, k);
-    }
-    if (linked) {
-      const same = this.byKey.get(key);
-      if (same && !same.unlinked) {
-        same.upper = r.upper;
-        same.lowers = r.lowers;
-        this.addLink(same, dir, k);
-        return same;
-      }
-    }
-    // the key is the object's own inode number: reported unless it was copied up here
-    const node = new Node(this.nextId++, this.originIno.get(key) ?? key, type, r.upper, r.lowers);
-    node.key = key;
-    this.nodes.set(node.id, node);
-    if (linked) this.byKey.set(key, node);
-    this.addLink(node, dir, k);
-    return node;
-  }
-
-  private rekey(node: Node, key: number): void {
-    const shared = this.byKey.get(node.key) === node;
-    if (shared) this.byKey.delete(node.key);
-    node.key = key;
-    if (shared) this.byKey.set(key, node);
-  }
-
-  private addLink(node: Node, parent: Node, name: string): void {
-    // most nodes have one name: an array literal holds it exactly, a push onto [] would
-    // reserve room for 16
-    if (node.links.length === 0) node.links = [{ parent, name }];
-    else node.links.push({ parent, name });
-    parent.children!.set(name, node);
-    parent.kids++;
-    node.unlinked = false;
-  }
-
-  private dropLink(node: Node, parent: Node, name: string): void {
-    const i = node.links.findIndex((l) => l.parent === parent && l.name === name);
-    if (i < 0) return;
-    node.links.splice(i, 1);
-    if (parent.children!.get(name) === node) parent.children!.delete(name);
-    parent.kids--;
-    if (node.links.length === 0) node.unlinked = true;
-    this.maybeDrop(parent);
-    this.maybeDrop(node);
-  }
-
-  private moveLink(node: Node, from: Node, name: string, to: Node, newName: string): void {
-    const i = node.links.findIndex((l) => l.parent === from && l.name === name);
-    if (from.children!.get(name) === node) from.children!.delete(name);
-    if (i >= 0) node.links[i] = { parent: to, name: newName };
-    else node.links.push({ parent: to, name: newName });
-    to.children!.set(newName, node);
-    to.kids++;
-    if (i >= 0) from.kids--;
-    this.maybeDrop(from);
-  }
-
-  /** Forget a node nobody holds: not the kernel, not an open file, not a child. */
-  private maybeDrop(node: Node): void {
-    if (node.nlookup > 0 || node.opens > 0 || node.kids > 0 || node.id === ROOT_ID) return;
-    if (!this.nodes.has(node.id)) return;
-    this.nodes.delete(node.id);
-    this.listings.delete(node);
-    this.dropped++;
-    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
-    const links = node.links;
-    node.links = [];
-    for (const l of links) {
-      if (l.parent.children!.get(l.name) === node) l.parent.children!.delete(l.name);
-      l.parent.kids--;
-      this.maybeDrop(l.parent);
-    }
-  }
-
-  private node(id: number): Node {
-    const n = this.nodes.get(id);
-    if (!n) fail('ESTALE', `unknown node ${id}`);
-    return n;
-  }
-
-  private dirNode(id: number): Node {
-    const n = this.node(id);
-    if (!n.isDir) fail('ENOTDIR');
-    return n;
-  }
-
+  /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
-    let nlink = st.nlink;
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
-    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) nlink = 1;
-    if (node.unlinked) nlink = 0;
-    return {
-      ino: node.ino,
-      size: st.size,
-      blocks: st.blocks,
-      atime: st.atime,
-      atimeNs: st.atimeNs,
-      mtime: st.mtime,
-      mtimeNs: st.mtimeNs,
-      ctime: st.ctime,
-      ctimeNs: st.ctimeNs,
-      mode: st.mode,
-      nlink,
-      uid: st.uid,
-      gid: st.gid,
-      rdev: st.rdev,
-    };
+    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
+    if (node.unlinked) st.nlink = 0;
+    st.ino = node.ino;
+    return st;
   }
 
   /** A node without a name (removed, or detached) is stat'ed through an open file: the
    *  given one, else any. */
   private statNode(node: Node, h?: Handle): RealStat {
-    // a handle on the upper object is the same file as its name, without walking the path
-    if (h && !h.lower) return fstatReal(h.fd);
+    // a handle on the upper object is the same file as its name, without a lookup
+    if (h && !h.lower) return fstat(h.fd);
     if (node.unlinked || node.detached) {
-      if (h) return fstatReal(h.fd);
-      for (const o of this.handles.values()) if (o.node === node) return fstatReal(o.fd);
+      if (h) return fstat(h.fd);
+      for (const o of this.handles.values()) if (o.node === node) return fstat(o.fd);
     }
-    return lstatReal(this.topPath(node));
+    return statAt(this.topDir(node), this.topName(node));
   }
 
   private entry(node: Node, st: RealStat): Entry {
@@ -344,131 +129,69 @@ export class UnionFs implements FileSystem {
     return { nodeid: node.id, attr: this.attrOf(node, st) };
   }
 
-  lookup(_c: Caller, parent: number, name: Buffer): Entry {
-    const dir = this.dirNode(parent);
-    const r = this.resolveChild(dir, name);
+  private childNode(dir: Node, name: string): { node: Node; r: Resolved } {
+    const r = this.look.resolveChild(dir, name);
     if (!r) fail('ENOENT');
-    return this.entry(this.nodeFor(dir, name, r), r.st);
+    return { node: this.inodes.nodeFor(dir, name, r), r };
+  }
+
+  // ---------- lookup and attributes ----------
+
+  lookup(_c: Caller, parent: number, name: Buffer): Entry {
+    this.fds.settle();
+    const dir = this.inodes.dir(parent);
+    const k = nameKey(name);
+    const r = this.look.resolveChild(dir, k);
+    if (!r) fail('ENOENT');
+    return this.entry(this.inodes.nodeFor(dir, k, r), r.st);
   }
 
   forget(nodeid: number, n: number): void {
-    const node = this.nodes.get(nodeid);
-    if (!node) return;
-    node.nlookup = Math.max(0, node.nlookup - n);
-    this.maybeDrop(node);
+    this.inodes.forget(nodeid, n);
   }
 
   getattr(_c: Caller, nodeid: number, fh?: number): Attr {
-    const node = this.node(nodeid);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     return this.attrOf(node, this.statNode(node, fh !== undefined ? this.handles.get(fh) : undefined));
   }
 
-  // ---------- copy-up ----------
-
-  /** Is `name` present (not whited out) in the lower layers merged below `dir`? Then removing
-   *  or moving it away needs a whiteout. */
-  private lowerHas(dir: Node, name: Buffer): boolean {
-    for (const loc of dir.lowers) {
-      const st = lstatOrNull(this.stack.lower(loc.layer).real(joinRel(loc.path, nameKey(name))));
-      if (st) return !isWhiteout(st);
-    }
-    return false;
-  }
-
-  private requireUpper(): void {
-    if (!this.stack.upper) fail('EROFS');
-  }
-
-  /** Give a lower object an upper copy (parents first), atomically through the work dir:
-   *  a crash leaves either no copy or a whole one. */
-  private copyUp(node: Node, withData = true): void {
-    if (node.upper) return;
-    this.requireUpper();
-    const link = node.links[0];
-    if (!link) fail('ESTALE', 'cannot copy up a removed file');
-    this.copyUp(link.parent);
-    const src = this.lowerReal(node.lowers[0]!);
-    const st = lstatReal(src);
-    const parentReal = this.upperPath(link.parent);
-    const pst = lstatReal(parentReal);
-    const dest = this.stack.upper!.real(joinRel(this.mergedPath(link.parent), link.name));
-    const tmp = this.tmpPath();
-    const type = st.mode & S_IFMT;
-    try {
-      if (type === S_IFDIR) {
-        fs.mkdirSync(tmp, 0o700);
-      } else if (type === S_IFREG) {
-        const fin = fs.openSync(src, O_RDONLY | O_NOFOLLOW | O_NOATIME);
-        try {
-          const fout = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
-          try {
-            if (withData) native.copySparse(fin, fout, st.size);
-            // data first, then the name: after a crash the name shows the whole file or none
-            fs.fsyncSync(fout);
-          } finally {
-            fs.closeSync(fout);
-          }
-        } finally {
-          fs.closeSync(fin);
-        }
-      } else if (type === S_IFLNK) {
-        fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp);
-      } else {
-        native.mknod(tmp, st.mode, st.rdev);
-      }
-      copyMetadata(src, tmp, st);
-      fs.renameSync(tmp, dest);
-    } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    }
-    // a copy-up is not a change of the parent: keep its times
-    native.utimensat(parentReal, pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs, true);
-    const ust = lstatReal(dest);
-    const key = this.stack.inodeNumber(this.stack.upper!, ust.ino);
-    this.originIno.set(key, node.ino);
-    this.rekey(node, key);
-    node.upper = true;
-    if (!node.isDir) node.lowers = NO_LOWERS;
-    // a directory now merged with its lower one counts its links as overlayfs does (1),
-    // often while copying up a child, with no request about the directory itself
-    else if (node.lowers.length) this.onStaleAttrs?.(node.id);
-  }
-
-  // ---------- attributes ----------
-
   setattr(_c: Caller, nodeid: number, set: SetAttr, fh?: number): Attr {
-    const node = this.node(nodeid);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     this.requireUpper();
     const h = fh !== undefined ? this.handles.get(fh) : undefined;
-    this.copyUp(node, !(set.size === 0));
+    this.cu.copyUp(node, !(set.size === 0));
     // through the caller's open file when it is on the upper object (fchown(2) and the
     // like arrive with it), else by name; through any open file once the name is gone
-    const p = (h && !h.lower) || node.unlinked ? null : this.upperPath(node);
+    const byName = !((h && !h.lower) || node.unlinked);
     if (set.size !== undefined) {
       if (h && h.writable) fs.ftruncateSync(h.fd, set.size);
-      else if (p) fs.truncateSync(p, set.size);
-      else if (!node.unlinked) fs.truncateSync(this.upperPath(node), set.size);
+      else if (!node.unlinked) truncateAt(this.fds.upperParent(node), upperName(node), set.size);
       else fail('EBADF');
     }
     const chown = set.uid !== undefined || set.gid !== undefined;
     const a = set.atime ?? [0, UTIME_OMIT];
     const m = set.mtime ?? [0, UTIME_OMIT];
     const times = set.atime !== undefined || set.mtime !== undefined;
-    if (p) {
-      if (chown) fs.lchownSync(p, set.uid ?? -1, set.gid ?? -1);
-      if (set.mode !== undefined && node.type !== S_IFLNK) fs.chmodSync(p, set.mode & 0o7777);
-      if (times) native.utimensat(p, a[0], a[1], m[0], m[1], true);
+    if (byName) {
+      const dfd = this.fds.upperParent(node);
+      const name = upperName(node);
+      if (chown) native.chownAt(dfd, name, set.uid ?? -1, set.gid ?? -1);
+      if (set.mode !== undefined && node.type !== S_IFLNK) native.chmodAt(dfd, name, set.mode & 0o7777);
+      if (times) native.utimensAt(dfd, name, a[0], a[1], m[0], m[1]);
     } else if (h) {
       if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
-      if (times) native.futimens(h.fd, a[0], a[1], m[0], m[1]);
+      if (times) native.utimensAt(h.fd, '', a[0], a[1], m[0], m[1]);
     }
     return this.attrOf(node, this.statNode(node, h));
   }
 
   readlink(_c: Caller, nodeid: number): Buffer {
-    return fs.readlinkSync(this.topPath(this.node(nodeid)), { encoding: 'buffer' });
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    return native.readlinkAt(this.topDir(node), this.topName(node));
   }
 
   // ---------- creating names ----------
@@ -476,13 +199,13 @@ export class UnionFs implements FileSystem {
   /** Make a new object named `name` in `dir` in the upper layer, owned by the caller. Over a
    *  whiteout, the object is made in the work dir and renamed over it, so the lower object
    *  never shows through; a directory made there is opaque. */
-  private createIn(c: Caller, dir: Node, name: Buffer, mode: number, umask: number, make: (p: Buffer) => number | void): { node: Node; st: RealStat } {
+  private createIn(c: Caller, dir: Node, name: string, mode: number, umask: number, make: (dirfd: number, name: string) => number | void): { node: Node; st: RealStat } {
+    this.fds.settle();
     this.requireUpper();
-    if (name.length > NAME_MAX) fail('ENAMETOOLONG');
-    this.copyUp(dir);
-    const dirReal = this.upperPath(dir);
-    const target = join(dirReal, name);
-    const dst = lstatReal(dirReal);
+    checkName(name);
+    this.cu.copyUp(dir);
+    const dfd = this.fds.upper(dir);
+    const dst = fstat(dfd);
     const isDirectory = (mode & S_IFMT) === S_IFDIR;
     let perm = mode & 0o7777;
     let gid = c.gid;
@@ -490,209 +213,223 @@ export class UnionFs implements FileSystem {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
     }
-    const create = (p: Buffer): number | undefined => {
+    const create = (d: number, n: string): number | undefined => {
       process.umask(umask);
       try {
-        return make(p) ?? undefined;
+        return make(d, n) ?? undefined;
       } finally {
         process.umask(0);
       }
     };
-    // through the new file's descriptor when there is one: no second walk of its path
-    const finish = (p: Buffer, fd: number | undefined): void => {
+    // through the new file's descriptor when there is one
+    const finish = (d: number, n: string, fd: number | undefined): void => {
       if (fd !== undefined) fs.fchownSync(fd, c.uid, gid);
-      else fs.lchownSync(p, c.uid, gid);
+      else native.chownAt(d, n, c.uid, gid);
       // chown cleared setuid/setgid: put them back over what umask and ACLs left
       if ((mode & S_IFMT) === S_IFLNK || !(perm & 0o7000)) return;
-      if (fd !== undefined) fs.fchmodSync(fd, (fstatReal(fd).mode & 0o777) | (perm & 0o7000));
-      else fs.chmodSync(p, (lstatReal(p).mode & 0o777) | (perm & 0o7000));
+      if (fd !== undefined) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
+      else native.chmodAt(d, n, (statAt(d, n).mode & 0o777) | (perm & 0o7000));
     };
     // Made in place unless the name is taken; a whiteout there is replaced atomically.
     let fd: number | undefined;
     let overWhiteout = false;
     try {
-      fd = create(target);
+      fd = create(dfd, name);
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
-      const existing = lstatOrNull(target);
+      const existing = statOrNull(dfd, name);
       if (!existing || !isWhiteout(existing)) throw e;
       overWhiteout = true;
     }
     if (overWhiteout) {
-      const tmp = this.tmpPath();
+      const work = this.stack.workFd();
+      const tmp = this.stack.tmpName();
       try {
-        fd = create(tmp);
-        finish(tmp, fd);
+        fd = create(work, tmp);
+        finish(work, tmp, fd);
         if (isDirectory) {
-          native.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'), 0);
-          native.renameat2(tmp, target, RENAME_EXCHANGE);
-          fs.unlinkSync(tmp); // the whiteout, now in the work dir
+          native.setxattrAt(work, tmp, OPAQUE_XATTR, Y, 0);
+          native.renameAt2(work, tmp, dfd, name, RENAME_EXCHANGE);
+          native.unlinkAt(work, tmp, 0); // the whiteout, now in the work dir
         } else {
-          fs.renameSync(tmp, target);
+          native.renameAt2(work, tmp, dfd, name, 0);
         }
       } catch (e) {
         if (fd !== undefined) fs.closeSync(fd);
-        fs.rmSync(tmp, { recursive: true, force: true });
+        this.stack.removeTmp(tmp);
         throw e;
       }
     } else {
       try {
-        finish(target, fd);
+        finish(dfd, name, fd);
       } catch (e) {
         if (fd !== undefined) fs.closeSync(fd);
-        fs.rmSync(target, { recursive: true, force: true });
+        try {
+          native.unlinkAt(dfd, name, isDirectory ? AT_REMOVEDIR : 0);
+        } catch {
+          // the error that matters is the first one
+        }
         throw e;
       }
     }
-    const st = fd !== undefined ? fstatReal(fd) : lstatReal(target);
-    const node = this.nodeFor(dir, name, { upper: true, lowers: NO_LOWERS, st, layer: 0 });
+    const st = fd !== undefined ? fstat(fd) : statAt(dfd, name);
+    const node = this.inodes.nodeFor(dir, name, { upper: true, lowers: NO_LOWERS, st, layer: 0 });
     return { node, st };
   }
 
   symlink(c: Caller, parent: number, name: Buffer, target: Buffer): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFLNK | 0o777, 0, (p) => fs.symlinkSync(target, p));
+    const { node, st } = this.createIn(c, this.inodes.dir(parent), nameKey(name), S_IFLNK | 0o777, 0, (d, n) => native.symlinkAt(target, d, n));
     return this.entry(node, st);
   }
 
   mknod(c: Caller, parent: number, name: Buffer, mode: number, rdev: number, umask = 0): Entry {
     // a 0/0 character device is a whiteout on disk: nobody may make one through the union
     if ((mode & S_IFMT) === S_IFCHR && rdev === 0) fail('EPERM');
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, mode, umask, (p) => native.mknod(p, mode, rdev));
+    const { node, st } = this.createIn(c, this.inodes.dir(parent), nameKey(name), mode, umask, (d, n) => native.mknodAt(d, n, mode, rdev));
     return this.entry(node, st);
   }
 
   mkdir(c: Caller, parent: number, name: Buffer, mode: number, umask = 0): Entry {
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFDIR | (mode & 0o7777), umask, (p) => fs.mkdirSync(p, mode & 0o7777));
+    const { node, st } = this.createIn(c, this.inodes.dir(parent), nameKey(name), S_IFDIR | (mode & 0o7777), umask, (d, n) => native.mkdirAt(d, n, mode & 0o7777));
     return this.entry(node, st);
   }
 
   create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask = 0): { entry: Entry; opened: Opened } {
     let fd = -1;
     const oflags = (flags & ~(O_NOCTTY | O_TRUNC)) | O_CREAT | O_EXCL | O_NOFOLLOW;
-    const { node, st } = this.createIn(c, this.dirNode(parent), name, S_IFREG | (mode & 0o7777), umask, (p) => {
-      fd = fs.openSync(p, oflags, mode & 0o7777);
+    const { node, st } = this.createIn(c, this.inodes.dir(parent), nameKey(name), S_IFREG | (mode & 0o7777), umask, (d, n) => {
+      fd = native.openAt(d, n, oflags, mode & 0o7777);
       return fd;
     });
     const entry = this.entry(node, st);
     return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
   }
 
-  link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry {
-    const node = this.node(nodeid);
+  link(_c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry {
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     if (node.isDir) fail('EPERM');
-    const dir = this.dirNode(newParent);
+    const dir = this.inodes.dir(newParent);
+    const k = nameKey(newName);
     this.requireUpper();
-    this.copyUp(node);
-    this.copyUp(dir);
-    const src = this.upperPath(node);
-    const target = this.upperChild(dir, newName);
-    const existing = lstatOrNull(target);
+    checkName(k);
+    this.cu.copyUp(node);
+    this.cu.copyUp(dir);
+    const sfd = this.fds.upperParent(node);
+    const sname = upperName(node);
+    const dfd = this.fds.upper(dir);
+    const existing = statOrNull(dfd, k);
     if (existing && !isWhiteout(existing)) fail('EEXIST');
     if (existing) {
-      const tmp = this.tmpPath();
-      fs.linkSync(src, tmp);
-      fs.renameSync(tmp, target);
+      const work = this.stack.workFd();
+      const tmp = this.stack.tmpName();
+      native.linkAt(sfd, sname, work, tmp);
+      native.renameAt2(work, tmp, dfd, k, 0);
     } else {
-      fs.linkSync(src, target);
+      native.linkAt(sfd, sname, dfd, k);
     }
-    this.addLink(node, dir, nameKey(newName));
-    this.byKey.set(node.key, node);
-    return this.entry(node, lstatReal(target));
+    this.inodes.addHardLink(node, dir, k);
+    return this.entry(node, statAt(dfd, k));
   }
 
   // ---------- removing names ----------
 
-  private childNode(dir: Node, name: Buffer): { node: Node; r: Resolved } {
-    const r = this.resolveChild(dir, name);
-    if (!r) fail('ENOENT');
-    return { node: this.nodeFor(dir, name, r), r };
-  }
-
-  /** Replace the upper entry at `target` (or nothing) with a whiteout, atomically. */
-  private whiteoutAt(target: Buffer, replacing: 'none' | 'file' | 'dir'): void {
+  /** Replace the upper entry `name` in dirfd (or nothing) with a whiteout, atomically. */
+  private whiteoutAt(dirfd: number, name: string, replacing: 'none' | 'file' | 'dir'): void {
     if (replacing === 'none') {
-      native.mknod(target, S_IFCHR, 0);
+      native.mknodAt(dirfd, name, S_IFCHR, 0);
       return;
     }
-    const tmp = this.tmpPath();
-    native.mknod(tmp, S_IFCHR, 0);
+    const work = this.stack.workFd();
+    const tmp = this.stack.tmpName();
+    native.mknodAt(work, tmp, S_IFCHR, 0);
     if (replacing === 'file') {
-      fs.renameSync(tmp, target);
+      native.renameAt2(work, tmp, dirfd, name, 0);
     } else {
-      native.renameat2(tmp, target, RENAME_EXCHANGE);
-      fs.rmSync(tmp, { recursive: true, force: true }); // the old upper dir: whiteouts only
+      native.renameAt2(work, tmp, dirfd, name, RENAME_EXCHANGE);
+      this.stack.removeTmp(tmp); // the old upper dir: whiteouts only
     }
   }
 
   unlink(_c: Caller, parent: number, name: Buffer): void {
-    const dir = this.dirNode(parent);
+    this.fds.settle();
+    const dir = this.inodes.dir(parent);
     this.requireUpper();
-    const { node, r } = this.childNode(dir, name);
+    const k = nameKey(name);
+    const { node, r } = this.childNode(dir, k);
     if (node.isDir) fail('EISDIR');
-    this.copyUp(dir);
-    const target = this.upperChild(dir, name);
-    const hidden = this.lowerHas(dir, name);
+    this.cu.copyUp(dir);
+    const dfd = this.fds.upper(dir);
+    const hidden = this.look.lowerHas(dir, k);
     if (r.upper) {
-      if (hidden) this.whiteoutAt(target, 'file');
-      else fs.unlinkSync(target);
+      if (hidden) this.whiteoutAt(dfd, k, 'file');
+      else native.unlinkAt(dfd, k, 0);
     } else {
-      this.whiteoutAt(target, 'none');
+      this.whiteoutAt(dfd, k, 'none');
     }
-    this.dropLink(node, dir, nameKey(name));
+    this.inodes.dropLink(node, dir, k);
   }
 
   rmdir(_c: Caller, parent: number, name: Buffer): void {
-    const dir = this.dirNode(parent);
+    this.fds.settle();
+    const dir = this.inodes.dir(parent);
     this.requireUpper();
-    const { node, r } = this.childNode(dir, name);
+    const k = nameKey(name);
+    const { node, r } = this.childNode(dir, k);
     if (!node.isDir) fail('ENOTDIR');
     if (this.listDir(node).length) fail('ENOTEMPTY');
-    this.copyUp(dir);
-    const target = this.upperChild(dir, name);
-    const hidden = this.lowerHas(dir, name);
+    this.cu.copyUp(dir);
+    const dfd = this.fds.upper(dir);
+    const hidden = this.look.lowerHas(dir, k);
     if (r.upper) {
       if (hidden) {
-        this.whiteoutAt(target, 'dir');
+        this.whiteoutAt(dfd, k, 'dir');
       } else {
-        const tmp = this.tmpPath();
-        fs.renameSync(target, tmp);
-        fs.rmSync(tmp, { recursive: true, force: true });
+        const tmp = this.stack.tmpName();
+        native.renameAt2(dfd, k, this.stack.workFd(), tmp, 0);
+        this.stack.removeTmp(tmp);
       }
     } else {
-      this.whiteoutAt(target, 'none');
+      this.whiteoutAt(dfd, k, 'none');
     }
-    this.dropLink(node, dir, nameKey(name));
+    this.fds.forget(node);
+    this.inodes.dropLink(node, dir, k);
   }
 
   // ---------- rename ----------
 
-  /** Before a directory moves to `newDir`: keep merging the lower dirs it merges now
-   *  (redirect), or, if it merges none, keep lower dirs at the new place out (opaque). */
-  private prepareMovedDir(node: Node, newDir: Node, newName: Buffer): void {
-    const p = this.upperPath(node);
+  /** Before a directory moves, as overlayfs's rename does: one that merges lower dirs keeps
+   *  merging them through a redirect (its old name within the same parent, else its lower
+   *  path from the layer root, EXDEV when that is longer than redirect_max); one that
+   *  merges none is made opaque when it lands in a merged parent. */
+  private prepareMovedDir(node: Node, dirfd: number, name: string, samedir: boolean, newDir: Node): void {
     if (node.lowers.length) {
-      const newPath = joinRel(this.mergedPath(newDir), nameKey(newName));
-      const lowerPath = node.lowers[0]!.path;
-      if (lowerPath !== newPath) {
-        native.lsetxattr(p, REDIRECT_XATTR, Buffer.from('/' + lowerPath, 'latin1'), 0);
-      } else if (native.lgetxattr(p, REDIRECT_XATTR)) {
-        native.lremovexattr(p, REDIRECT_XATTR);
+      const cur = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+      if (cur && cur.length && (samedir || cur[0] === 0x2f)) return;
+      let redirect = name;
+      if (!samedir) {
+        const p = locPath(node.lowers[0]!, REDIRECT_MAX - 1);
+        if (p === null) fail('EXDEV', 'redirect longer than redirect_max');
+        redirect = '/' + p;
       }
-    } else if (newDir.lowers.length && !isOpaque(p)) {
-      native.lsetxattr(p, OPAQUE_XATTR, Buffer.from('y'), 0);
+      native.setxattrAt(dirfd, name, REDIRECT_XATTR, Buffer.from(redirect, 'latin1'), 0);
+    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name)) {
+      native.setxattrAt(dirfd, name, OPAQUE_XATTR, Y, 0);
     }
   }
 
   rename(_c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void {
+    this.fds.settle();
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) fail('EINVAL');
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
-    const od = this.dirNode(parent);
-    const nd = this.dirNode(newParent);
+    const od = this.inodes.dir(parent);
+    const nd = this.inodes.dir(newParent);
     this.requireUpper();
-    if (newName.length > NAME_MAX) fail('ENAMETOOLONG');
-    const { node: src } = this.childNode(od, name);
-    const rd = this.resolveChild(nd, newName);
-    const dst = rd ? this.nodeFor(nd, newName, rd) : null;
+    const k = nameKey(name);
+    const nk = nameKey(newName);
+    const { node: src } = this.childNode(od, k);
+    const rd = this.look.resolveChild(nd, nk);
+    const dst = rd ? this.inodes.nodeFor(nd, nk, rd) : null;
     if (dst === src) return;
     if ((flags & RENAME_NOREPLACE) && dst) fail('EEXIST');
     if (exchange && !dst) fail('ENOENT');
@@ -703,34 +440,36 @@ export class UnionFs implements FileSystem {
       if (!src.isDir && dst.isDir) fail('EISDIR');
       if (dst.isDir && this.listDir(dst).length) fail('ENOTEMPTY');
     }
-    this.copyUp(od);
-    this.copyUp(nd);
-    this.copyUp(src);
-    if (exchange) this.copyUp(dst!);
-    const from = this.upperChild(od, name);
-    const to = this.upperChild(nd, newName);
-    if (src.isDir) this.prepareMovedDir(src, nd, newName);
+    this.cu.copyUp(od);
+    this.cu.copyUp(nd);
+    this.cu.copyUp(src);
+    if (exchange) this.cu.copyUp(dst!);
+    const samedir = od === nd;
+    const ofd = this.fds.upper(od);
+    const nfd = this.fds.upper(nd);
+    if (src.isDir) this.prepareMovedDir(src, ofd, k, samedir, nd);
     if (exchange) {
-      if (dst!.isDir) this.prepareMovedDir(dst!, od, name);
-      native.renameat2(from, to, RENAME_EXCHANGE);
-      this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
-      this.moveLink(dst!, nd, nameKey(newName), od, nameKey(name));
+      if (dst!.isDir) this.prepareMovedDir(dst!, nfd, nk, samedir, od);
+      native.renameAt2(ofd, k, nfd, nk, RENAME_EXCHANGE);
+      this.inodes.moveLink(src, od, k, nd, nk);
+      this.inodes.moveLink(dst!, nd, nk, od, k);
       return;
     }
-    const whiteout = this.lowerHas(od, name);
-    const upperDst = lstatOrNull(to);
+    const whiteout = this.look.lowerHas(od, k);
+    const upperDst = statOrNull(nfd, nk);
     if (upperDst && isWhiteout(upperDst) && src.isDir) {
-      native.renameat2(from, to, RENAME_EXCHANGE);
-      if (!whiteout) fs.unlinkSync(from);
+      native.renameAt2(ofd, k, nfd, nk, RENAME_EXCHANGE);
+      if (!whiteout) native.unlinkAt(ofd, k, 0);
     } else {
-      if (upperDst && isDir(upperDst)) {
-        // the target is empty in the union but its upper dir may hold whiteouts
-        for (const e of fs.readdirSync(to, { encoding: 'buffer' })) fs.unlinkSync(join(to, e));
-      }
-      native.renameat2(from, to, whiteout ? RENAME_WHITEOUT : 0);
+      // the target is empty in the union but its upper dir may hold whiteouts
+      if (upperDst && isDir(upperDst)) clearDir(nfd, nk);
+      native.renameAt2(ofd, k, nfd, nk, whiteout ? RENAME_WHITEOUT : 0);
     }
-    if (dst) this.dropLink(dst, nd, nameKey(newName));
-    this.moveLink(src, od, nameKey(name), nd, nameKey(newName));
+    if (dst) {
+      if (dst.isDir) this.fds.forget(dst);
+      this.inodes.dropLink(dst, nd, nk);
+    }
+    this.inodes.moveLink(src, od, k, nd, nk);
   }
 
   // ---------- files ----------
@@ -747,20 +486,6 @@ export class UnionFs implements FileSystem {
     return { fh, fd, backingKey: lower ? undefined : node.key, keepCache: lower };
   }
 
-  /** Give a node's names to a fresh node at the next lookup; the old one keeps serving
-   *  the files already open on it. */
-  private detach(node: Node): void {
-    const links = node.links;
-    node.links = [];
-    node.detached = true;
-    if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
-    for (const l of links) {
-      if (l.parent.children!.get(l.name) === node) l.parent.children!.delete(l.name);
-      l.parent.kids--;
-      this.maybeDrop(l.parent);
-    }
-  }
-
   private handle(fh: number): Handle {
     const h = this.handles.get(fh);
     if (!h) fail('EBADF');
@@ -768,23 +493,24 @@ export class UnionFs implements FileSystem {
   }
 
   open(_c: Caller, nodeid: number, flags: number): Opened {
-    const node = this.node(nodeid);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
     if (writable || flags & O_TRUNC) {
       this.requireUpper();
       const readers = !node.upper && node.lowerOpens > 0;
-      this.copyUp(node, !(flags & O_TRUNC));
+      this.cu.copyUp(node, !(flags & O_TRUNC));
       if (readers) {
         // The kernel ties an inode to one backing file while any file is open on it, and
         // readers hold the lower one. ESTALE makes the kernel look the name up again
         // (LOOKUP_REVAL) and retry the open on a new inode, backed by the upper copy.
-        this.detach(node);
+        this.inodes.detach(node);
         fail('ESTALE');
       }
     }
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    const fd = fs.openSync(this.topPath(node), oflags);
+    const fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
     return this.addHandle(node, fd, writable);
   }
 
@@ -807,7 +533,7 @@ export class UnionFs implements FileSystem {
     fs.closeSync(h.fd);
     h.node.opens--;
     if (h.lower) h.node.lowerOpens--;
-    this.maybeDrop(h.node);
+    this.inodes.maybeDrop(h.node);
   }
 
   fsync(fh: number, datasync: boolean): void {
@@ -832,34 +558,29 @@ export class UnionFs implements FileSystem {
 
   /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
   private listDir(node: Node): DirEntry[] {
-    const dirs: Buffer[] = [];
-    if (node.upper && this.stack.upper) dirs.push(this.upperPath(node));
-    for (const loc of node.lowers) dirs.push(this.lowerReal(loc));
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    for (const d of dirs) {
-      const raw = native.readdir(d);
-      for (let pos = 0; pos < raw.length;) {
-        const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
-        const type = raw[pos + 8]!;
-        const len = raw.readUInt16LE(pos + 9);
-        const name = raw.subarray(pos + 11, pos + 11 + len);
-        pos += 11 + len;
-        const k = nameKey(name);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        if (type === DT_CHR || type === DT_UNKNOWN) {
-          const st = lstatOrNull(join(d, name));
-          if (!st || isWhiteout(st)) continue;
-        }
-        out.push({ name, ino, type: type === DT_UNKNOWN ? 0 : type });
-      }
-    }
+    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out);
+    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
     return out;
   }
 
+  /** Adds one layer's entries: names not seen above, whiteouts not at all. */
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
+    forEachEntry(this.fds.readdir(fd), (name, ino, type) => {
+      const k = nameKey(name);
+      if (seen.has(k)) return;
+      seen.add(k);
+      if (type === DT_CHR || type === DT_UNKNOWN) {
+        const st = statOrNull(fd, k);
+        if (!st || isWhiteout(st)) return;
+      }
+      out.push({ name, ino, type: type === DT_UNKNOWN ? 0 : type });
+    });
+  }
+
   opendir(_c: Caller, nodeid: number): number {
-    const node = this.dirNode(nodeid);
+    const node = this.inodes.dir(nodeid);
     const fh = this.nextFh++;
     this.dirHandles.set(fh, { node, entries: null });
     node.opens++;
@@ -867,8 +588,9 @@ export class UnionFs implements FileSystem {
   }
 
   readdir(nodeid: number, fh: number, offset: number): DirEntry[] {
+    this.fds.settle();
     if (fh === 0) {
-      const node = this.dirNode(nodeid);
+      const node = this.inodes.dir(nodeid);
       let entries = this.listings.get(node);
       if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node)));
       if (offset >= entries.length) this.listings.delete(node); // read to the end
@@ -885,7 +607,7 @@ export class UnionFs implements FileSystem {
     if (!h) return;
     this.dirHandles.delete(fh);
     h.node.opens--;
-    this.maybeDrop(h.node);
+    this.inodes.maybeDrop(h.node);
   }
 
   statfs(_nodeid: number): StatFs {
@@ -900,111 +622,89 @@ export class UnionFs implements FileSystem {
   // escaped as trusted.overlay.overlay.*, as overlayfs does, and shown unescaped.
 
   setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
-    const node = this.node(nodeid);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     this.requireUpper();
-    this.copyUp(node);
-    native.lsetxattr(this.upperPath(node), escapeXattr(name), value, flags);
+    this.cu.copyUp(node);
+    native.setxattrAt(this.fds.upperParent(node), upperName(node), escapeXattr(nameKey(name)), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
-    const v = native.lgetxattr(this.topPath(this.node(nodeid)), escapeXattr(name));
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name)));
     if (v === null) fail('ENODATA');
     return v;
   }
 
   listxattr(c: Caller, nodeid: number): Buffer {
-    const keep: Buffer[] = [];
-    for (const n of xattrNames(this.topPath(this.node(nodeid)))) {
-      // The daemon reads as root; like the kernel for a local filesystem, list trusted.*
-      // only to root.
-      if (c.uid !== 0 && startsWith(n, TRUSTED_PREFIX)) continue;
-      const shown = unescapeXattr(n);
-      if (shown) keep.push(shown, NUL);
-    }
-    return Buffer.concat(keep);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    return visibleXattrs(this.topDir(node), this.topName(node), c.uid === 0);
   }
 
   xattrFree(nodeid: number): boolean {
-    // the union's own marks are never seen through the mount
-    return xattrNames(this.topPath(this.node(nodeid))).every((n) => unescapeXattr(n) === null);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    return noVisibleXattrs(this.topDir(node), this.topName(node));
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
-    const node = this.node(nodeid);
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
     this.requireUpper();
-    const real = escapeXattr(name);
+    const real = escapeXattr(nameKey(name));
     // removing what is not there needs no copy-up
-    if (!node.upper && native.lgetxattr(this.topPath(node), real) === null) fail('ENODATA');
-    this.copyUp(node);
-    native.lremovexattr(this.upperPath(node), real);
+    if (!node.upper && native.getxattrAt(this.topDir(node), this.topName(node), real) === null) fail('ENODATA');
+    this.cu.copyUp(node);
+    native.removexattrAt(this.fds.upperParent(node), upperName(node), real);
   }
 
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const h of this.handles.values()) {
       try { fs.closeSync(h.fd); } catch { /* closing anyway */ }
     }
     this.handles.clear();
+    this.fds.clear();
+    this.stack.close();
   }
 }
 
-function validRedirect(r: { absolute: boolean; path: string }): boolean {
-  const parts = r.absolute ? r.path.split('/') : [r.path];
-  return parts.every((p) => p !== '' && p !== '.' && p !== '..' && !p.includes('/'));
+/** A node's name in its parent's upper directory ('' for the root: the directory itself). */
+function upperName(node: Node): string {
+  const l = node.links[0];
+  return l ? l.name : '';
 }
 
-function findLoc(locs: Loc[], layer: number): Loc | undefined {
-  for (const l of locs) if (l.layer === layer) return l;
-  return undefined;
-}
-
-const TRUSTED_PREFIX = Buffer.from('trusted.');
-const ESCAPED_PREFIX = Buffer.from('trusted.overlay.overlay.');
-const NUL = Buffer.alloc(1);
-
-function startsWith(name: Buffer, prefix: Buffer): boolean {
-  return name.length >= prefix.length && name.subarray(0, prefix.length).equals(prefix);
-}
-
-function isOverlayXattr(name: Buffer): boolean {
-  return startsWith(name, OVERLAY_XATTR_PREFIX);
-}
-
-/** The name under which an xattr given through the mount lives on the real file. */
-function escapeXattr(name: Buffer): Buffer {
-  if (!isOverlayXattr(name)) return name;
-  return Buffer.concat([ESCAPED_PREFIX, name.subarray(OVERLAY_XATTR_PREFIX.length)]);
-}
-
-/** The name a real xattr shows through the mount, or null for the union's own. */
-function unescapeXattr(name: Buffer): Buffer | null {
-  if (!isOverlayXattr(name)) return name;
-  if (!startsWith(name, ESCAPED_PREFIX)) return null;
-  return Buffer.concat([OVERLAY_XATTR_PREFIX, name.subarray(ESCAPED_PREFIX.length)]);
-}
-
-/** The names of a real object's xattrs (llistxattr's NUL-separated list, split). */
-function xattrNames(p: Buffer): Buffer[] {
-  const raw = native.llistxattr(p);
-  const out: Buffer[] = [];
-  for (let i = 0; i < raw.length;) {
-    let end = raw.indexOf(0, i);
-    if (end < 0) end = raw.length;
-    if (end > i) out.push(raw.subarray(i, end));
-    i = end + 1;
+/** Each entry of a directory, as getdents gives them. */
+function forEachEntry(raw: Buffer, fn: (name: Buffer, ino: number, type: number) => void): void {
+  for (let pos = 0; pos < raw.length;) {
+    const ino = raw.readUInt32LE(pos) + raw.readUInt32LE(pos + 4) * 4294967296;
+    const type = raw[pos + 8]!;
+    const len = raw.readUInt16LE(pos + 9);
+    fn(raw.subarray(pos + 11, pos + 11 + len), ino, type);
+    pos += 11 + len;
   }
-  return out;
 }
 
-/** Owner, mode, xattrs and times of `src` onto `dst`, in the order that keeps each:
- *  chown clears setuid and capabilities, so it goes first; times go last. */
-function copyMetadata(src: Buffer, dst: Buffer, st: RealStat): void {
-  fs.lchownSync(dst, st.uid, st.gid);
-  if ((st.mode & S_IFMT) !== S_IFLNK) fs.chmodSync(dst, st.mode & 0o7777);
-  for (const n of xattrNames(src)) {
-    // the union's own marks stay behind; escaped names given through a mount travel
-    if (isOverlayXattr(n) && !startsWith(n, ESCAPED_PREFIX)) continue;
-    const v = native.lgetxattr(src, n);
-    if (v !== null) native.lsetxattr(dst, n, v, 0);
+/** Removes the entries (whiteouts) of the upper directory `name` in dirfd. */
+function clearDir(dirfd: number, name: string): void {
+  const fd = native.openDirAt(dirfd, name);
+  if (fd < 0) fail(errnoName(fd));
+  try {
+    forEachEntry(native.readdirFd(fd, false), (n) => native.unlinkAt(fd, n, 0));
+  } finally {
+    fs.closeSync(fd);
   }
-  native.utimensat(dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs, true);
+}
+
+function truncateAt(dirfd: number, name: string, size: number): void {
+  const fd = native.openAt(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+  try {
+    fs.ftruncateSync(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -149,10 +149,182 @@ def scan_seek(p, samples):
 
 fds = {}
 
+# Paths of any length: a directory reached one name at a time (O_PATH, no symlink
+# followed), and operations on names relative to it, as the *at calls do.
+def deep_dir(base, parts):
+    fd = os.open(base, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for c in parts:
+            nfd = os.open(c, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+def label(name):
+    # long names shortened in manifests (trailing padding dropped), kept distinct
+    if len(name) <= 32:
+        return name.decode("latin1")
+    short = name.rstrip(b".")
+    return short[:24].decode("latin1") + "~" + hashlib.sha1(name).hexdigest()[:6]
+
+def deep_path(labels):
+    # runs of "levelNNN~..." components (a chain of directories) shown as first..last
+    out, i = [], 0
+    while i < len(labels):
+        j = i
+        while j + 1 < len(labels) and labels[j + 1].startswith("level") and labels[i].startswith("level"):
+            j += 1
+        out.append(labels[i] if j == i else labels[i] + ".." + labels[j])
+        i = j + 1
+    return "/" + "/".join(out)
+
+def obj_fd(d, n, st):
+    if stat.S_ISDIR(st.st_mode):
+        return os.open(n, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=d)
+    if stat.S_ISREG(st.st_mode):
+        return os.open(n, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+    return None
+
+SKIP_XATTRS = ("trusted.overlay.", "user.overlay.", "security.selinux")
+
+def deep_line(d, n, st, shape):
+    t = kind(st.st_mode)
+    f = [t]
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        f.append("rdev=%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev)))
+    if shape:
+        return f
+    f += ["mode=%04o" % stat.S_IMODE(st.st_mode), "uid=%d" % st.st_uid, "gid=%d" % st.st_gid]
+    if stat.S_ISLNK(st.st_mode):
+        f.append("target=" + os.readlink(n, dir_fd=d).hex())
+    else:
+        f.append("mtime=%d" % st.st_mtime_ns)
+    fd = obj_fd(d, n, st)
+    if fd is not None:
+        try:
+            if stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                while True:
+                    b = os.read(fd, 1 << 20)
+                    if not b:
+                        break
+                    h.update(b)
+                f += ["size=%d" % st.st_size, "sha256=" + h.hexdigest()[:16]]
+            xs = sorted(x for x in os.listxattr(fd) if not x.startswith(SKIP_XATTRS))
+            f.append("xattrs=" + (",".join(x + "=" + os.getxattr(fd, x).hex() for x in xs) or "-"))
+        finally:
+            os.close(fd)
+    return f
+
+def deep_manifest(d, prefix, out, shape):
+    # prefix: the labels of the directories above
+    rfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=d)
+    try:
+        names = sorted(os.fsencode(x) for x in os.listdir(rfd))
+    finally:
+        os.close(rfd)
+    for n in names:
+        st = os.stat(n, dir_fd=d, follow_symlinks=False)
+        p = prefix + [label(n)]
+        out.append(" ".join([deep_path(p)] + deep_line(d, n, st, shape)))
+        if stat.S_ISDIR(st.st_mode):
+            sub = os.open(n, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=d)
+            try:
+                deep_manifest(sub, p, out, shape)
+            finally:
+                os.close(sub)
+
+def deep_op(r):
+    d = deep_dir(H(r["p"]), [H(x) for x in r.get("parts", [])])
+    d2 = None
+    try:
+        n = H(r["name"]) if "name" in r else None
+        o = r["do"]
+        if o == "lstat":
+            return st_dict(os.stat(n, dir_fd=d, follow_symlinks=False))
+        if o == "mkdir":
+            os.mkdir(n, r.get("mode", 0o755), dir_fd=d)
+            return None
+        if o == "create":
+            os.close(os.open(n, os.O_CREAT | os.O_WRONLY | os.O_NONBLOCK | flags_of(r.get("flags"), OPEN_FLAGS),
+                             r.get("mode", 0o644), dir_fd=d))
+            return None
+        if o == "write":
+            fd = os.open(n, os.O_WRONLY | flags_of(r.get("flags"), OPEN_FLAGS), 0o644, dir_fd=d)
+            try:
+                return os.write(fd, H(r["data"]))
+            finally:
+                os.close(fd)
+        if o == "read":
+            fd = os.open(n, os.O_RDONLY | os.O_NONBLOCK, dir_fd=d)
+            try:
+                return os.read(fd, 1 << 20).hex()
+            finally:
+                os.close(fd)
+        if o == "unlink":
+            os.unlink(n, dir_fd=d)
+            return None
+        if o == "rmdir":
+            os.rmdir(n, dir_fd=d)
+            return None
+        if o == "symlink":
+            os.symlink(H(r["target"]), n, dir_fd=d)
+            return None
+        if o == "mknod":
+            os.mknod(n, stat.S_IFCHR | r.get("mode", 0), os.makedev(r.get("major", 0), r.get("minor", 0)), dir_fd=d)
+            return None
+        if o == "chmod":
+            os.chmod(n, r["mode"], dir_fd=d)
+            return None
+        if o == "chown":
+            os.chown(n, r["uid"], r["gid"], dir_fd=d, follow_symlinks=False)
+            return None
+        if o in ("rename", "link"):
+            d2 = deep_dir(H(r["p"]), [H(x) for x in r.get("parts2", [])])
+            if o == "link":
+                os.link(n, H(r["name2"]), src_dir_fd=d, dst_dir_fd=d2, follow_symlinks=False)
+            else:
+                check(libc.renameat2(d, n, d2, H(r["name2"]), flags_of(r.get("flags"), RENAME_FLAGS)))
+            return None
+        if o == "setxattr":
+            fd = os.open(n, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+            try:
+                os.setxattr(fd, r["xname"], H(r["value"]))
+            finally:
+                os.close(fd)
+            return None
+        if o == "readdir":
+            fd = os.open(n if n is not None else ".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=d)
+            try:
+                return sorted(os.fsencode(x).hex() for x in os.listdir(fd))
+            finally:
+                os.close(fd)
+        if o == "manifest":
+            out = []
+            if n is not None:
+                sub = os.open(n, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=d)
+                try:
+                    deep_manifest(sub, [], out, r.get("shape", False))
+                finally:
+                    os.close(sub)
+            else:
+                deep_manifest(d, [], out, r.get("shape", False))
+            return out
+        raise ValueError("unknown deep op " + o)
+    finally:
+        os.close(d)
+        if d2 is not None:
+            os.close(d2)
+
 def op(r):
     o = r["op"]
     p = H(r["p"]) if "p" in r else None
     p2 = H(r["p2"]) if "p2" in r else None
+    if o == "deep":
+        return deep_op(r)
     if o == "id":
         return {"uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(),
                 "groups": os.getgroups()}

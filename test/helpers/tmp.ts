@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { mountsUnder, unmount } from './mount';
 
 // World-searchable so that tests acting as another uid can reach the mounts inside.
@@ -15,7 +16,14 @@ export function makeTempDir(prefix = 'strata-test-'): string {
 export function removeTempDir(dir: string): void {
   for (const m of mountsUnder(dir)) unmount(m);
   if (mountsUnder(dir).length > 0) throw new Error(`mounts left under ${dir}; not removing it`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    // Node removes by whole paths; rm(1) also removes trees deeper than PATH_MAX
+    if ((e as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw e;
+    const r = spawnSync('rm', ['-rf', '--one-file-system', dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`rm -rf ${dir}: ${r.stderr}`);
+  }
 }
 
 export interface Teardownable {

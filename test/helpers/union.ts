@@ -25,6 +25,9 @@ export interface UnionCtx {
 export interface ScenarioOptions {
   layers: LayerEntry[][]; // bottom layer first, as in an image
   readonly?: boolean;
+  /** more content for the lower dirs (bottom first), made after `layers`: for what
+   *  buildLayer cannot make (paths past PATH_MAX) */
+  build?: (lowersBottomUp: string[], ops: PyOps) => Promise<void>;
 }
 
 export function joinPath(...parts: Array<string | Buffer>): Buffer {
@@ -58,6 +61,7 @@ export async function runBoth<R, A = undefined>(
       buildLayer(d, entries);
       return d;
     });
+    if (opts.build) await opts.build(lowersBottomUp, rootOps);
     const lowers = [...lowersBottomUp].reverse();
     const before = lowers.map((l) => treeManifest(l, { mtime: true, allXattrs: true }));
     const out: Partial<BothResult<R, A>> = {};
