@@ -736,6 +736,94 @@ static napi_value n_backing_close(napi_env env, napi_callback_info info) {
 
 // ---- the request loop: /dev/fuse is polled by the event loop of the JavaScript thread,
 // so a request reaches its handler without a hop between threads ----
+
+// The part of the FUSE protocol (include/uapi/linux/fuse.h) this loop reads and writes
+// itself; the rest is src/fuse/protocol.ts. Mirrors of the kernel's structs, named as
+// there, because build hosts may have older kernel headers than the kernel they run on.
+enum fuse_opcode {
+  FUSE_FORGET = 2,
+  FUSE_READ = 15,
+  FUSE_SETXATTR = 21,
+  FUSE_GETXATTR = 22,
+  FUSE_LISTXATTR = 23,
+  FUSE_REMOVEXATTR = 24,
+  FUSE_BATCH_FORGET = 42,
+};
+
+struct fuse_in_header {
+  uint32_t len;
+  uint32_t opcode;
+  uint64_t unique;
+  uint64_t nodeid;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t pid;
+  uint16_t total_extlen;
+  uint16_t padding;
+};
+
+struct fuse_out_header {
+  uint32_t len;
+  int32_t error;
+  uint64_t unique;
+};
+
+struct fuse_read_in {
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t size;
+  uint32_t read_flags;
+  uint64_t lock_owner;
+  uint32_t flags;
+  uint32_t padding;
+};
+
+// GETXATTR (the name follows it) and LISTXATTR
+struct fuse_getxattr_in {
+  uint32_t size;
+  uint32_t padding;
+};
+
+// the reply to a GETXATTR/LISTXATTR of size 0: how many bytes the value or list needs
+struct fuse_getxattr_out {
+  uint32_t size;
+  uint32_t padding;
+};
+
+// count fuse_forget_one follow it
+struct fuse_batch_forget_in {
+  uint32_t count;
+  uint32_t dummy;
+};
+
+struct fuse_forget_one {
+  uint64_t nodeid;
+  uint64_t nlookup;
+};
+
+_Static_assert(sizeof(struct fuse_in_header) == 40, "fuse_in_header is 40 bytes");
+_Static_assert(sizeof(struct fuse_out_header) == 16, "fuse_out_header is 16 bytes");
+_Static_assert(sizeof(struct fuse_read_in) == 40, "fuse_read_in is 40 bytes");
+_Static_assert(sizeof(struct fuse_getxattr_in) == 8, "fuse_getxattr_in is 8 bytes");
+_Static_assert(sizeof(struct fuse_getxattr_out) == 8, "fuse_getxattr_out is 8 bytes");
+_Static_assert(sizeof(struct fuse_batch_forget_in) == 8, "fuse_batch_forget_in is 8 bytes");
+_Static_assert(sizeof(struct fuse_forget_one) == 16, "fuse_forget_one is 16 bytes");
+
+// A request's body, the struct after its header, copied out of the request buffer (no
+// alignment or aliasing assumptions about it). 0 if the request is too short for it.
+static int request_body(const char *req, size_t len, void *body, size_t size) {
+  if (len < sizeof(struct fuse_in_header) + size) return 0;
+  memcpy(body, req + sizeof(struct fuse_in_header), size);
+  return 1;
+}
+
+// A reply of outlen bytes whose payload (if any) is in place after the header in out.
+static void send_reply(int devfd, char *out, uint64_t unique, int32_t error, uint32_t outlen) {
+  struct fuse_out_header oh = {.len = outlen, .error = error, .unique = unique};
+  memcpy(out, &oh, sizeof oh);
+  if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted; the kernel dropped it */ }
+}
+
 typedef struct {
   uv_poll_t poll;
   int fd;
@@ -859,23 +947,18 @@ static napi_value n_stop_serving_reads(napi_env env, napi_callback_info info) {
 }
 
 // A FUSE_READ for a registered fh: pread into the reply and write it. Returns 1 if served.
-static int serve_read(int devfd, const char *req, size_t len, char *out, size_t outcap) {
-  uint32_t opcode;
-  memcpy(&opcode, req + 4, 4);
-  if (opcode != 15 || len < 40 + 24) return 0;
-  uint64_t unique, fh, off;
-  uint32_t size;
-  memcpy(&unique, req + 8, 8);
-  memcpy(&fh, req + 40, 8);
-  memcpy(&off, req + 48, 8);
-  memcpy(&size, req + 56, 4);
-  int fd = map_get(&read_fds, fh);
+static int serve_read(int devfd, const struct fuse_in_header *h, const char *req, size_t len, char *out, size_t outcap) {
+  struct fuse_read_in in;
+  if (h->opcode != FUSE_READ || !request_body(req, len, &in, sizeof in)) return 0;
+  int fd = map_get(&read_fds, in.fh);
   if (fd < 0) return 0;
-  if (size > outcap - 16) size = outcap - 16;
+  const size_t at = sizeof(struct fuse_out_header); // the data follows the header
+  uint32_t size = in.size;
+  if (size > outcap - at) size = (uint32_t)(outcap - at);
   size_t got = 0;
   int32_t err = 0;
   while (got < size) {
-    ssize_t r = pread(fd, out + 16 + got, size - got, (off_t)(off + got));
+    ssize_t r = pread(fd, out + at + got, size - got, (off_t)(in.offset + got));
     if (r < 0) {
       if (errno == EINTR) continue;
       err = -errno;
@@ -884,11 +967,7 @@ static int serve_read(int devfd, const char *req, size_t len, char *out, size_t 
     if (r == 0) break;
     got += (size_t)r;
   }
-  uint32_t outlen = err ? 16 : (uint32_t)(16 + got);
-  memcpy(out, &outlen, 4);
-  memcpy(out + 4, &err, 4);
-  memcpy(out + 8, &unique, 8);
-  if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted; the kernel dropped it */ }
+  send_reply(devfd, out, h->unique, err, (uint32_t)(err ? at : at + got));
   return 1;
 }
 
@@ -908,48 +987,40 @@ static napi_value n_mark_xattr_free(napi_env env, napi_callback_info info) {
 
 // Keeps the set right for the request about to be handled; answers GETXATTR/LISTXATTR
 // of an inode in it. Returns 1 if it answered.
-static int serve_xattr(int devfd, const char *req, size_t len, char *out) {
-  uint32_t opcode;
-  uint64_t nodeid, unique;
-  memcpy(&opcode, req + 4, 4);
-  memcpy(&unique, req + 8, 8);
-  memcpy(&nodeid, req + 16, 8);
-  switch (opcode) {
-    case 21: // SETXATTR
-    case 24: // REMOVEXATTR
+static int serve_xattr(int devfd, const struct fuse_in_header *h, const char *req, size_t len, char *out) {
+  switch (h->opcode) {
+    case FUSE_SETXATTR:
+    case FUSE_REMOVEXATTR:
       map_clear(&xattr_free);
       return 0;
-    case 2: // FORGET
-      map_del(&xattr_free, nodeid);
+    case FUSE_FORGET:
+      map_del(&xattr_free, h->nodeid);
       return 0;
-    case 42: { // BATCH_FORGET: count, then (nodeid, nlookup) pairs
-      if (len < 48) return 0;
-      uint32_t count;
-      memcpy(&count, req + 40, 4);
-      for (uint32_t i = 0; i < count && 48 + (size_t)(i + 1) * 16 <= len; i++) {
-        uint64_t id;
-        memcpy(&id, req + 48 + (size_t)i * 16, 8);
-        map_del(&xattr_free, id);
+    case FUSE_BATCH_FORGET: {
+      struct fuse_batch_forget_in in;
+      if (!request_body(req, len, &in, sizeof in)) return 0;
+      const size_t first = sizeof(struct fuse_in_header) + sizeof in;
+      for (uint32_t i = 0; i < in.count && first + (size_t)(i + 1) * sizeof(struct fuse_forget_one) <= len; i++) {
+        struct fuse_forget_one one;
+        memcpy(&one, req + first + (size_t)i * sizeof one, sizeof one);
+        map_del(&xattr_free, one.nodeid);
       }
       return 0;
     }
-    case 22:   // GETXATTR
-    case 23: { // LISTXATTR
-      if (len < 48 || map_get(&xattr_free, nodeid) < 0) return 0;
-      uint32_t size;
-      memcpy(&size, req + 40, 4);
-      int32_t err = 0;
-      uint32_t outlen = 16;
-      if (opcode == 22) {
-        err = -ENODATA;
-      } else if (size == 0) {
-        memset(out + 16, 0, 8); // fuse_getxattr_out: the list needs 0 bytes
-        outlen = 24;
+    case FUSE_GETXATTR:
+    case FUSE_LISTXATTR: {
+      struct fuse_getxattr_in in;
+      if (!request_body(req, len, &in, sizeof in) || map_get(&xattr_free, h->nodeid) < 0) return 0;
+      const uint32_t at = sizeof(struct fuse_out_header);
+      if (h->opcode == FUSE_GETXATTR) {
+        send_reply(devfd, out, h->unique, -ENODATA, at);
+      } else if (in.size == 0) {
+        struct fuse_getxattr_out need = {.size = 0}; // the empty list needs 0 bytes
+        memcpy(out + at, &need, sizeof need);
+        send_reply(devfd, out, h->unique, 0, at + sizeof need);
+      } else {
+        send_reply(devfd, out, h->unique, 0, at); // the empty list
       }
-      memcpy(out, &outlen, 4);
-      memcpy(out + 4, &err, 4);
-      memcpy(out + 8, &unique, 8);
-      if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted */ }
       return 1;
     }
     default:
@@ -995,8 +1066,12 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       }
       idle_since.tv_sec = 0;
       idle_since.tv_nsec = 0;
-      if (serve_read(p->fd, p->buf, (size_t)n, p->out, p->bufsize)) continue;
-      if (serve_xattr(p->fd, p->buf, (size_t)n, p->out)) continue;
+      struct fuse_in_header hdr;
+      if ((size_t)n >= sizeof hdr) {
+        memcpy(&hdr, p->buf, sizeof hdr);
+        if (serve_read(p->fd, &hdr, p->buf, (size_t)n, p->out, p->bufsize)) continue;
+        if (serve_xattr(p->fd, &hdr, p->buf, (size_t)n, p->out)) continue;
+      }
       // The request stays in p->buf, which JavaScript sees as the buffer startPoll
       // returned; it is handled (and answered) before the next read overwrites it.
       napi_handle_scope inner;
