@@ -38,6 +38,8 @@ export interface ImageRecord {
   layers: Array<{ chainId: string; diffId: string; digest: string; mediaType: string; size: number }>;
   created: string | null;
   loaded: string;
+  /** where the image is known by digest in registries: "127.0.0.1:5000/app@sha256:..." (docker's RepoDigests) */
+  repoDigests?: string[];
 }
 
 export interface ContainerRecord {
