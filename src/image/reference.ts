@@ -17,7 +17,7 @@ export interface Reference {
   tag: string;
 }
 
-function looksLikeDomain(first: string): boolean {
+export function looksLikeDomain(first: string): boolean {
   return first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[') || first !== first.toLowerCase();
 }
 

@@ -12,7 +12,7 @@
 // is reported, never "fixed" by deleting what may be someone's only copy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson } from './store';
+import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson, isDownloadName } from './store';
 import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
@@ -58,11 +58,23 @@ export function checkStore(store: Store, repair: boolean): CheckResult {
 
   // 1. interrupted work first: its repair decides which images exist
   if (fs.existsSync(store.txnFile)) add('interrupted-commit', 'txn.json', 'an image commit (load/commit) was interrupted', true, () => store.recoverTxn() ?? 'nothing to do');
-  for (const f of ls(store.tmpRoot)) {
-    add('tmp-leftover', `tmp/${f}`, 'left by an interrupted command', true, () => {
-      fs.rmSync(path.join(store.tmpRoot, f), { recursive: true, force: true });
+  const leftover = (dir: string, f: string) =>
+    add('tmp-leftover', path.relative(root, path.join(dir, f)), 'left by an interrupted command', true, () => {
+      fs.rmSync(path.join(dir, f), { recursive: true, force: true });
       return 'removed';
     });
+  for (const f of ls(store.tmpRoot)) {
+    if (path.join(store.tmpRoot, f) !== store.downloadsDir) leftover(store.tmpRoot, f);
+  }
+  // partial downloads are kept on purpose (an interrupted pull resumes them): only foreign files are garbage
+  for (const f of ls(store.downloadsDir)) {
+    let file = false;
+    try {
+      file = fs.lstatSync(path.join(store.downloadsDir, f)).isFile();
+    } catch {
+      /* gone */
+    }
+    if (!isDownloadName(f) || !file) leftover(store.downloadsDir, f);
   }
 
   // 2. images and tags

@@ -1,6 +1,6 @@
 // Finds images and containers the way docker does: by name[:tag], by full or short id.
 import { Store, ImageRecord, ContainerRecord } from './store';
-import { normalizeReference } from '../image/reference';
+import { familiarName, normalizeReference } from '../image/reference';
 import { hex } from '../image/digest';
 
 export function resolveImage(store: Store, ref: string): ImageRecord {
@@ -14,6 +14,12 @@ export function resolveImage(store: Store, ref: string): ImageRecord {
   if (norm && tags[norm]) {
     const img = store.image(tags[norm]);
     if (img) return img;
+  }
+  // NAME@sha256:... as pulled or pushed (RepoDigests)
+  const at = ref.indexOf('@');
+  if (at > 0) {
+    const hits = store.images().filter((i) => (i.repoDigests ?? []).some((d) => d === ref || d === familiarName(ref.slice(0, at)) + ref.slice(at)));
+    if (hits.length === 1) return hits[0];
   }
   const h = ref.replace(/^sha256:/, '');
   if (/^[0-9a-f]{4,64}$/.test(h)) {

@@ -17,7 +17,11 @@ import * as save from './save';
 import * as explain from './explain';
 import * as check from './check';
 import * as demo from './demo';
+import * as pull from './pull';
+import * as push from './push';
+import * as login from './login';
+import * as search from './search';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  load, images, tag, rmi, inspect, history, create, mount, ps, rm, diff, commit, save, explain, check, demo,
+  pull, push, login, search, load, images, tag, rmi, inspect, history, create, mount, ps, rm, diff, commit, save, explain, check, demo,
 ];
