@@ -33,6 +33,7 @@ export class RegistryClient {
   private base: string | null = null;
   private challenge: Challenge | null = null;
   private readonly tokens = new Map<string, Token>();
+  private readonly pending = new Map<string, Promise<Token>>();
   private creds: Credentials | null | undefined;
 
   constructor(
@@ -111,8 +112,14 @@ export class RegistryClient {
     const have = this.tokens.get(key);
     // reused until shortly before it expires
     if (!fresh && have && have.expires - Date.now() > 5_000) return 'Bearer ' + have.token;
-    const realm = ch.params.realm ?? '';
-    const t = await fetchToken(this.httpFor(realm.startsWith('http') ? realm : this.url('/')), this.policy.verify, ch, scopes, cr);
+    // parallel requests (3 downloads, 3 uploads) share one token request
+    let p = this.pending.get(key);
+    if (!p) {
+      const realm = ch.params.realm ?? '';
+      p = fetchToken(this.httpFor(realm.startsWith('http') ? realm : this.url('/')), this.policy.verify, ch, scopes, cr).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    const t = await p;
     this.tokens.set(key, t);
     return 'Bearer ' + t.token;
   }
