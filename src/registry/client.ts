@@ -213,6 +213,12 @@ export async function listAll(c: RegistryClient, first: string, key: 'tags' | 'r
   for (let page = 0; next && out.length < max; page++) {
     if (page >= 1000) throw new RegistryError(`${what}: more than 1000 pages`);
     const res = await c.request(next, { scopes, headers: { accept: 'application/json' }, what });
+    if (res.status === 400 && page === 0 && /[?&]n=\d+/.test(next)) {
+      // a registry with a smaller page limit refuses n; it then pages at its own size
+      await res.body?.cancel().catch(() => undefined);
+      next = next.replace(/([?&])n=\d+&?/, '$1').replace(/[?&]$/, '');
+      continue;
+    }
     if (res.status !== 200) await c.fail(res, what);
     const text = await readLimited(res, 16 << 20, what);
     let j: Record<string, unknown>;
