@@ -65,14 +65,18 @@ export class RegistryClient {
     };
     let r: Response;
     let scheme: 'https' | 'http' = 'https';
+    // where plain http is allowed, both are asked at once: https wins if it answers
+    const plain = this.policy.allowHttp ? attempt('http').catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : null;
     try {
       r = await attempt('https');
     } catch (e) {
       const code = (e as RegistryError).code;
       // a refused certificate is an answer, not a reason to try plain http
-      if (!this.policy.allowHttp || (this.policy.verify && isCertError(code)) || code === 'ECONNREFUSED' || code === 'ENOTFOUND') throw e;
+      if (!plain || (this.policy.verify && isCertError(code)) || code === 'ECONNREFUSED' || code === 'ENOTFOUND') throw e;
       scheme = 'http';
-      r = await attempt('http');
+      const h = await plain;
+      if (h instanceof Error) throw h;
+      r = h;
     }
     if (r.status === 401) this.challenge = this.pick(parseChallenges(r.headers.get('www-authenticate')));
     else if (r.status !== 200) throw new RegistryError(`${this.domain}: GET /v2/ answered HTTP ${r.status}: not a registry (distribution API v2)`, r.status);

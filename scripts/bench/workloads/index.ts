@@ -1,6 +1,6 @@
 import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
 import { walkMem } from './memory';
-import { createMount, importImage } from './tools';
+import { createMount, importImage, pullImage, pushImage } from './tools';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
 
@@ -22,6 +22,8 @@ export const allWorkloads: Workload[] = [
   walkMem,
   importImage,
   createMount,
+  pullImage,
+  pushImage,
 ];
 
 export function selectWorkloads(only: string[] | null): Workload[] {
