@@ -189,3 +189,24 @@ test('Docker Hub names go to the store\'s registry-mirrors first', async (t) => 
   t.is(bad.code, 1);
   t.regex(bad.stderr, /config\.json: registry mirror "ftp:\/\/x" must be http\(s\)/);
 });
+
+test('an image loaded from a docker-archive, then pulled gzip-compressed: one record, the pulled manifest and blobs, check clean', async (t) => {
+  const d = mkTmp(t);
+  const reg = await startRegistry(t, path.join(d, 'reg'));
+  skopeoCopy(`oci:${FIXTURES}/oci:base`, `docker://${reg.host}/base:1`);
+  const root = path.join(d, 'store');
+  t.is(strata(root, ['load', path.join(FIXTURES, 'docker-archive', 'base.docker.tar')]).code, 0);
+  const loaded = JSON.parse(strata(root, ['inspect', 'localhost/fixture-base']).stdout) as Array<{ Id: string; ManifestDigest: string }>;
+  const p = await strataAsync(root, ['pull', `${reg.host}/base:1`]);
+  t.is(p.code, 0, p.stderr);
+  const pulled = JSON.parse(strata(root, ['inspect', `${reg.host}/base:1`]).stdout) as Array<{ Id: string; ManifestDigest: string; RepoTags: string[]; Layers: Array<{ mediaType: string }> }>;
+  t.is(pulled[0].Id, loaded[0].Id, 'the same config: the same image');
+  t.regex(p.stdout, /Pull complete/, 'the gzip blob is downloaded and verified against the layer already there');
+  t.not(pulled[0].ManifestDigest, loaded[0].ManifestDigest);
+  t.deepEqual(pulled[0].RepoTags.sort(), [`${reg.host}/base:1`, 'localhost/fixture-base:latest'].sort());
+  t.true(pulled[0].Layers[0].mediaType.endsWith('gzip'));
+  t.false(fs.existsSync(path.join(root, 'blobs', 'sha256', loaded[0].ManifestDigest.slice(7))), 'the superseded manifest is gone');
+  const ck = strata(root, ['check']);
+  t.is(ck.code, 0, ck.stdout);
+  mountMatches(t, d, root, 'localhost/fixture-base', 'base');
+});

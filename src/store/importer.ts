@@ -153,7 +153,17 @@ export class ImageImport {
       else recs.push(merged);
       for (const r of refs) newTags[r] = rec.id;
     }
+    const before: string[] = [];
+    for (const r of recs) {
+      const prev = this.store.image(r.id);
+      if (prev) before.push(prev.manifestDigest, ...prev.layers.map((l) => l.digest));
+    }
     this.store.commitImages(recs, newTags);
+    // an image that came again under another manifest (the registry's, with other
+    // compression) keeps only the blobs it now names
+    const used = new Set<string>();
+    for (const i of this.store.images()) for (const d of [i.manifestDigest, i.configDigest, ...i.layers.map((l) => l.digest)]) used.add(d);
+    for (const d of before) if (!used.has(d)) fs.rmSync(this.store.blobPath(d), { force: true });
     return recs;
   }
 
