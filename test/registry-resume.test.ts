@@ -99,3 +99,22 @@ test('kill -9 mid-download, then pull again: resumed with Range, store consisten
   t.true(treeManifest(mnt) === fs.readFileSync(path.join(FIXTURES, 'truth', 'base.mtime.manifest'), 'utf8'));
   t.is(strata(root, ['rm', '-f', 'c']).code, 0);
 });
+
+test('partial downloads: kept by the garbage collector and not reported by check; foreign files in tmp/downloads are garbage', async (t) => {
+  const d = mkTmp(t);
+  const root = path.join(d, 'store');
+  t.is(strata(root, ['load', path.join(FIXTURES, 'oci')]).code, 0);
+  const downloads = path.join(root, 'tmp', 'downloads');
+  fs.mkdirSync(downloads, { recursive: true });
+  const partial = 'cd'.repeat(32);
+  fs.writeFileSync(path.join(downloads, partial), 'some bytes of a blob');
+  const inStore = fs.readdirSync(path.join(root, 'blobs', 'sha256'))[0];
+  fs.writeFileSync(path.join(downloads, inStore), 'already complete elsewhere');
+  fs.writeFileSync(path.join(downloads, 'junk'), 'x');
+  const ck = JSON.parse(strata(root, ['check', '--json']).stdout) as { problems: Array<{ kind: string; path: string }> };
+  t.deepEqual(ck.problems.map((p) => `${p.kind} ${p.path}`), ['tmp-leftover tmp/downloads/junk']);
+  // any locked command collects garbage
+  t.is(strata(root, ['tag', 'base', 'base:again']).code, 0);
+  t.deepEqual(fs.readdirSync(downloads), [partial], 'the resumable partial stays; junk and a blob the store has are gone');
+  t.is(strata(root, ['check']).code, 0);
+});
