@@ -101,7 +101,7 @@ test('push of a committed image and of a docker-archive image; chunked uploads',
   t.is(strata(root2, ['tag', 'localhost/fixture-base', `${reg.host}/from-archive`]).code, 0);
   const r2 = await strataAsync(root2, ['push', '-q', `${reg.host}/from-archive`]);
   t.is(r2.code, 0, r2.stderr);
-  t.is(r2.stdout, '');
+  t.is(r2.stdout, `${reg.host}/from-archive:latest\n`, '-q: the name only');
   const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/from-archive`], { encoding: 'utf8' })) as { layers: Array<{ mediaType: string }> };
   t.is(raw.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar');
   t.true(unpacked(d, `${reg.host}/from-archive`, 'archive') === truth('base'));

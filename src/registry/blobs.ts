@@ -147,6 +147,8 @@ export async function uploadBlob(o: UploadOptions): Promise<{ result: UploadResu
   let location: string | null = null;
   for (const from of o.mountFrom) {
     const scopes = [...o.scopes, `repository:${from}:pull`];
+    // a failed mount opens an upload session anyway: ask first whether the blob is there
+    if (!(await blobExists(c, from, scopes, blob.digest).catch(() => false))) continue;
     const r = await c.request(`/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`, { method: 'POST', scopes, what, retry: true });
     await r.body?.cancel().catch(() => undefined);
     if (r.status === 201) return { result: 'mounted', from };

@@ -25,6 +25,8 @@ export interface PushEvents {
 export const quietPush: PushEvents = { line() {}, layer() {} };
 
 export interface PushResult {
+  /** host/repo:tag as pushed */
+  name: string;
   tag: string;
   digest: string;
   size: number;
@@ -137,5 +139,5 @@ async function pushImage(store: Store, client: RegistryClient, ref: RemoteRefere
   const now = store.image(img.id);
   if (now && !(now.repoDigests ?? []).includes(rd)) store.putImage({ ...now, repoDigests: [...(now.repoDigests ?? []), rd] });
   ev.line(`${tag}: digest: ${digest} size: ${manifest.length}`);
-  return { tag, digest, size: manifest.length, ...counts };
+  return { name: `${ref.domain}/${ref.path}:${tag}`, tag, digest, size: manifest.length, ...counts };
 }

@@ -13,7 +13,7 @@ export const MAX_REDIRECTS = 10;
 export const RETRIES = 3;
 const BACKOFF_MS = 250;
 
-export const USER_AGENT = 'strata/0.1 (docker-compatible; +https://github.com/opencontainers/distribution-spec)';
+export const USER_AGENT = `strata/0.1 node/${process.versions.node}`;
 
 import type { Dispatcher } from 'undici-types';
 

@@ -1,6 +1,6 @@
 // strata push: an image (or every tag of a repository) from the store to a registry.
 import type { Command } from 'commander';
-import { common, json, locked, openStore } from '../context';
+import { common, json, locked, openStore, out } from '../context';
 import { clientOptions, registryFlags, RegistryFlags } from '../registry';
 
 interface Opts extends RegistryFlags {
@@ -12,7 +12,7 @@ export function register(program: Command): void {
   registryFlags(
     common(program.command('push').description('upload an image to a registry').argument('<name>', 'NAME[:TAG] as tagged in the store (strata tag IMAGE host:port/repo:tag first)'), true)
       .option('-a, --all-tags', 'push every tag of the repository')
-      .option('-q, --quiet', 'print nothing but errors'),
+      .option('-q, --quiet', 'print only the names pushed'),
   ).action(async (name: string, o: Opts) => {
     const { push } = await import('../../registry/push');
     const { LayerBoard, progressBar } = await import('../progress');
@@ -33,6 +33,7 @@ export function register(program: Command): void {
     const opts = clientOptions(o);
     const results = await locked(store, () => push(store, name, { ...opts, allTags: o.allTags }, ev));
     board.flush();
-    if (o.json) json(results);
+    if (o.json) return json(results);
+    if (o.quiet) for (const r of results) out(r.name + '\n');
   });
 }
