@@ -55,9 +55,16 @@ export class RegistryClient {
     return this.creds;
   }
 
-  /** Finds the scheme and the authentication the registry wants (GET /v2/). */
-  async ping(): Promise<void> {
-    if (this.base) return;
+  private pinging: Promise<void> | null = null;
+
+  /** Finds the scheme and the authentication the registry wants (GET /v2/), once. */
+  ping(): Promise<void> {
+    if (this.base) return Promise.resolve();
+    this.pinging ??= this.doPing().finally(() => (this.pinging = null));
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<void> {
     const attempt = async (scheme: 'https' | 'http') => {
       const r = await this.http.send(`${scheme}://${this.host}/v2/`, { verify: this.policy.verify, what: `${this.domain}` });
       await r.body?.cancel().catch(() => undefined);
