@@ -1,6 +1,8 @@
 // Credentials and TLS against a real registry: htpasswd users (wrong then right
 // password, pull and push with auth, logout), Basic over TLS with the CA in certs.d,
 // distribution's Bearer token flow with a token service served here, credential helpers.
+// Serial: the servers here live in this process, and another test's spawnSync would
+// freeze them mid-answer.
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +11,7 @@ import { makePki, skopeoCopy, startRegistry, startTokenService, strataAsync } fr
 
 const PASS = 's3cret-Pa55';
 
-test('htpasswd: login checks the password before storing it; pull and push need it; logout removes it', async (t) => {
+test.serial('htpasswd: login checks the password before storing it; pull and push need it; logout removes it', async (t) => {
   const d = mkTmp(t);
   const reg = await startRegistry(t, path.join(d, 'reg'), { users: { alice: PASS } });
   skopeoCopy(`oci:${FIXTURES}/oci:base`, `docker://${reg.host}/private/base:1`, `alice:${PASS}`);
@@ -63,7 +65,7 @@ test('htpasswd: login checks the password before storing it; pull and push need 
   t.is(nontty.stderr, 'strata: Cannot perform an interactive login from a non TTY device\n');
 });
 
-test('TLS: refused without the CA, accepted with it in certs.d, or with --tls-verify=false', async (t) => {
+test.serial('TLS: refused without the CA, accepted with it in certs.d, or with --tls-verify=false', async (t) => {
   const d = mkTmp(t);
   const pki = makePki(path.join(d, 'pki'));
   const reg = await startRegistry(t, path.join(d, 'reg'), { tls: pki, users: { bob: PASS } });
@@ -101,7 +103,7 @@ test('TLS: refused without the CA, accepted with it in certs.d, or with --tls-ve
   t.regex(badflag.stderr, /expected true or false/);
 });
 
-test('Bearer token flow (auth: token): login, pull and push with one token per scope, anonymous refused', async (t) => {
+test.serial('Bearer token flow (auth: token): login, pull and push with one token per scope, anonymous refused', async (t) => {
   const d = mkTmp(t);
   const tok = await startTokenService(t, path.join(d, 'token'), { carol: PASS });
   const reg = await startRegistry(t, path.join(d, 'reg'), { token: tok });
@@ -133,7 +135,7 @@ test('Bearer token flow (auth: token): login, pull and push with one token per s
   for (const r of [wrong, ok, pu, p]) t.false((r.stdout + r.stderr).includes(PASS));
 });
 
-test('credential helpers: credsStore stores and finds the password outside the auth file', async (t) => {
+test.serial('credential helpers: credsStore stores and finds the password outside the auth file', async (t) => {
   const d = mkTmp(t);
   const reg = await startRegistry(t, path.join(d, 'reg'), { users: { dave: PASS } });
   skopeoCopy(`oci:${FIXTURES}/oci:base`, `docker://${reg.host}/h/base:1`, `dave:${PASS}`);

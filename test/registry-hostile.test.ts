@@ -1,6 +1,8 @@
 // Hostile registries, played by a small HTTP server here: each bad answer gives one line
 // on stderr and a non-zero exit, and leaves the store as it was (`strata check` clean).
 // Also a flaky one (503s, a connection cut mid-blob) that a pull gets through.
+// Serial: the servers here live in this process, and another test's spawnSync would
+// freeze them mid-answer.
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -112,7 +114,7 @@ async function refused(t: { is(a: unknown, b: unknown, m?: string): void; regex(
   t.deepEqual(stored(root), before, `${ref}: store unchanged`);
 }
 
-test('hostile registries: each bad answer is one line, exit 1, and the store unchanged', async (t) => {
+test.serial('hostile registries: each bad answer is one line, exit 1, and the store unchanged', async (t) => {
   const d = mkTmp(t);
   const root = await storeWithImage(d);
   const tarA = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/data', body: 'A'.repeat(3000) }]);
@@ -172,7 +174,7 @@ test('hostile registries: each bad answer is one line, exit 1, and the store unc
   await refused(t, root, `${host}/nosuchrepo`, /^strata: manifest for .*nosuchrepo:latest: name unknown: repository name not known to registry\n$/);
 });
 
-test('a token service that never answers: a timeout and one line', async (t) => {
+test.serial('a token service that never answers: a timeout and one line', async (t) => {
   const d = mkTmp(t);
   const root = await storeWithImage(d);
   const silent = net.createServer(() => {
@@ -193,7 +195,7 @@ test('a token service that never answers: a timeout and one line', async (t) => 
   await refused(t, root, `${host}/app`, new RegExp(`^strata: token service ${realm.replace(/[.]/g, '\\.')}: no answer within ${TIMEOUT_S} s\\n$`));
 });
 
-test('a flaky registry: 503s and a connection cut mid-blob are retried and resumed', async (t) => {
+test.serial('a flaky registry: 503s and a connection cut mid-blob are retried and resumed', async (t) => {
   const d = mkTmp(t);
   const root = path.join(d, 'store');
   const content = Buffer.alloc(2 << 20);

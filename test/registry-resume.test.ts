@@ -2,6 +2,8 @@
 // is resumed with a Range request, and the store ends up consistent. The registry is
 // real; between it and strata sits a proxy here that slows blobs down on the first pull
 // (a slow link), so the kill lands mid-download.
+// Serial: the servers here live in this process, and another test's spawnSync would
+// freeze them mid-answer.
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -11,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { FIXTURES, DRIVER, STRATA, mkTmp, strata, treeManifest } from './image-helpers';
 import { skopeoCopy, startRegistry, strataAsync } from './helpers/registry';
 
-test('kill -9 mid-download, then pull again: resumed with Range, store consistent, tree = truth', async (t) => {
+test.serial('kill -9 mid-download, then pull again: resumed with Range, store consistent, tree = truth', async (t) => {
   const d = mkTmp(t);
   const reg = await startRegistry(t, path.join(d, 'reg'));
   skopeoCopy(`oci:${FIXTURES}/oci:base`, `docker://${reg.host}/slow/base:1`);
@@ -100,7 +102,7 @@ test('kill -9 mid-download, then pull again: resumed with Range, store consisten
   t.is(strata(root, ['rm', '-f', 'c']).code, 0);
 });
 
-test('partial downloads: kept by the garbage collector and not reported by check; foreign files in tmp/downloads are garbage', async (t) => {
+test.serial('partial downloads: kept by the garbage collector and not reported by check; foreign files in tmp/downloads are garbage', async (t) => {
   const d = mkTmp(t);
   const root = path.join(d, 'store');
   t.is(strata(root, ['load', path.join(FIXTURES, 'oci')]).code, 0);
