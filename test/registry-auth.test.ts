@@ -87,6 +87,14 @@ test.serial('TLS: refused without the CA, accepted with it in certs.d, or with -
   t.is(strata(root, ['tag', `${reg.host}/tls/child:1`, `${reg.host}/tls/pushed:1`]).code, 0);
   const pu = await strataAsync(root, ['push', `${reg.host}/tls/pushed:1`], { env });
   t.is(pu.code, 0, pu.stderr);
+  // uploads (not mounts) over TLS: a store that knows no repository of this registry
+  const root3 = path.join(d, 'store3');
+  t.is(strata(root3, ['load', path.join(FIXTURES, 'oci')]).code, 0);
+  t.is(strata(root3, ['tag', 'base', `${reg.host}/tls/uploaded:1`]).code, 0);
+  const up = await strataAsync(root3, ['push', `${reg.host}/tls/uploaded:1`], { env });
+  t.is(up.code, 0, up.stderr);
+  t.is((up.stdout.match(/: Pushed\n/g) ?? []).length, 1, up.stdout);
+  t.true(reg.requests().some((q) => /^PATCH \/v2\/tls\/uploaded\/blobs\/uploads\/\S+ 202$/.test(q)), 'the 30 MB layer went up in a PATCH over https');
 
   const root2 = path.join(d, 'store2');
   const env2 = { ...env, STRATA_CERTS_DIRS: path.join(d, 'empty') };

@@ -108,14 +108,6 @@ const MONOLITHIC_MAX = 1 << 20;
 
 export type UploadResult = 'exists' | 'mounted' | 'pushed';
 
-async function* fileRange(file: string, start: number, end: number, onBytes?: (n: number) => void): AsyncIterable<Uint8Array> {
-  const s = fs.createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 });
-  for await (const c of s) {
-    onBytes?.((c as Buffer).length);
-    yield c as Buffer;
-  }
-}
-
 function withDigest(loc: string, digest: string): string {
   const u = new URL(loc);
   u.searchParams.set('digest', digest);
@@ -183,7 +175,7 @@ export async function uploadBlob(o: UploadOptions): Promise<{ result: UploadResu
           method: 'PATCH',
           scopes: o.scopes,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `${start}-${end - 1}` },
-          body: () => fileRange(o.file, start, end, o.onBytes),
+          file: { path: o.file, start, end, onBytes: o.onBytes },
           retry: false,
           what,
         });

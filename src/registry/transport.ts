@@ -1,6 +1,9 @@
 // HTTP for the registry client, on Node's built-in fetch (undici): one dispatcher per
 // TLS setting (CAs, verification), timeouts on a silent server, bounded redirects, and
 // retries with backoff where a request can safely be sent again.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { caBundle, HostTls, isCertError } from './tls';
 
 /** Seconds a server may stay silent (no headers, or no body bytes) before strata gives up. */
@@ -89,6 +92,8 @@ export interface SendOptions {
   headers?: Record<string, string>;
   /** a Buffer is resent on retries; a stream factory is called once per attempt */
   body?: Buffer | (() => AsyncIterable<Uint8Array>);
+  /** a byte range of a file as the body (blob uploads; see Http.sendFile) */
+  file?: { path: string; start: number; end: number; onBytes?: (n: number) => void };
   signal?: AbortSignal;
   /** follow 3xx (GET and HEAD only); default true */
   follow?: boolean;
@@ -125,6 +130,7 @@ export class Http {
    * retrying transient failures with exponential backoff.
    */
   async send(url: string, o: SendOptions & { verify: boolean }): Promise<Response> {
+    if (o.file) return this.sendFile(url, o as SendOptions & { verify: boolean; file: NonNullable<SendOptions['file']> });
     const method = o.method ?? 'GET';
     const what = o.what ?? `${method} ${safeUrl(url)}`;
     const retry = o.retry ?? (method === 'GET' || method === 'HEAD' || o.body === undefined || Buffer.isBuffer(o.body));
@@ -179,5 +185,48 @@ export class Http {
       await sleep(BACKOFF_MS * 2 ** attempt);
       attempt++;
     }
+  }
+
+  /**
+   * A file range as a request body, through node:http(s) rather than fetch: measured here,
+   * fetch streamed a 30 MB layer to docker-registry at half the speed (1.3-2.0 s against
+   * 0.66-0.75 s), the whole difference between strata push and skopeo. Same TLS settings,
+   * same timeouts; never redirected or retried (the caller starts the upload again).
+   */
+  private sendFile(url: string, o: SendOptions & { verify: boolean; file: NonNullable<SendOptions['file']> }): Promise<Response> {
+    const what = o.what ?? `${o.method ?? 'PUT'} ${safeUrl(url)}`;
+    const u = new URL(url);
+    const lib = u.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(o.headers ?? {}), 'content-length': String(o.file.end - o.file.start) };
+    return new Promise<Response>((resolve, reject) => {
+      const fail = (e: unknown) => reject(describeNetError(e, what, this.timeoutMs));
+      const req = lib.request(u, {
+        method: o.method ?? 'PUT',
+        headers,
+        timeout: this.timeoutMs,
+        signal: o.signal,
+        ...(u.protocol === 'https:' ? { rejectUnauthorized: o.verify, ca: caBundle(this.tls), cert: this.tls.cert, key: this.tls.key, servername: u.hostname } : {}),
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          if ((n += c.length) <= 1 << 20) chunks.push(c);
+        });
+        res.on('error', fail);
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+          const status = res.statusCode ?? 502;
+          resolve(new Response(status === 204 || status === 205 || status === 304 ? null : Buffer.concat(chunks), { status, headers: h }));
+        });
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+      req.on('error', fail);
+      if (o.file.end <= o.file.start) return void req.end();
+      const src = fs.createReadStream(o.file.path, { start: o.file.start, end: o.file.end - 1, highWaterMark: 1 << 20 });
+      if (o.file.onBytes) src.on('data', (c) => o.file.onBytes!((c as Buffer).length));
+      src.on('error', (e) => req.destroy(e));
+      src.pipe(req);
+    });
   }
 }
