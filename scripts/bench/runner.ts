@@ -310,8 +310,8 @@ export class Runner {
     const rows = this.addRows(w, names, () => ({ status: 'ok' }));
     fs.mkdirSync(this.runsDir, { recursive: true });
     const root = fs.mkdtempSync(path.join(this.runsDir, `${w.id}-`));
+    const ready: { name: string; p: ToolPrepared }[] = [];
     try {
-      const ready: { name: string; p: ToolPrepared }[] = [];
       for (const t of w.tools) {
         this.progress.status(`${w.id}: preparing ${t.name}`);
         try {
@@ -344,6 +344,7 @@ export class Runner {
       // Tools never run count as done steps too, so the progress count ends at its total.
       for (let i = ready.length; i < w.tools.length; i++) for (let r = 0; r < this.opts.runs; r++) this.progress.step(`${w.id}: n/a`);
     } finally {
+      for (const t of ready) await t.p.dispose?.().catch(() => undefined);
       await removeScratch(root);
     }
   }

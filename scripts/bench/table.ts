@@ -103,13 +103,16 @@ export function renderTables(report: BenchReport): string {
   const toolRows = report.rows.filter((r) => r.kind === 'tool');
   if (toolRows.length) {
     const tools = [...new Set(toolRows.flatMap((r) => [...r.cells.keys()]))];
-    const pair = tools.includes('strata') && tools.includes('umoci');
-    const body = toolRows.map((r) => [
-      r.label,
-      ...tools.map((t) => cellText(r, r.cells.get(t), notes)),
-      ...(pair ? [ratioText(r, 'strata', 'umoci')] : []),
-    ]);
-    out.push(markdown(['tool workload', ...tools, ...(pair ? ['strata ÷ umoci'] : [])], body));
+    // each workload compares strata with the one other tool it ran (umoci, skopeo, ...)
+    const other = (r: Row) => [...r.cells.keys()].find((k) => k !== 'strata');
+    const pair = toolRows.some((r) => r.cells.has('strata') && other(r) !== undefined);
+    const body = toolRows.map((r) => {
+      const o = other(r);
+      // a sub-figure only one tool has (skopeo's copy, umoci's unpack) is blank for the others
+      const blank = (t: string) => !r.cells.has(t) || (median(r.cells.get(t)!.values) === null && r.cells.get(t)!.status === 'ok');
+      return [r.label, ...tools.map((t) => (blank(t) ? '' : cellText(r, r.cells.get(t), notes))), ...(pair ? [o && median(r.cells.get('strata')?.values ?? []) !== null ? `${ratioText(r, 'strata', o)} of ${o}` : ''] : [])];
+    });
+    out.push(markdown(['tool workload', ...tools, ...(pair ? ['strata ÷ other tool'] : [])], body));
     out.push('');
   }
 

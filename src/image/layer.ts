@@ -5,12 +5,17 @@ import { pipeline, PassThrough } from 'node:stream';
 import { Compression, decompressor, detectCompression, readMagic } from './compression';
 import { HashingStream } from './digest';
 import { extractLayer, LayerError } from './extract';
+import { followFile, GrowingFile } from './growing';
 
 export interface BlobSource {
   file: string;
   /** byte range inside file (for blobs inside an uncompressed archive) */
   start?: number;
   size?: number;
+  /** the file is still being written (a download): read it as it grows */
+  growing?: GrowingFile;
+  /** stops a growing read (another part of the operation failed) */
+  signal?: AbortSignal;
 }
 
 export interface ImportLayerOptions {
@@ -35,7 +40,8 @@ export interface ImportedLayer {
   entries: number;
 }
 
-export function openBlob(src: BlobSource): fs.ReadStream {
+export function openBlob(src: BlobSource): NodeJS.ReadableStream {
+  if (src.growing) return followFile(src.growing, src.signal);
   const start = src.start ?? 0;
   const opts: { start: number; end?: number; highWaterMark: number } = { start, highWaterMark: 1 << 20 };
   if (src.size !== undefined) {
@@ -46,6 +52,8 @@ export function openBlob(src: BlobSource): fs.ReadStream {
 }
 
 export async function importLayer(o: ImportLayerOptions): Promise<ImportedLayer> {
+  // the format is read from the first bytes, which a download may not have written yet
+  if (o.src.growing) await o.src.growing.waitFor(8);
   const magic = readMagic(o.src.file, o.src.start ?? 0);
   const compression = detectCompression(magic);
   const hc = new HashingStream(o.onBytes);

@@ -75,15 +75,16 @@ export interface ImageConfig {
   [k: string]: unknown;
 }
 
-interface Descriptor {
+export interface Descriptor {
   mediaType?: string;
   digest: string;
   size: number;
   annotations?: Record<string, string>;
-  platform?: { os?: string; architecture?: string };
+  platform?: { os?: string; architecture?: string; variant?: string };
+  urls?: string[];
 }
 
-function parseJson<T>(b: Buffer, what: string): T {
+export function parseJson<T>(b: Buffer, what: string): T {
   try {
     return JSON.parse(b.toString('utf8')) as T;
   } catch (e) {
@@ -122,25 +123,104 @@ function refFromAnnotation(a: Record<string, string> | undefined): string | null
   }
 }
 
-function fromOciManifest(bag: Bag, d: Descriptor, refs: string[]): SourceImage {
-  const manifest = readVerified(bag, d, 'manifest');
-  const m = parseJson<{ schemaVersion?: number; mediaType?: string; config?: Descriptor; layers?: Descriptor[] }>(manifest, `manifest ${d.digest}`);
-  const mt = m.mediaType ?? d.mediaType ?? MT.ociManifest;
+export interface ImageManifest {
+  mediaType: string;
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+/** An image manifest (OCI or Docker schema 2), checked as far as it can be on its own. */
+export function parseImageManifest(bytes: Buffer, what: string, mediaType?: string): ImageManifest {
+  const m = parseJson<{ schemaVersion?: number; mediaType?: string; config?: Descriptor; layers?: Descriptor[] }>(bytes, what);
+  if (!m || typeof m !== 'object') throw new Error(`${what} is not a JSON object`);
+  const mt = m.mediaType ?? mediaType ?? MT.ociManifest;
   if (mt !== MT.ociManifest && mt !== MT.dockerManifest) throw new Error(`unknown manifest media type ${JSON.stringify(mt)}`);
-  if (!m.config || !Array.isArray(m.layers)) throw new Error(`manifest ${d.digest} lacks config or layers`);
+  if (!m.config || typeof m.config !== 'object' || !Array.isArray(m.layers)) throw new Error(`${what} lacks config or layers`);
   if (m.layers.length > MAX_LAYERS) throw new Error(`manifest names ${m.layers.length} layers; strata supports at most ${MAX_LAYERS}`);
   const cmt = m.config.mediaType;
   if (cmt !== MT.ociConfig && cmt !== MT.dockerConfig) throw new Error(`unknown config media type ${JSON.stringify(cmt)}`);
+  checkDigest(m.config.digest, 'config');
+  checkSize(m.config.size, 'config');
+  m.layers.forEach((l, i) => {
+    if (!l || typeof l !== 'object') throw new Error(`${what}: layer ${i} is not a descriptor`);
+    checkDigest(l.digest, `layer ${i}`);
+    if (!l.mediaType || !LAYER_TYPES.has(l.mediaType)) throw new Error(`unknown layer media type ${JSON.stringify(l.mediaType)}`);
+    checkSize(l.size, `layer ${i}`);
+  });
+  return { mediaType: mt, config: m.config, layers: m.layers };
+}
+
+function checkSize(n: unknown, what: string): void {
+  if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) throw new Error(`invalid ${what} size ${JSON.stringify(n)}`);
+}
+
+/** An image index (OCI) or manifest list (Docker). */
+export function parseIndex(bytes: Buffer, what: string): Descriptor[] {
+  const idx = parseJson<{ manifests?: Descriptor[] }>(bytes, what);
+  if (!idx || typeof idx !== 'object' || !Array.isArray(idx.manifests)) throw new Error(`${what} has no manifests list`);
+  if (idx.manifests.length > 1000) throw new Error(`${what} lists ${idx.manifests.length} manifests; strata reads at most 1000`);
+  idx.manifests.forEach((d, i) => {
+    if (!d || typeof d !== 'object') throw new Error(`${what}: entry ${i} is not a descriptor`);
+    checkDigest(d.digest, `${what} entry ${i}`);
+    checkSize(d.size, `${what} entry ${i}`);
+  });
+  return idx.manifests;
+}
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** This machine, in OCI's words (Go's GOARCH names). */
+export function hostPlatform(): Platform {
+  const a = process.arch;
+  if (a === 'x64') return { os: 'linux', architecture: 'amd64' };
+  if (a === 'arm64') return { os: 'linux', architecture: 'arm64', variant: 'v8' };
+  if (a === 'arm') return { os: 'linux', architecture: 'arm', variant: 'v7' };
+  if (a === 'ia32') return { os: 'linux', architecture: '386' };
+  return { os: 'linux', architecture: a };
+}
+
+export function parsePlatform(s: string): Platform {
+  const p = s.split('/');
+  if (p.length < 2 || p.length > 3 || p.some((x) => !/^[a-z0-9._-]+$/.test(x))) throw new Error(`invalid platform ${JSON.stringify(s)} (OS/ARCH[/VARIANT], e.g. linux/arm64/v8)`);
+  return { os: p[0], architecture: p[1], variant: p[2] };
+}
+
+export function formatPlatform(p: { os?: string; architecture?: string; variant?: string }): string {
+  return [p.os ?? '?', p.architecture ?? '?', ...(p.variant ? [p.variant] : [])].join('/');
+}
+
+// arm64 without a variant is v8, as containerd's platform matcher counts it
+const normVariant = (arch: string | undefined, v: string | undefined): string => (arch === 'arm64' && !v ? 'v8' : v ?? '');
+
+/** The index entry for a platform; a clear error naming what the index has when none fits. */
+export function choosePlatform(ms: Descriptor[], want: Platform, what: string, explicit = false): Descriptor {
+  const same = ms.filter((d) => d.platform?.os === want.os && d.platform?.architecture === want.architecture);
+  if (want.variant !== undefined) {
+    const exact = same.find((d) => normVariant(d.platform?.architecture, d.platform?.variant) === normVariant(want.architecture, want.variant));
+    if (exact) return exact;
+    // a host's default variant is a preference, a --platform variant a requirement
+    if (!explicit && same.length) return same[0];
+  } else if (same.length) return same.find((d) => !d.platform?.variant) ?? same[0];
+  if (!explicit && ms.length === 1 && !ms[0].platform) return ms[0];
+  const have = ms.filter((d) => d.platform).map((d) => formatPlatform(d.platform!));
+  throw new Error(`no image for ${formatPlatform(want)} in ${what}; it has ${have.length ? [...new Set(have)].join(', ') : 'no platform-specific images'}`);
+}
+
+function fromOciManifest(bag: Bag, d: Descriptor, refs: string[]): SourceImage {
+  const manifest = readVerified(bag, d, 'manifest');
+  const m = parseImageManifest(manifest, `manifest ${d.digest}`, d.mediaType);
   const config = readVerified(bag, m.config, 'config');
   const cj = parseConfig(config, `config ${m.config.digest}`);
   if (cj.rootfs.diff_ids.length !== m.layers.length) throw new Error(`manifest has ${m.layers.length} layers but config has ${cj.rootfs.diff_ids.length} diff_ids`);
   const layers: SourceLayer[] = m.layers.map((l, i) => {
-    checkDigest(l.digest, `layer ${i}`);
-    if (!l.mediaType || !LAYER_TYPES.has(l.mediaType)) throw new Error(`unknown layer media type ${JSON.stringify(l.mediaType)}`);
     if (!bag.has(blobName(l.digest))) throw new Error(`missing blob ${l.digest} (layer ${i}) in ${bag.describe}`);
     const src = bag.blob(blobName(l.digest));
     if (typeof l.size === 'number' && l.size !== src.size) throw new Error(`layer ${i} size mismatch: descriptor says ${l.size}, blob has ${src.size}`);
-    return { src, digest: l.digest, mediaType: l.mediaType, diffId: cj.rootfs.diff_ids[i] };
+    return { src, digest: l.digest, mediaType: l.mediaType!, diffId: cj.rootfs.diff_ids[i] };
   });
   return { refs, manifest, manifestDigest: d.digest, config, configDigest: m.config.digest, configJson: cj, layers };
 }
@@ -153,13 +233,9 @@ function readOciLayout(bag: Bag): SourceImage[] {
     if (depth > 4) throw new Error('image indexes nested too deep');
     const mt = d.mediaType;
     if (mt === MT.ociIndex || mt === MT.dockerList) {
-      const idx = parseJson<{ manifests?: Descriptor[] }>(readVerified(bag, d, 'image index'), `index ${d.digest}`);
-      const ms = idx.manifests ?? [];
+      const ms = parseIndex(readVerified(bag, d, 'image index'), `index ${d.digest}`);
       // a multi-platform index: take the one for this machine
-      const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-      const pick = ms.find((x) => x.platform?.os === 'linux' && x.platform?.architecture === arch) ?? (ms.length === 1 ? ms[0] : undefined);
-      if (!pick) throw new Error(`image index ${d.digest} has no linux/${arch} image`);
-      walk(pick, refs, depth + 1);
+      walk(choosePlatform(ms, hostPlatform(), `image index ${d.digest}`), refs, depth + 1);
       return;
     }
     if (mt !== undefined && mt !== MT.ociManifest && mt !== MT.dockerManifest) throw new Error(`unknown manifest media type ${JSON.stringify(mt)}`);

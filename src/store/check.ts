@@ -12,7 +12,7 @@
 // is reported, never "fixed" by deleting what may be someone's only copy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson } from './store';
+import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson, isDownloadName } from './store';
 import { hex, sha256File } from '../image/digest';
 import { treeDigest } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
@@ -80,11 +80,23 @@ export function checkStore(store: Store, repair: boolean): CheckResult {
 function checkInterruptedWork(f: Findings): void {
   const store = f.store;
   if (fs.existsSync(store.txnFile)) f.add('interrupted-commit', 'txn.json', 'an image commit (load/commit) was interrupted', true, () => store.recoverTxn() ?? 'nothing to do');
-  for (const name of ls(store.tmpRoot)) {
-    f.add('tmp-leftover', `tmp/${name}`, 'left by an interrupted command', true, () => {
-      fs.rmSync(path.join(store.tmpRoot, name), { recursive: true, force: true });
+  const leftover = (dir: string, name: string) =>
+    f.add('tmp-leftover', path.relative(store.root, path.join(dir, name)), 'left by an interrupted command', true, () => {
+      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       return 'removed';
     });
+  for (const name of ls(store.tmpRoot)) {
+    if (path.join(store.tmpRoot, name) !== store.downloadsDir) leftover(store.tmpRoot, name);
+  }
+  // partial downloads are kept on purpose (an interrupted pull resumes them): only foreign files are garbage
+  for (const name of ls(store.downloadsDir)) {
+    let file = false;
+    try {
+      file = fs.lstatSync(path.join(store.downloadsDir, name)).isFile();
+    } catch {
+      /* gone */
+    }
+    if (!isDownloadName(name) || !file) leftover(store.downloadsDir, name);
   }
 }
 

@@ -1,6 +1,6 @@
 // Finds images and containers the way docker does: by name[:tag], by full or short id.
 import { Store, ImageRecord, ContainerRecord } from './store';
-import { normalizeReference } from '../image/reference';
+import { familiarName, normalizeReference } from '../image/reference';
 import { hex } from '../image/digest';
 
 export function resolveImage(store: Store, ref: string): ImageRecord {
@@ -22,6 +22,12 @@ export function findImage(store: Store, ref: string, tags: Record<string, string
   if (norm && tags[norm]) {
     const img = store.image(tags[norm]);
     if (img) return named(img);
+  }
+  // NAME@sha256:... as pulled or pushed (RepoDigests)
+  const at = ref.indexOf('@');
+  if (at > 0) {
+    const hits = store.images().filter((i) => (i.repoDigests ?? []).some((d) => d === ref || d === familiarName(ref.slice(0, at)) + ref.slice(at)));
+    if (hits.length === 1) return { img: hits[0], tag: null };
   }
   const h = ref.replace(/^sha256:/, '');
   if (/^[0-9a-f]{4,64}$/.test(h)) {

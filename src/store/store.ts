@@ -1,6 +1,7 @@
 // The on-disk store. Layout under the root (see README "Store layout"):
 //   lock                         held by mutating commands
-//   tmp/                         work in progress; anything here is garbage after a crash
+//   tmp/                         work in progress; anything here is garbage after a crash,
+//                                except tmp/downloads/HEX: partial blob downloads a pull resumes
 //   blobs/sha256/HEX             verbatim blobs: layers as loaded, manifests, configs
 //   layers/CHAINHEX/diff/        one layer, extracted once, kernel-overlay format
 //   layers/CHAINHEX/layer.json   digests and sizes of that layer
@@ -43,6 +44,8 @@ export interface ImageRecord {
   parent?: string;
   /** what the build step was (instruction and inputs), for the build cache */
   buildKey?: string;
+  /** where the image is known by digest in registries: "127.0.0.1:5000/app@sha256:..." (docker's RepoDigests) */
+  repoDigests?: string[];
 }
 
 export interface ContainerRecord {
@@ -66,6 +69,10 @@ interface Txn {
 }
 
 export const DEFAULT_ROOT = '/var/lib/strata';
+
+const DOWNLOADS = 'downloads';
+const DOWNLOAD_TTL_MS = 7 * 86400_000;
+export const isDownloadName = (f: string): boolean => /^[0-9a-f]{64}$/.test(f);
 
 export function writeFileAtomic(file: string, data: string | Buffer, tmpDir: string): void {
   const tmp = path.join(tmpDir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}`);
@@ -111,6 +118,14 @@ export class Store {
   }
   containerDir(id: string): string {
     return path.join(this.root, 'containers', id);
+  }
+
+  /** Partial downloads, kept across commands so that an interrupted pull resumes. */
+  get downloadsDir(): string {
+    return path.join(this.tmpRoot, DOWNLOADS);
+  }
+  downloadFile(digest: string): string {
+    return path.join(this.downloadsDir, hex(digest));
   }
 
   /** A fresh private dir under tmp/ for one operation. */
@@ -318,6 +333,22 @@ export class Store {
     else writeFileAtomic(f, JSON.stringify(st) + '\n', this.tmpRoot);
   }
 
+  /** Partial downloads worth keeping: named by digest, not yet in blobs/, younger than a week. */
+  pruneDownloads(): void {
+    const now = Date.now();
+    for (const f of fs.readdirSync(this.downloadsDir)) {
+      const p = path.join(this.downloadsDir, f);
+      let keep = false;
+      try {
+        const st = fs.lstatSync(p);
+        keep = isDownloadName(f) && st.isFile() && now - st.mtimeMs < DOWNLOAD_TTL_MS && !this.hasBlob('sha256:' + f);
+      } catch {
+        /* gone */
+      }
+      if (!keep) fs.rmSync(p, { recursive: true, force: true });
+    }
+  }
+
   // ---- garbage ----
   /**
    * Removes what an interrupted command left: everything in tmp/, layers and blobs
@@ -326,7 +357,10 @@ export class Store {
    */
   collectGarbage(): void {
     this.recoverTxn();
-    for (const f of fs.readdirSync(this.tmpRoot)) fs.rmSync(path.join(this.tmpRoot, f), { recursive: true, force: true });
+    for (const f of fs.readdirSync(this.tmpRoot)) {
+      if (f === DOWNLOADS) this.pruneDownloads();
+      else fs.rmSync(path.join(this.tmpRoot, f), { recursive: true, force: true });
+    }
     const containersDir = path.join(this.root, 'containers');
     for (const id of fs.readdirSync(containersDir)) {
       if (!fs.existsSync(path.join(containersDir, id, 'container.json'))) fs.rmSync(path.join(containersDir, id), { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
 import { newContainer } from './container';
 import { walkMem } from './memory';
-import { createMount, importImage } from './tools';
+import { createMount, importImage, pullImage, pushImage } from './tools';
 import { buildDockerfile, runTrue } from './runtime';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
@@ -27,6 +27,8 @@ export const allWorkloads: Workload[] = [
   createMount,
   runTrue,
   buildDockerfile,
+  pullImage,
+  pushImage,
 ];
 
 export function selectWorkloads(only: string[] | null): Workload[] {

@@ -66,6 +66,8 @@ export interface ToolRunCtx {
 
 export interface ToolPrepared {
   run(ctx: ToolRunCtx): Promise<Values>;
+  /** after the last run (stops what prepare started, e.g. a registry) */
+  dispose?(): Promise<void>;
 }
 
 export interface Tool {

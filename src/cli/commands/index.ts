@@ -25,7 +25,11 @@ import * as logs from './logs';
 import * as exec from './exec';
 import * as build from './build';
 import * as demo from './demo';
+import * as pull from './pull';
+import * as push from './push';
+import * as login from './login';
+import * as search from './search';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
+  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
 ];

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     if (img) {
       const config = JSON.parse(store.readBlob(img.configDigest).toString('utf8')) as unknown;
       const manifest = JSON.parse(store.readBlob(img.manifestDigest).toString('utf8')) as unknown;
-      return json([{ Id: img.id, RepoTags: imageRefs(store, img.id), Created: img.created, Size: imageSize(store, img.layers), ManifestDigest: img.manifestDigest, Layers: img.layers.map((l) => ({ ...l, dir: store.layerDir(l.chainId) })), Config: config, Manifest: manifest }]);
+      return json([{ Id: img.id, RepoTags: imageRefs(store, img.id), RepoDigests: img.repoDigests ?? [], Created: img.created, Size: imageSize(store, img.layers), ManifestDigest: img.manifestDigest, Layers: img.layers.map((l) => ({ ...l, dir: store.layerDir(l.chainId) })), Config: config, Manifest: manifest }]);
     }
     let c;
     try {
