@@ -89,6 +89,10 @@ async function benchLocked(
   const runner = new Runner(opts, fx, progress);
   try {
     if (workloads.some((w) => w.kind !== 'tool')) await runner.probeDrivers();
+    if (opts.requests && workloads.some((w) => w.kind === 'mount') && runner.driverStatus.some((d) => d.fuse && d.status === 'ok')) {
+      const why = runner.countRequests();
+      if (why) runner.notes.push(`FUSE requests not counted: ${why}`);
+    }
     progress.setTotal(runner.totalSteps(workloads));
     for (const w of workloads) await runner.runWorkload(w);
   } catch (e) {
@@ -99,6 +103,7 @@ async function benchLocked(
     // state (loop device, image file, flattened trees).
     await cleanupAll(opts.workdir);
     await runner.closeDrivers();
+    runner.stopCountingRequests();
     progress.clear();
   }
 
@@ -112,6 +117,7 @@ async function benchLocked(
     sizes: { ...opts.sizes },
     drivers: runner.driverStatus,
     rows: runner.rows,
+    ...(runner.requests.length ? { requests: runner.requests } : {}),
     notes: [...runner.notes, ...(warning ? [warning] : [])],
     interrupted,
   };

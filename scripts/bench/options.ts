@@ -32,6 +32,8 @@ export interface BenchOptions {
   list: boolean;
   /** --compare OLD.json: after the run, its change against OLD; with a second file, only compare those two. */
   compare: string[] | null;
+  /** Count each FUSE driver's requests per mount workload (kernel tracepoint); --no-requests turns it off. */
+  requests: boolean;
 }
 
 const FULL: Sizes = {
@@ -87,6 +89,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--rebuild-fixtures', 'rebuild the cached fixtures in the work dir', false)
     .option('--list', 'list workloads and drivers, then exit', false)
     .option('--compare <files...>', 'OLD.json: print the change of every figure against an earlier run; OLD.json NEW.json: compare two runs, run nothing')
+    .option('--no-requests', "do not count the FUSE requests each FUSE driver gets (the kernel's fuse_request_send tracepoint)")
     .showHelpAfterError(false)
     .exitOverride();
   program.parse(argv, { from: 'user' });
@@ -102,6 +105,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     list: boolean;
     binDir?: string;
     compare?: string[];
+    requests: boolean;
   }>();
   if (o.compare && o.compare.length > 2) throw new Error('--compare takes OLD.json, or OLD.json NEW.json');
   // Before the drivers are built: strata-fs's path depends on it.
@@ -133,5 +137,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     timeoutMs: o.quick ? 60_000 : 300_000,
     list: o.list,
     compare: o.compare?.map((f) => path.resolve(f)) ?? null,
+    requests: o.requests,
   };
 }

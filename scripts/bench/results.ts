@@ -1,3 +1,4 @@
+import { RequestCounts } from './fusetrace';
 import { Group, Unit } from './workloads/types';
 
 export type CellStatus = 'ok' | 'skipped' | 'n/a' | 'failed';
@@ -21,6 +22,14 @@ export interface Row {
   group: Group;
   /** Column name -> cell, in column order. */
   cells: Map<string, Cell>;
+}
+
+/** The FUSE requests one driver got during one workload's timed part, per run (null: not counted). */
+export interface RequestRow {
+  workload: string;
+  label: string;
+  driver: string;
+  perRun: (RequestCounts | null)[];
 }
 
 export interface DriverStatus {
@@ -55,6 +64,8 @@ export interface BenchReport {
   sizes: Record<string, number>;
   drivers: DriverStatus[];
   rows: Row[];
+  /** Absent when the kernel could not count them (see notes). */
+  requests?: RequestRow[];
   /** Global caveats (e.g. caches could not be dropped). */
   notes: string[];
   interrupted: boolean;

@@ -4,10 +4,11 @@ import { forceUnmount, track, untrack } from './cleanup';
 import { Driver, Mounted } from './drivers';
 import { Interrupted, dropCaches, must } from './exec';
 import { Fixtures } from './fixtures';
+import { FuseRequestTracer, RequestCounts } from './fusetrace';
 import { BenchOptions } from './options';
 import { mountsUnder } from './procs';
 import { Progress } from './progress';
-import { Cell, DriverStatus, Row } from './results';
+import { Cell, DriverStatus, RequestRow, Row } from './results';
 import {
   ContainerPrepared,
   ContainerWorkload,
@@ -46,6 +47,9 @@ export class Runner {
   readonly driverStatus: DriverStatus[] = [];
   /** Problems that belong to no cell (a driver that would not close cleanly). */
   readonly notes: string[] = [];
+  /** FUSE requests per mount workload and FUSE driver, per run (when the kernel can count them). */
+  readonly requests: RequestRow[] = [];
+  private tracer: FuseRequestTracer | null = null;
   private active: Driver[] = [];
   private readonly opened: Driver[] = [];
   private readonly runsDir: string;
@@ -56,6 +60,34 @@ export class Runner {
     private readonly progress: Progress,
   ) {
     this.runsDir = path.join(opts.workdir, 'runs');
+  }
+
+  /** Counts each FUSE driver's requests during mount workloads from now on; the reason if the kernel cannot. */
+  countRequests(): string | null {
+    const t = FuseRequestTracer.open();
+    if (typeof t === 'string') return t;
+    this.tracer = t;
+    return null;
+  }
+
+  stopCountingRequests(): void {
+    this.tracer?.close();
+    this.tracer = null;
+  }
+
+  /** Runs body, counting the requests the kernel sends to the mount at mnt meanwhile. */
+  private async counted<T>(mnt: string, on: boolean, body: () => Promise<T>): Promise<{ value: T; counts: RequestCounts | null }> {
+    const t = on ? this.tracer : null;
+    if (!t) return { value: await body(), counts: null };
+    t.start(mnt);
+    let counts: RequestCounts | null = null;
+    try {
+      const value = await body();
+      counts = t.stop();
+      return { value, counts };
+    } finally {
+      if (!counts) t.stop();
+    }
   }
 
   /** Fresh upper, work and mount dirs for one run of one driver. */
@@ -206,19 +238,28 @@ export class Runner {
       return;
     }
     const p = prepared;
+    const requestRows = new Map<string, RequestRow>();
+    if (this.tracer) {
+      for (const d of this.active.filter((x) => x.fuse && !x.notFor?.[w.id])) {
+        const r: RequestRow = { workload: w.id, label: rows[0]?.label ?? w.id, driver: d.name, perRun: Array(this.opts.runs).fill(null) };
+        requestRows.set(d.name, r);
+        this.requests.push(r);
+      }
+    }
     for (let run = 0; run < this.opts.runs; run++) {
       for (const d of this.runOrder(w, run)) {
         this.progress.step(`${w.id} · ${d.name} · run ${run + 1}/${this.opts.runs}`);
         try {
-          const values = await this.withMount(d, p.lowers, w.copyData ?? false, async (mounted) => {
+          const { value: values, counts } = await this.withMount(d, p.lowers, w.copyData ?? false, async (mounted) => {
             const ctx = { mnt: mounted.mnt, mounted, timeoutMs: this.opts.timeoutMs };
             if (p.setup) await p.setup(ctx);
             // Warm or cold, the previous run's dirty data must not be written back during this one.
             if (w.cold) await dropCaches();
             else await must(['sync']);
-            return p.run(ctx);
+            return this.counted(mounted.mnt, requestRows.has(d.name), () => p.run(ctx));
           });
           Runner.record(rows, d.name, run, values);
+          if (counts) requestRows.get(d.name)!.perRun[run] = counts;
         } catch (e) {
           if (e instanceof Interrupted) throw e;
           Runner.fail(rows, d.name, 'failed', errMessage(e));

@@ -1,6 +1,7 @@
 import { REFERENCES } from './drivers';
 import { formatMin, formatRatio, formatValue } from './format';
-import { BenchReport, Cell, Row } from './results';
+import { RequestCounts } from './fusetrace';
+import { BenchReport, Cell, RequestRow, Row } from './results';
 import { median, min, ratiosPerRun } from './stats';
 
 /** Footnotes shared by the tables: the same message gets the same number. */
@@ -116,6 +117,11 @@ export function renderTables(report: BenchReport): string {
     out.push('');
   }
 
+  if (report.requests?.length) {
+    out.push(requestsTable(report.requests));
+    out.push('');
+  }
+
   const skipped = report.drivers.filter((d) => d.status === 'skipped');
   for (const d of skipped) notes.ref(`${d.name} skipped: ${d.note}`);
   for (const d of report.drivers) if (d.caveat) notes.ref(d.caveat);
@@ -126,4 +132,39 @@ export function renderTables(report: BenchReport): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+function compact(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toPrecision(3)}k`;
+  return n.toLocaleString('en-US');
+}
+
+/** The run with the median total (the lower middle one of an even count). */
+export function medianRun(perRun: readonly (RequestCounts | null)[]): RequestCounts | null {
+  const runs = perRun.filter((c): c is RequestCounts => c !== null).sort((a, b) => a.total - b.total);
+  return runs.length ? runs[(runs.length - 1) >> 1] : null;
+}
+
+/** Requests per workload and FUSE driver: the median run's total and its three most frequent opcodes. */
+export function requestsTable(rows: readonly RequestRow[]): string {
+  const drivers = [...new Set(rows.map((r) => r.driver))];
+  const workloads = [...new Set(rows.map((r) => r.workload))];
+  const body = workloads.map((w) => {
+    const label = rows.find((r) => r.workload === w)!.label;
+    return [
+      label,
+      ...drivers.map((d) => {
+        const c = medianRun(rows.find((r) => r.workload === w && r.driver === d)?.perRun ?? []);
+        if (!c) return '—';
+        const top = Object.entries(c.byOpcode)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([op, n]) => `${op} ${compact(n)}`)
+          .join(', ');
+        return `${c.lost ? '≥' : ''}${compact(c.total)}${top ? ` (${top})` : ''}`;
+      }),
+    ];
+  });
+  return markdown(['FUSE requests (median run)', ...drivers], body);
 }
