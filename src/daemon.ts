@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
+import { OPS } from './fuse/ops';
 import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
@@ -36,6 +37,19 @@ export const MS_NOATIME = 1024;
 export const MS_NODIRATIME = 2048;
 export const MS_RELATIME = 1 << 21;
 export const MS_STRICTATIME = 1 << 24;
+
+/** Names a file the daemon writes, as it ends, with how many requests of each opcode the
+ *  kernel sent it (JSON, by opcode name): what tests and the bench count. */
+export const REQUEST_COUNTS_ENV = 'STRATA_FS_REQUEST_COUNTS';
+
+function writeRequestCounts(file: string): void {
+  const counts = native.requestCounts();
+  const out: Record<string, number> = {};
+  counts.forEach((n, op) => {
+    if (n > 0) out[op === counts.length - 1 ? 'OTHER' : OPS[op]?.name ?? `OPCODE_${op}`] = n;
+  });
+  fs.writeFileSync(file, JSON.stringify(out) + '\n');
+}
 
 export interface Running {
   session: FuseSession;
@@ -70,8 +84,16 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   });
   let endResolve: (v: string | undefined) => void = () => {};
   const ended = new Promise<string | undefined>((r) => (endResolve = r));
+  const countsFile = process.env[REQUEST_COUNTS_ENV];
   session.onEnd = (err) => {
     try { fs.closeSync(fd); } catch { /* gone */ }
+    if (countsFile) {
+      try {
+        writeRequestCounts(countsFile);
+      } catch (e) {
+        log(`strata-fs: ${REQUEST_COUNTS_ENV}: ${(e as Error).message}`);
+      }
+    }
     endResolve(err);
   };
   session.start();

@@ -53,6 +53,14 @@ export interface Native {
   /** Paths and data: strings are UTF-8 here, as in Node. */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
+  /** open_tree(OPEN_TREE_CLONE, recursive) of the mount at dirfd, then made read-only and
+   *  noatime: an O_PATH descriptor on the detached copy's root, whose mount lives while it
+   *  (or anything opened below it) is open. Throws EPERM without CAP_SYS_ADMIN, ENOSYS on
+   *  kernels before 5.12. */
+  openTreeNoatime(dirfd: number): number;
+  /** Requests read from /dev/fuse so far, by opcode (however answered); the last entry
+   *  counts opcodes beyond it. */
+  requestCounts(): Float64Array;
   backingOpen(fuseFd: number, fd: number): number;
   backingClose(fuseFd: number, backingId: number): void;
   /** Serve /dev/fuse from the event loop. Each request is read into the returned buffer

@@ -12,22 +12,59 @@ function openRoot(dir: string): number {
   return fd;
 }
 
+/** A read-only, noatime detached mount of the tree at fd (see Native.openTreeNoatime), or
+ *  -1 where this process may not make one (no CAP_SYS_ADMIN, a kernel before 5.12). */
+function noatimeTree(fd: number): number {
+  try {
+    return native.openTreeNoatime(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOSYS' || code === 'EINVAL' || code === 'EACCES') return -1;
+    throw e;
+  }
+}
+
 export class Layer {
   /** the real path (a symlinked layer dir is fine as an option; nothing below it is
    *  ever reached through a symlink) */
   readonly dir: string;
+  /** A lower layer's root is on a detached read-only, noatime copy of its mount where one
+   *  could be made: every object below it is reached through that mount, so nothing can
+   *  write a lower file or move its atime, not even the kernel's passthrough reads, which
+   *  open the backing file on our descriptor's path with the reader's flags. */
   readonly rootFd: number;
+  /** the detached mount's root (O_PATH; its lifetime), -1 without one */
+  private readonly treeFd: number = -1;
   /** the layer root, for lower layers' Locs */
   readonly rootLoc: Loc;
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
 
-  constructor(dir: string, readonly index: number) {
+  constructor(dir: string, readonly index: number, readOnlyMount = false) {
     this.dir = fs.realpathSync(dir);
-    this.rootFd = openRoot(this.dir);
+    let fd = openRoot(this.dir);
+    if (readOnlyMount) {
+      this.treeFd = noatimeTree(fd);
+      if (this.treeFd >= 0) {
+        fs.closeSync(fd);
+        fd = native.openDirAt(this.treeFd, '.');
+        if (fd < 0) fail(errnoName(fd), `opening ${this.dir}`);
+      }
+    }
+    this.rootFd = fd;
     this.rootLoc = new Loc(index, null, '');
     this.dev = statAt(this.rootFd, '').dev;
+  }
+
+  /** Files opened below rootFd can be handed to the kernel for passthrough reads. */
+  get noatimeMount(): boolean {
+    return this.treeFd >= 0;
+  }
+
+  close(): void {
+    fs.closeSync(this.rootFd);
+    if (this.treeFd >= 0) fs.closeSync(this.treeFd);
   }
 }
 
@@ -51,7 +88,7 @@ export class LayerStack {
 
   constructor(cfg: StackConfig) {
     this.upper = cfg.upper ? new Layer(cfg.upper, 0) : null;
-    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1));
+    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, true));
     this.layers = [this.upper, ...this.lowers];
     const devs: number[] = [];
     for (const l of [this.upper, ...this.lowers]) {
@@ -95,7 +132,7 @@ export class LayerStack {
   }
 
   close(): void {
-    for (const l of this.layers) if (l) fs.closeSync(l.rootFd);
+    for (const l of this.layers) if (l) l.close();
     if (this.workFdOpen >= 0) fs.closeSync(this.workFdOpen);
     this.workFdOpen = -1;
   }
