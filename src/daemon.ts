@@ -19,8 +19,11 @@ export interface MountOptions {
   source: string;
   /** MS_* flags for mount(2): ro, nosuid, nodev, noexec, ... */
   flags: number;
-  /** hand open upper files to the kernel (FUSE passthrough) when it offers that */
+  /** hand open files to the kernel (FUSE passthrough) when it offers that */
   passthrough: boolean;
+  /** overlayfs's volatile: no syncs to the upper layer; the work dir is marked so that a
+   *  later mount refuses until the marker is removed */
+  volatile: boolean;
   entryTimeout: number;
   attrTimeout: number;
   negativeTimeout: number;
@@ -62,8 +65,8 @@ export interface Running {
  *  is usable the moment mount(2) has returned: that is when this returns. */
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
-  if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
-  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
+  if (o.upper && o.work) LayerStack.prepareWorkDir(o.work, o.volatile);
+  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, volatile: o.volatile });
   // directories are held open (see DirFds): as many as the hard limit allows
   const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()) });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again

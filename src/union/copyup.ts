@@ -1,6 +1,6 @@
 // Copy-up: a lower object gets an upper copy before anything changes it, parents first,
 // each made in the work dir and renamed into place, so that a crash leaves either no
-// copy or a whole one (the data is fsync'd before the rename).
+// copy or a whole one (the data is fsync'd before the rename, except on a volatile mount).
 import * as fs from 'node:fs';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
@@ -53,7 +53,8 @@ export class CopyUp {
           try {
             if (withData) native.copySparse(fin, fout, st.size);
             // data first, then the name: after a crash the name shows the whole file or none
-            fs.fsyncSync(fout);
+            // (a volatile mount promises nothing after a crash, and its work dir says so)
+            if (!this.stack.volatile) fs.fsyncSync(fout);
           } finally {
             fs.closeSync(fout);
           }

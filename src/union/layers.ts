@@ -73,6 +73,8 @@ export interface StackConfig {
   lowers: string[];
   upper?: string;
   work?: string;
+  /** overlayfs's volatile: nothing is synced to the upper layer (see prepareWorkDir) */
+  volatile?: boolean;
 }
 
 export class LayerStack {
@@ -85,8 +87,10 @@ export class LayerStack {
   private workFdOpen = -1;
   private tmpSeq = 0;
   private readonly singleFs: boolean;
+  readonly volatile: boolean;
 
   constructor(cfg: StackConfig) {
+    this.volatile = !!(cfg.volatile && cfg.upper);
     this.upper = cfg.upper ? new Layer(cfg.upper, 0) : null;
     this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, true));
     this.layers = [this.upper, ...this.lowers];
@@ -137,10 +141,29 @@ export class LayerStack {
     this.workFdOpen = -1;
   }
 
-  static prepareWorkDir(work: string): void {
-    // Leftovers of an interrupted copy-up or delete live here and are garbage.
+  /** Empties W/work for a new mount. As overlayfs, refuses a work dir whose
+   *  work/incompat/ names a feature (a volatile mount's marker: its upper layer may be
+   *  half written after a crash; whoever knows it is whole removes the marker). A
+   *  volatile mount leaves that marker, work/incompat/volatile/dirty, from now on. */
+  static prepareWorkDir(work: string, volatile = false): void {
     const w = work + '/work';
+    let features: string[] = [];
+    try {
+      features = fs.readdirSync(w + '/incompat');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+    }
+    if (features.length) {
+      fail('EINVAL', `workdir ${work}: overlay with incompat feature '${features[0]}' cannot be mounted` +
+        ` (the upper layer of a volatile mount may be incomplete; remove ${w}/incompat/${features[0]} if it is not)`);
+    }
+    // Leftovers of an interrupted copy-up or delete live here and are garbage.
     fs.rmSync(w, { recursive: true, force: true });
     fs.mkdirSync(w, { mode: 0o700 });
+    if (volatile) {
+      fs.mkdirSync(w + '/incompat/volatile', { recursive: true, mode: 0o700 });
+      fs.closeSync(fs.openSync(w + '/incompat/volatile/dirty', 'wx', 0o600));
+    }
   }
 }

@@ -539,6 +539,7 @@ export class UnionFs implements FileSystem {
 
   fsync(fh: number, datasync: boolean): void {
     const h = this.handle(fh);
+    if (this.stack.volatile) return; // as overlayfs: a volatile mount syncs nothing
     if (datasync) fs.fdatasyncSync(h.fd);
     else fs.fsyncSync(h.fd);
   }
