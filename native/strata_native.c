@@ -702,6 +702,17 @@ static napi_value n_copy_sparse(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// cloneFile(fdIn, fdOut) -> 0 | -errno: fdOut (empty) shares all of fdIn's extents
+// (FICLONE: btrfs, XFS, bcachefs); EXDEV, EOPNOTSUPP, EINVAL where that cannot be.
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+static napi_value n_clone_file(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int r = ioctl(I32(1), FICLONE, I32(0));
+  return make_i64(env, r < 0 ? -errno : 0);
+}
+
 // ---- the process ----
 // The soft RLIMIT_NOFILE raised to the hard one; -> the soft limit now in force
 static napi_value n_raise_nofile(napi_env env, napi_callback_info info) {
@@ -1237,6 +1248,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("lseek", n_lseek);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
+  EXPORT("cloneFile", n_clone_file);
   EXPORT("raiseNofileLimit", n_raise_nofile);
   EXPORT("mount", n_mount);
   EXPORT("umount2", n_umount2);

@@ -48,6 +48,10 @@ export interface Native {
   copyFileRange(fdIn: number, offIn: number | bigint, fdOut: number, offOut: number | bigint, len: number | bigint): number;
   /** Copies size bytes of fdIn to fdOut keeping holes, then truncates fdOut to size. */
   copySparse(fdIn: number, fdOut: number, size: number | bigint): void;
+  /** ioctl(fdOut, FICLONE, fdIn): the empty fdOut shares fdIn's data extents (a reflink,
+   *  O(1) in the data). 0, or -errno: EXDEV, EOPNOTSUPP, EINVAL (or ENOTTY) where the
+   *  filesystems cannot. */
+  cloneFile(fdIn: number, fdOut: number): number;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; the soft limit now in force. */
   raiseNofileLimit(): number;
   /** Paths and data: strings are UTF-8 here, as in Node. */
