@@ -7,8 +7,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { native } from '../src/native';
+import { LayerStack } from '../src/union/layers';
 import { mountStrataFs, unmount } from './helpers/mount';
 import { tempDirFor } from './helpers/tmp';
+import { useDropCachesStressor } from './helpers/dropcaches';
+
+useDropCachesStressor(test);
 
 const OLD = new Date('2001-01-01T00:00:00Z');
 const SIZE = 3 * (1 << 20) + 12345;
@@ -173,4 +178,32 @@ test('a write to a lower file open for passthrough reads copies it up; the reade
   t.true(fs.readFileSync(path.join(s.spec.upper, 'd/big')).equals(want), 'the upper copy has it');
   t.true(fs.readFileSync(big).equals(s.data), 'the lower file is unchanged');
   t.is(counts.READ ?? 0, 0, 'reads went through passthrough, lower and upper');
+});
+
+test('a lower layer\'s objects, reached through its noatime mount, cannot be written at all', (t) => {
+  const s = setup(t);
+  const stack = new LayerStack({ lowers: [s.lower] });
+  t.teardown(() => stack.close());
+  const root = stack.lowers[0]!;
+  t.true(root.noatimeMount);
+  const d = native.openDirAt(root.rootFd, 'd');
+  t.true(d >= 0);
+  try {
+    const code = (fn: () => unknown): string => {
+      try {
+        fn();
+        return 'ok';
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? String(e);
+      }
+    };
+    t.is(code(() => fs.closeSync(native.openAt(d, 'big', fs.constants.O_WRONLY, 0))), 'EROFS');
+    t.is(code(() => native.utimensAt(d, 'big', 1, 0, 1, 0)), 'EROFS');
+    t.is(code(() => native.mkdirAt(d, 'new', 0o755)), 'EROFS');
+    t.is(code(() => native.unlinkAt(d, 'big', 0)), 'EROFS');
+    t.is(code(() => fs.closeSync(native.openAt(d, 'big', fs.constants.O_RDONLY, 0))), 'ok');
+  } finally {
+    fs.closeSync(d);
+  }
+  t.true(fs.readFileSync(path.join(s.lower, 'd/big')).equals(s.data), 'the lower file is unchanged');
 });

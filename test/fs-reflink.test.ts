@@ -9,6 +9,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { DRIVERS, fstypeAt, mountUnion, strataOptions, unmount, UnionSpec } from './helpers/mount';
 import { strataFsBin } from './helpers/paths';
 import { tempDirFor } from './helpers/tmp';
+import { useDropCachesStressor } from './helpers/dropcaches';
+
+useDropCachesStressor(test);
 
 const MIB = 1 << 20;
 const SIZE = 32 * MIB;

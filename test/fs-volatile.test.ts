@@ -8,6 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { DRIVERS, Driver, fstypeAt, mountStrataFs, strataOptions, unmount, UnionSpec } from './helpers/mount';
 import { strataFsBin } from './helpers/paths';
 import { tempDirFor } from './helpers/tmp';
+import { useDropCachesStressor } from './helpers/dropcaches';
+
+useDropCachesStressor(test);
 
 /** Every path below dir with its type, sorted. */
 function tree(dir: string): string[] {
@@ -108,11 +111,11 @@ async function daemonSyncs(dir: string, name: string, extra: string[]): Promise<
     unmount(spec.mnt);
     await exited;
   }
-  t_equalUpper(spec);
+  checkUpperCopy(spec);
   return fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(fsync|fdatasync|syncfs|sync|sync_file_range)\(/.test(l));
 }
 
-function t_equalUpper(spec: UnionSpec): void {
+function checkUpperCopy(spec: UnionSpec): void {
   const up = fs.readFileSync(path.join(spec.upper!, 'big'));
   if (up.length !== 1 << 20 || up[0] !== 'x'.charCodeAt(0) || up[1] !== 9) throw new Error('the copy-up is not in the upper layer');
 }
