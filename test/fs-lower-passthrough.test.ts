@@ -207,3 +207,37 @@ test('a lower layer\'s objects, reached through its noatime mount, cannot be wri
   }
   t.true(fs.readFileSync(path.join(s.lower, 'd/big')).equals(s.data), 'the lower file is unchanged');
 });
+
+test('a lower file copied up by a metadata change or truncate while a passthrough reader holds it opens again, on the copy', async (t) => {
+  const s = setup(t);
+  fs.writeFileSync(path.join(s.lower, 'd/small'), 'lower small\n');
+  mount(s);
+  const m = (p: string): string => path.join(s.mnt, p);
+  const r1 = fs.openSync(m('d/big'), 'r');
+  const r2 = fs.openSync(m('d/small'), 'r');
+  try {
+    fs.chmodSync(m('d/small'), 0o600); // copies it up, no open
+    fs.truncateSync(m('d/big'), 4096);
+    // the kernel's inodes are bound to the lower files: the opens get ESTALE, look the
+    // names up again and open the copies
+    const small = fs.readFileSync(m('d/small'), 'utf8');
+    const big = fs.readFileSync(m('d/big'));
+    fs.appendFileSync(m('d/small'), 'appended\n');
+    t.is(small, 'lower small\n');
+    t.true(big.equals(s.data.subarray(0, 4096)));
+    t.is(fs.readFileSync(m('d/small'), 'utf8'), 'lower small\nappended\n');
+    t.is(fs.statSync(m('d/small')).mode & 0o777, 0o600);
+    t.is(fs.statSync(m('d/big')).size, 4096);
+    // the readers still read the lower files
+    const b = Buffer.alloc(5);
+    fs.readSync(r2, b, 0, 5, 0);
+    t.is(b.toString(), 'lower');
+  } finally {
+    fs.closeSync(r1);
+    fs.closeSync(r2);
+  }
+  await unmountCounts(s);
+  t.is(fs.readFileSync(path.join(s.lower, 'd/small'), 'utf8'), 'lower small\n');
+  t.is(fs.readFileSync(path.join(s.spec.upper, 'd/small'), 'utf8'), 'lower small\nappended\n');
+  t.is(fs.statSync(path.join(s.lower, 'd/big')).size, SIZE);
+});

@@ -515,6 +515,11 @@ export class UnionFs implements FileSystem {
     return this.addHandle(node, fd, writable);
   }
 
+  renewNode(nodeid: number): void {
+    const node = this.inodes.get(nodeid);
+    if (node.links.length) this.inodes.detach(node);
+  }
+
   read(fh: number, offset: number, size: number): Buffer {
     const h = this.handle(fh);
     const buf = Buffer.allocUnsafe(size);
