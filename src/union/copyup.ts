@@ -85,9 +85,9 @@ export class CopyUp {
 }
 
 /** Errors of FICLONE that mean "not here": another filesystem, one without reflinks, or
- *  a file it cannot clone; the data is then copied. */
+ *  a file it cannot clone (or a clone cut short by a signal); the data is then copied. */
 const NO_CLONE = new Set([-os.constants.errno.EXDEV, -os.constants.errno.EOPNOTSUPP, -os.constants.errno.EINVAL,
-  -os.constants.errno.ENOTTY, -os.constants.errno.ENOSYS]);
+  -os.constants.errno.ENOTTY, -os.constants.errno.ENOSYS, -os.constants.errno.EINTR]);
 
 /** The data of fin into the empty fout: shared extents where upper and lower are one
  *  filesystem with reflinks (btrfs, XFS), else a copy that keeps holes. */
