@@ -67,6 +67,25 @@ struct strata_backing_map {
 #define STRATA_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct strata_backing_map)
 #define STRATA_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
+// The new mount API (5.2, mount_setattr 5.12), likewise.
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct strata_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+#define STRATA_OPEN_TREE_CLONE 1
+#define STRATA_AT_RECURSIVE 0x8000
+#define STRATA_MOUNT_ATTR_RDONLY 0x1
+#define STRATA_MOUNT_ATTR_NOATIME 0x10
+#define STRATA_MOUNT_ATTR__ATIME 0x70
+
 #define CHECK(call)                                                   \
   do {                                                                \
     if ((call) != napi_ok) {                                          \
@@ -683,6 +702,17 @@ static napi_value n_copy_sparse(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// cloneFile(fdIn, fdOut) -> 0 | -errno: fdOut (empty) shares all of fdIn's extents
+// (FICLONE: btrfs, XFS, bcachefs); EXDEV, EOPNOTSUPP, EINVAL where that cannot be.
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+static napi_value n_clone_file(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int r = ioctl(I32(1), FICLONE, I32(0));
+  return make_i64(env, r < 0 ? -errno : 0);
+}
+
 // ---- the process ----
 // The soft RLIMIT_NOFILE raised to the hard one; -> the soft limit now in force
 static napi_value n_raise_nofile(napi_env env, napi_callback_info info) {
@@ -720,6 +750,29 @@ static napi_value n_umount2(napi_env env, napi_callback_info info) {
   ARGS(2);
   PATH(tgt, 0);
   RETURN_CALL("umount2", umount2(tgt, I32(1)));
+}
+
+// A detached copy of the mount tree at dirfd, read-only and noatime: files opened through
+// it can never be written and reading them never moves their atime, whoever opens them
+// (the kernel opens a passthrough file's backing file on the registered fd's path, its
+// mount included, but not with its O_NOATIME). -> an O_PATH fd on its root; the mount
+// lives while that fd is open (and while anything opened through it is).
+static int open_tree_missing = 0;
+
+static napi_value n_open_tree_noatime(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (open_tree_missing) return throw_errno(env, ENOSYS, "open_tree");
+  int fd = (int)syscall(SYS_open_tree, I32(0), "", STRATA_OPEN_TREE_CLONE | O_CLOEXEC | STRATA_AT_RECURSIVE | AT_EMPTY_PATH);
+  if (fd < 0) return throw_errno(env, errno, "open_tree");
+  struct strata_mount_attr attr = {
+    .attr_set = STRATA_MOUNT_ATTR_RDONLY | STRATA_MOUNT_ATTR_NOATIME, .attr_clr = STRATA_MOUNT_ATTR__ATIME,
+  };
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | STRATA_AT_RECURSIVE, &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "mount_setattr");
+  }
+  return make_i64(env, fd);
 }
 
 static napi_value n_backing_open(napi_env env, napi_callback_info info) {
@@ -928,8 +981,9 @@ static void map_clear(u64_map *m) {
 }
 
 // Files whose READ requests are answered right here, without JavaScript: fh -> fd.
-// (Lower files are never handed to the kernel for passthrough: its backing file would be
-// opened without O_NOATIME. Their data still never crosses into JavaScript.)
+// (Files not handed to the kernel for passthrough: lower files where no noatime mount of
+// their layer could be made, see n_open_tree_noatime. Their data still never crosses
+// into JavaScript.)
 static u64_map read_fds = {NULL, 4096};
 
 static napi_value n_serve_reads(napi_env env, napi_callback_info info) {
@@ -1028,6 +1082,22 @@ static int serve_xattr(int devfd, const struct fuse_in_header *h, const char *re
   }
 }
 
+// Requests read from /dev/fuse, by opcode, whoever answered them (here or JavaScript):
+// what the kernel asked of the daemon, for tests and the bench.
+#define COUNTED_OPCODES 64
+static double request_counts[COUNTED_OPCODES];
+
+// requestCounts() -> Float64Array: [opcode] -> requests read so far (the last entry: others)
+static napi_value n_request_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value ab, arr;
+  void *data;
+  CHECK(napi_create_arraybuffer(env, sizeof request_counts, &data, &ab));
+  memcpy(data, request_counts, sizeof request_counts);
+  CHECK(napi_create_typedarray(env, napi_float64_array, COUNTED_OPCODES, ab, 0, &arr));
+  return arr;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   poller_t *p = h->data;
@@ -1069,6 +1139,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       struct fuse_in_header hdr;
       if ((size_t)n >= sizeof hdr) {
         memcpy(&hdr, p->buf, sizeof hdr);
+        request_counts[hdr.opcode < COUNTED_OPCODES - 1 ? hdr.opcode : COUNTED_OPCODES - 1]++;
         if (serve_read(p->fd, &hdr, p->buf, (size_t)n, p->out, p->bufsize)) continue;
         if (serve_xattr(p->fd, &hdr, p->buf, (size_t)n, p->out)) continue;
       }
@@ -1152,9 +1223,9 @@ static void register_runtime(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   register_runtime(env, exports);
-  // A test hook: behave as on kernels without openat2, fchmodat2 and the *xattrat calls
-  // (before 5.6, 6.6 and 6.13), to exercise the ways around them.
-  if (getenv("STRATA_OLD_KERNEL_CALLS")) openat2_missing = fchmodat2_missing = xattrat_missing = 1;
+  // A test hook: behave as on kernels without openat2, fchmodat2, the *xattrat calls and
+  // open_tree/mount_setattr (before 5.6, 6.6, 6.13 and 5.12), to exercise the ways around them.
+  if (getenv("STRATA_OLD_KERNEL_CALLS")) openat2_missing = fchmodat2_missing = xattrat_missing = open_tree_missing = 1;
   EXPORT("statAt", n_stat_at);
   EXPORT("openAt", n_open_at);
   EXPORT("openDirAt", n_open_dir_at);
@@ -1177,9 +1248,12 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("lseek", n_lseek);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
+  EXPORT("cloneFile", n_clone_file);
   EXPORT("raiseNofileLimit", n_raise_nofile);
   EXPORT("mount", n_mount);
   EXPORT("umount2", n_umount2);
+  EXPORT("openTreeNoatime", n_open_tree_noatime);
+  EXPORT("requestCounts", n_request_counts);
   EXPORT("backingOpen", n_backing_open);
   EXPORT("backingClose", n_backing_close);
   EXPORT("markXattrFree", n_mark_xattr_free);

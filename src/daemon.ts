@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
+import { OPS } from './fuse/ops';
 import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
@@ -18,8 +19,11 @@ export interface MountOptions {
   source: string;
   /** MS_* flags for mount(2): ro, nosuid, nodev, noexec, ... */
   flags: number;
-  /** hand open upper files to the kernel (FUSE passthrough) when it offers that */
+  /** hand open files to the kernel (FUSE passthrough) when it offers that */
   passthrough: boolean;
+  /** overlayfs's volatile: no syncs to the upper layer; the work dir is marked so that a
+   *  later mount refuses until the marker is removed */
+  volatile: boolean;
   entryTimeout: number;
   attrTimeout: number;
   negativeTimeout: number;
@@ -37,6 +41,19 @@ export const MS_NODIRATIME = 2048;
 export const MS_RELATIME = 1 << 21;
 export const MS_STRICTATIME = 1 << 24;
 
+/** Names a file the daemon writes, as it ends, with how many requests of each opcode the
+ *  kernel sent it (JSON, by opcode name): what tests and the bench count. */
+export const REQUEST_COUNTS_ENV = 'STRATA_FS_REQUEST_COUNTS';
+
+function writeRequestCounts(file: string): void {
+  const counts = native.requestCounts();
+  const out: Record<string, number> = {};
+  counts.forEach((n, op) => {
+    if (n > 0) out[op === counts.length - 1 ? 'OTHER' : OPS[op]?.name ?? `OPCODE_${op}`] = n;
+  });
+  fs.writeFileSync(file, JSON.stringify(out) + '\n');
+}
+
 export interface Running {
   session: FuseSession;
   /** resolves when the kernel has ended the session (unmounted) */
@@ -48,8 +65,8 @@ export interface Running {
  *  is usable the moment mount(2) has returned: that is when this returns. */
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
-  if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
-  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
+  if (o.upper && o.work) LayerStack.prepareWorkDir(o.work, o.volatile);
+  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, volatile: o.volatile });
   // directories are held open (see DirFds): as many as the hard limit allows
   const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()) });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
@@ -70,8 +87,16 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   });
   let endResolve: (v: string | undefined) => void = () => {};
   const ended = new Promise<string | undefined>((r) => (endResolve = r));
+  const countsFile = process.env[REQUEST_COUNTS_ENV];
   session.onEnd = (err) => {
     try { fs.closeSync(fd); } catch { /* gone */ }
+    if (countsFile) {
+      try {
+        writeRequestCounts(countsFile);
+      } catch (e) {
+        log(`strata-fs: ${REQUEST_COUNTS_ENV}: ${(e as Error).message}`);
+      }
+    }
     endResolve(err);
   };
   session.start();

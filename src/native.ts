@@ -48,11 +48,23 @@ export interface Native {
   copyFileRange(fdIn: number, offIn: number | bigint, fdOut: number, offOut: number | bigint, len: number | bigint): number;
   /** Copies size bytes of fdIn to fdOut keeping holes, then truncates fdOut to size. */
   copySparse(fdIn: number, fdOut: number, size: number | bigint): void;
+  /** ioctl(fdOut, FICLONE, fdIn): the empty fdOut shares fdIn's data extents (a reflink,
+   *  O(1) in the data). 0, or -errno: EXDEV, EOPNOTSUPP, EINVAL (or ENOTTY) where the
+   *  filesystems cannot. */
+  cloneFile(fdIn: number, fdOut: number): number;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; the soft limit now in force. */
   raiseNofileLimit(): number;
   /** Paths and data: strings are UTF-8 here, as in Node. */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
+  /** open_tree(OPEN_TREE_CLONE, recursive) of the mount at dirfd, then made read-only and
+   *  noatime: an O_PATH descriptor on the detached copy's root, whose mount lives while it
+   *  (or anything opened below it) is open. Throws EPERM without CAP_SYS_ADMIN, ENOSYS on
+   *  kernels before 5.12. */
+  openTreeNoatime(dirfd: number): number;
+  /** Requests read from /dev/fuse so far, by opcode (however answered); the last entry
+   *  counts opcodes beyond it. */
+  requestCounts(): Float64Array;
   backingOpen(fuseFd: number, fd: number): number;
   backingClose(fuseFd: number, backingId: number): void;
   /** Serve /dev/fuse from the event loop. Each request is read into the returned buffer

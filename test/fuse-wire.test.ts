@@ -364,6 +364,23 @@ test('passthrough: an open with a backing file gets FOPEN_PASSTHROUGH and one ba
   t.deepEqual(h.dev.backingClosed, [7]);
 });
 
+test('passthrough: an open of an inode bound to another backing file is ESTALE, the node renewed and the new handle released', (t) => {
+  let fh = 100;
+  let key = 9;
+  const h = harness({ open: () => ({ fh: fh++, fd: 40 + key, backingKey: key }), release: () => {}, renewNode: () => {} });
+  h.one(request('INIT', [pack('fuse_init_in', { major: 7, minor: 45, flags: 1 << 30, flags2: 1 << 5 })]));
+  const o1 = unpack('fuse_open_out', h.one(request('OPEN', [pack('fuse_open_in', {})], { nodeid: 5 })).payload);
+  t.deepEqual(o1, { fh: 100, open_flags: 128, backing_id: 7 });
+  key = 10; // the node's real file is another one now (a copy-up)
+  const r = h.one(request('OPEN', [pack('fuse_open_in', {})], { nodeid: 5 }));
+  t.is(r.header.error, -E.ESTALE);
+  t.deepEqual(h.calls.filter((c) => c.op === 'release' || c.op === 'renewNode').map((c) => [c.op, ...c.args]), [['release', 101], ['renewNode', 5]]);
+  t.deepEqual(h.dev.backingOpened, [49], 'no backing file opened for the refused handle');
+  t.is(h.dev.servedReads.size, 0, 'nor is it served in cached mode');
+  h.one(request('RELEASE', [pack('fuse_release_in', { fh: 100 })], { nodeid: 5 }));
+  t.deepEqual(h.dev.backingClosed, [7]);
+});
+
 test('READ: fh, offset and size from fuse_read_in; the data is the whole payload', (t) => {
   const h = harness({ read: (_fh, _off, size) => Buffer.alloc(Math.min(size, 5), 0x41) });
   const r = h.one(request('READ', [pack('fuse_read_in', { fh: 0x1_0000_0060, offset: 0x1_0000_1000, size: 4096, flags: 2 })]));

@@ -17,8 +17,8 @@ Mounts the union of the lower directories (topmost first) and, if given, the wri
 upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -f            stay in the foreground (SIGINT/SIGTERM unmount)
   -d            debug: log every request (implies -f)
-  -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
-                metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
+  -o OPTS       overlayfs options (lowerdir, upperdir, workdir, volatile, redirect_dir,
+                index, xino, metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
                 strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
                 negative_timeout=S, log=FILE`;
 
@@ -51,7 +51,7 @@ const OVERLAY_VALUES: Record<string, string[]> = {
   uuid: ['on', 'off', 'null', 'auto'],
   verity: ['on', 'off', 'require'],
 };
-const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'volatile', 'lazytime', 'nolazytime', 'silent', 'loud']);
+const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'lazytime', 'nolazytime', 'silent', 'loud']);
 const IGNORED_VALUED = new Set(['fsname', 'subtype', 'comment', 'context', 'fscontext', 'defcontext', 'rootcontext']);
 
 function splitOpts(s: string): string[] {
@@ -140,6 +140,7 @@ export function parseArgs(argv: string[]): Parsed {
   let upper: string | undefined;
   let work: string | undefined;
   let passthrough = true;
+  let volatile = false;
   // Every change goes through strata-fs and the kernel sees each one, so its caches stay
   // right however long it keeps them (lower layers must not change under a mount, as
   // with overlayfs).
@@ -169,7 +170,8 @@ export function parseArgs(argv: string[]): Parsed {
     } else if (key === 'passthrough') {
       if (val !== 'on' && val !== 'off') throw new UsageError(`bad value for passthrough: '${val}' (on or off)`);
       passthrough = val === 'on';
-    } else if (key === 'entry_timeout') entryTimeout = seconds(key, val);
+    } else if (key === 'volatile' && eq < 0) volatile = true;
+    else if (key === 'entry_timeout') entryTimeout = seconds(key, val);
     else if (key === 'attr_timeout') attrTimeout = seconds(key, val);
     else if (key === 'negative_timeout') negativeTimeout = seconds(key, val);
     else if (key === 'log') {
@@ -202,7 +204,7 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      entryTimeout, attrTimeout, negativeTimeout, debug,
+      volatile, entryTimeout, attrTimeout, negativeTimeout, debug,
     },
     foreground,
     logFile,

@@ -170,6 +170,14 @@ export class FuseSession {
     let backingId = -1;
     const mayPass = this.passthroughOn && opened.fd !== undefined && opened.backingKey !== undefined && io.cached === 0 &&
       (io.backing === null || io.backing === opened.backingKey);
+    if (io.passthrough > 0 && !mayPass && this.fs.renewNode) {
+      // The inode is bound to another backing file (a lower file, copied up since while
+      // readers hold it), and the kernel would refuse this file a cached open beside it:
+      // ESTALE makes it look the name up again (LOOKUP_REVAL) and retry on a new inode.
+      this.fs.release(opened.fh);
+      this.fs.renewNode(nodeid);
+      return this.replyError(ERRNO.ESTALE);
+    }
     if (mayPass) {
       try {
         // one backing id per inode: the kernel opens each file's own backing file from its path

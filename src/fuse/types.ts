@@ -106,6 +106,10 @@ export interface FileSystem {
   /** True if the inode has no extended attribute any caller could get or list; it then
    *  keeps none until a SETXATTR or REMOVEXATTR arrives (optional: a shortcut). */
   xattrFree?(nodeid: number): boolean;
+  /** The kernel holds nodeid bound to a real file that is no longer the node's (its
+   *  passthrough backing file, while files are open on it): give the node's names to a
+   *  new node, which the kernel finds when it looks them up again after ESTALE. */
+  renewNode?(nodeid: number): void;
   fallocate(fh: number, mode: number, offset: number, length: number): void;
   lseek(fh: number, offset: number, whence: number): number;
   copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, len: number): number;

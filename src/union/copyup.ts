@@ -1,14 +1,16 @@
 // Copy-up: a lower object gets an upper copy before anything changes it, parents first,
 // each made in the work dir and renamed into place, so that a crash leaves either no
-// copy or a whole one (the data is fsync'd before the rename).
+// copy or a whole one (the data is fsync'd before the rename, except on a volatile mount).
+// The data is cloned (FICLONE) where upper and lower share a filesystem with reflinks.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
 import { fail } from './errors';
 import type { Inodes } from './inodes';
 import type { LayerStack } from './layers';
 import type { Node } from './node';
-import { fstat, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
+import { errnoName, fstat, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
 import { copyXattrs } from './xattr';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_NOATIME } = fs.constants;
@@ -51,9 +53,10 @@ export class CopyUp {
         try {
           const fout = native.openAt(work, tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
           try {
-            if (withData) native.copySparse(fin, fout, st.size);
+            if (withData) copyData(fin, fout, st.size);
             // data first, then the name: after a crash the name shows the whole file or none
-            fs.fsyncSync(fout);
+            // (a volatile mount promises nothing after a crash, and its work dir says so)
+            if (!this.stack.volatile) fs.fsyncSync(fout);
           } finally {
             fs.closeSync(fout);
           }
@@ -79,6 +82,22 @@ export class CopyUp {
     // often while copying up a child, with no request about the directory itself
     if (node.isDir && node.lowers.length) this.onMerged(node);
   }
+}
+
+/** Errors of FICLONE that mean "not here": another filesystem, one without reflinks, or
+ *  a file it cannot clone (or a clone cut short by a signal); the data is then copied. */
+const NO_CLONE = new Set([-os.constants.errno.EXDEV, -os.constants.errno.EOPNOTSUPP, -os.constants.errno.EINVAL,
+  -os.constants.errno.ENOTTY, -os.constants.errno.ENOSYS, -os.constants.errno.EINTR]);
+
+/** The data of fin into the empty fout: shared extents where upper and lower are one
+ *  filesystem with reflinks (btrfs, XFS), else a copy that keeps holes. */
+function copyData(fin: number, fout: number, size: number): void {
+  if (size > 0) {
+    const r = native.cloneFile(fin, fout);
+    if (r === 0) return;
+    if (!NO_CLONE.has(r)) fail(errnoName(r), 'copy-up (FICLONE)');
+  }
+  native.copySparse(fin, fout, size);
 }
 
 /** Owner, mode, xattrs and times of a lower object onto its copy, in the order that keeps

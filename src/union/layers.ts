@@ -12,22 +12,59 @@ function openRoot(dir: string): number {
   return fd;
 }
 
+/** A read-only, noatime detached mount of the tree at fd (see Native.openTreeNoatime), or
+ *  -1 where this process may not make one (no CAP_SYS_ADMIN, a kernel before 5.12). */
+function noatimeTree(fd: number): number {
+  try {
+    return native.openTreeNoatime(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'ENOSYS' || code === 'EINVAL' || code === 'EACCES') return -1;
+    throw e;
+  }
+}
+
 export class Layer {
   /** the real path (a symlinked layer dir is fine as an option; nothing below it is
    *  ever reached through a symlink) */
   readonly dir: string;
+  /** A lower layer's root is on a detached read-only, noatime copy of its mount where one
+   *  could be made: every object below it is reached through that mount, so nothing can
+   *  write a lower file or move its atime, not even the kernel's passthrough reads, which
+   *  open the backing file on our descriptor's path with the reader's flags. */
   readonly rootFd: number;
+  /** the detached mount's root (O_PATH; its lifetime), -1 without one */
+  private readonly treeFd: number = -1;
   /** the layer root, for lower layers' Locs */
   readonly rootLoc: Loc;
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
 
-  constructor(dir: string, readonly index: number) {
+  constructor(dir: string, readonly index: number, readOnlyMount = false) {
     this.dir = fs.realpathSync(dir);
-    this.rootFd = openRoot(this.dir);
+    let fd = openRoot(this.dir);
+    if (readOnlyMount) {
+      this.treeFd = noatimeTree(fd);
+      if (this.treeFd >= 0) {
+        fs.closeSync(fd);
+        fd = native.openDirAt(this.treeFd, '.');
+        if (fd < 0) fail(errnoName(fd), `opening ${this.dir}`);
+      }
+    }
+    this.rootFd = fd;
     this.rootLoc = new Loc(index, null, '');
     this.dev = statAt(this.rootFd, '').dev;
+  }
+
+  /** Files opened below rootFd can be handed to the kernel for passthrough reads. */
+  get noatimeMount(): boolean {
+    return this.treeFd >= 0;
+  }
+
+  close(): void {
+    fs.closeSync(this.rootFd);
+    if (this.treeFd >= 0) fs.closeSync(this.treeFd);
   }
 }
 
@@ -36,6 +73,8 @@ export interface StackConfig {
   lowers: string[];
   upper?: string;
   work?: string;
+  /** overlayfs's volatile: nothing is synced to the upper layer (see prepareWorkDir) */
+  volatile?: boolean;
 }
 
 export class LayerStack {
@@ -48,10 +87,12 @@ export class LayerStack {
   private workFdOpen = -1;
   private tmpSeq = 0;
   private readonly singleFs: boolean;
+  readonly volatile: boolean;
 
   constructor(cfg: StackConfig) {
+    this.volatile = !!(cfg.volatile && cfg.upper);
     this.upper = cfg.upper ? new Layer(cfg.upper, 0) : null;
-    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1));
+    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, true));
     this.layers = [this.upper, ...this.lowers];
     const devs: number[] = [];
     for (const l of [this.upper, ...this.lowers]) {
@@ -95,15 +136,34 @@ export class LayerStack {
   }
 
   close(): void {
-    for (const l of this.layers) if (l) fs.closeSync(l.rootFd);
+    for (const l of this.layers) if (l) l.close();
     if (this.workFdOpen >= 0) fs.closeSync(this.workFdOpen);
     this.workFdOpen = -1;
   }
 
-  static prepareWorkDir(work: string): void {
-    // Leftovers of an interrupted copy-up or delete live here and are garbage.
+  /** Empties W/work for a new mount. As overlayfs, refuses a work dir whose
+   *  work/incompat/ names a feature (a volatile mount's marker: its upper layer may be
+   *  half written after a crash; whoever knows it is whole removes the marker). A
+   *  volatile mount leaves that marker, work/incompat/volatile/dirty, from now on. */
+  static prepareWorkDir(work: string, volatile = false): void {
     const w = work + '/work';
+    let features: string[] = [];
+    try {
+      features = fs.readdirSync(w + '/incompat');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+    }
+    if (features.length) {
+      fail('EINVAL', `workdir ${work}: overlay with incompat feature '${features[0]}' cannot be mounted` +
+        ` (the upper layer of a volatile mount may be incomplete; remove ${w}/incompat/${features[0]} if it is not)`);
+    }
+    // Leftovers of an interrupted copy-up or delete live here and are garbage.
     fs.rmSync(w, { recursive: true, force: true });
     fs.mkdirSync(w, { mode: 0o700 });
+    if (volatile) {
+      fs.mkdirSync(w + '/incompat/volatile', { recursive: true, mode: 0o700 });
+      fs.closeSync(fs.openSync(w + '/incompat/volatile/dirty', 'wx', 0o600));
+    }
   }
 }

@@ -480,10 +480,11 @@ export class UnionFs implements FileSystem {
     this.handles.set(fh, { node, fd, writable, lower });
     node.opens++;
     if (lower) node.lowerOpens++;
-    // A lower file is not handed to the kernel for passthrough: the kernel would open its
-    // backing file with the reader's flags, without O_NOATIME, and reads would move the
-    // lower file's atime. Its reads are served from our O_NOATIME fd instead.
-    return { fh, fd, backingKey: lower ? undefined : node.key, keepCache: lower };
+    // The kernel opens a passthrough file's backing file on our fd's path with the
+    // reader's flags, not our O_NOATIME: a lower file goes to it only from its layer's
+    // noatime mount. Elsewhere its reads are served from our O_NOATIME fd.
+    const pass = !lower || this.stack.lower(node.lowers[0]!.layer).noatimeMount;
+    return { fh, fd, backingKey: pass ? node.key : undefined, keepCache: lower };
   }
 
   private handle(fh: number): Handle {
@@ -514,6 +515,11 @@ export class UnionFs implements FileSystem {
     return this.addHandle(node, fd, writable);
   }
 
+  renewNode(nodeid: number): void {
+    const node = this.inodes.get(nodeid);
+    if (node.links.length) this.inodes.detach(node);
+  }
+
   read(fh: number, offset: number, size: number): Buffer {
     const h = this.handle(fh);
     const buf = Buffer.allocUnsafe(size);
@@ -538,6 +544,7 @@ export class UnionFs implements FileSystem {
 
   fsync(fh: number, datasync: boolean): void {
     const h = this.handle(fh);
+    if (this.stack.volatile) return; // as overlayfs: a volatile mount syncs nothing
     if (datasync) fs.fdatasyncSync(h.fd);
     else fs.fsyncSync(h.fd);
   }
