@@ -107,7 +107,9 @@ export class UnionFs implements FileSystem {
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
     if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
-    if (node.unlinked) st.nlink = 0;
+    // a removed file still read from a lower layer shows the lower object's own count,
+    // as overlayfs does: that object keeps its name there
+    if (node.unlinked && node.upper) st.nlink = 0;
     st.ino = node.ino;
     return st;
   }
