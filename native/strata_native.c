@@ -364,12 +364,13 @@ static napi_value n_rename_at2(napi_env env, napi_callback_info info) {
   RETURN_CALL("renameat2", syscall(SYS_renameat2, I32(0), from, I32(2), to, (unsigned)I32(4)));
 }
 
-// linkAt(olddirfd, old, newdirfd, new): the name itself, never a symlink's target
+// linkAt(olddirfd, old, newdirfd, new): the name itself, never a symlink's target; an
+// empty old name links the open file olddirfd itself (an O_TMPFILE file, say)
 static napi_value n_link_at(napi_env env, napi_callback_info info) {
   ARGS(4);
   NAME(from, 1);
   NAME(to, 3);
-  RETURN_CALL("linkat", linkat(I32(0), from, I32(2), to, 0));
+  RETURN_CALL("linkat", linkat(I32(0), from, I32(2), to, from[0] ? 0 : AT_EMPTY_PATH));
 }
 
 static napi_value n_readlink_at(napi_env env, napi_callback_info info) {
@@ -617,6 +618,16 @@ static napi_value n_removexattr_at(napi_env env, napi_callback_info info) {
 static napi_value n_fallocate(napi_env env, napi_callback_info info) {
   ARGS(4);
   RETURN_CALL("fallocate", fallocate(I32(0), I32(1), I64(2), I64(3)));
+}
+
+// ioctlBuf(fd, cmd, buf): an ioctl whose argument points to buf (read and/or written by
+// the kernel, as cmd says) -> its result
+static napi_value n_ioctl_buf(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  void *data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  RETURN_RESULT("ioctl", ioctl(I32(0), (unsigned long)(uint32_t)I64(1), data));
 }
 
 static napi_value n_lseek(napi_env env, napi_callback_info info) {
@@ -1175,6 +1186,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("removexattrAt", n_removexattr_at);
   EXPORT("fallocate", n_fallocate);
   EXPORT("lseek", n_lseek);
+  EXPORT("ioctlBuf", n_ioctl_buf);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
   EXPORT("raiseNofileLimit", n_raise_nofile);

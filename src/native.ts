@@ -44,6 +44,8 @@ export interface Native {
   setxattrAt(dirfd: number, name: Bytes, xname: Bytes, value: Buffer, flags: number): void;
   removexattrAt(dirfd: number, name: Bytes, xname: Bytes): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
+  /** ioctl(fd, cmd, buf) for a cmd whose argument is a pointer to buf -> its result */
+  ioctlBuf(fd: number, cmd: number, buf: Buffer): number;
   lseek(fd: number, offset: number | bigint, whence: number): number;
   copyFileRange(fdIn: number, offIn: number | bigint, fdOut: number, offOut: number | bigint, len: number | bigint): number;
   /** Copies size bytes of fdIn to fdOut keeping holes, then truncates fdOut to size. */

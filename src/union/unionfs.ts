@@ -22,9 +22,18 @@ import { noVisibleXattrs, visibleXattrs } from './xattr';
 
 const O_ACCMODE = 3;
 const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME, O_NONBLOCK } = fs.constants;
+const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 const DT_UNKNOWN = 0;
 const DT_CHR = 2;
 const Y = Buffer.from('y');
+
+/** The inode flags ioctls (linux/fs.h), the only ones the kernel sends a FUSE filesystem
+ *  for a file (through FUSE_IOCTL, from chattr/lsattr's FS_IOC_[GS]ETFLAGS and
+ *  FS_IOC_FS[GS]ETXATTR) */
+export const FS_IOC_GETFLAGS = 0x80086601;
+export const FS_IOC_SETFLAGS = 0x40086602;
+export const FS_IOC_FSGETXATTR = 0x801c581f;
+export const FS_IOC_FSSETXATTR = 0x401c5820;
 
 interface Handle {
   node: Node;
@@ -126,6 +135,12 @@ export class UnionFs implements FileSystem {
     return statAt(this.topDir(node), this.topName(node));
   }
 
+  /** An open file of the node on its upper object, if any. */
+  private upperHandleOf(node: Node): Handle | undefined {
+    for (const o of this.handles.values()) if (o.node === node && !o.lower) return o;
+    return undefined;
+  }
+
   private entry(node: Node, st: RealStat): Entry {
     node.nlookup++;
     return { nodeid: node.id, attr: this.attrOf(node, st) };
@@ -162,7 +177,10 @@ export class UnionFs implements FileSystem {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
-    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    let h = fh !== undefined ? this.handles.get(fh) : undefined;
+    // fchmod(2) and the like arrive without the handle: a file without a name is
+    // reached through any of its open files
+    if (!h && node.unlinked) h = this.upperHandleOf(node);
     this.cu.copyUp(node, !(set.size === 0));
     // through the caller's open file when it is on the upper object (fchown(2) and the
     // like arrive with it), else by name; through any open file once the name is gone
@@ -307,6 +325,37 @@ export class UnionFs implements FileSystem {
     return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
   }
 
+  /** O_TMPFILE: a file without a name, made in the work dir (the upper's filesystem),
+   *  owned as a file created in `parent` would be; link(2) can give it a name there. */
+  tmpfile(c: Caller, parent: number, mode: number, flags: number, umask = 0): { entry: Entry; opened: Opened } {
+    this.fds.settle();
+    this.requireUpper();
+    const dir = this.inodes.dir(parent);
+    this.cu.copyUp(dir);
+    const dst = fstat(this.fds.upper(dir));
+    const perm = mode & 0o7777;
+    const gid = dst.mode & 0o2000 ? dst.gid : c.gid;
+    const oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_TMPFILE)) | O_TMPFILE;
+    process.umask(umask);
+    let fd: number;
+    try {
+      fd = native.openAt(this.stack.workFd(), '.', oflags, perm);
+    } finally {
+      process.umask(0);
+    }
+    try {
+      fs.fchownSync(fd, c.uid, gid);
+      if (perm & 0o7000) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    const st = fstat(fd);
+    const node = this.inodes.unnamed(S_IFREG, this.stack.inodeNumber(this.stack.upper!, st.ino));
+    const entry = this.entry(node, st);
+    return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
+  }
+
   link(_c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
@@ -317,8 +366,17 @@ export class UnionFs implements FileSystem {
     checkName(k);
     this.cu.copyUp(node);
     this.cu.copyUp(dir);
-    const sfd = this.fds.upperParent(node);
-    const sname = upperName(node);
+    // a file without a name (O_TMPFILE; the kernel refuses any other) is linked by its open file
+    let sfd: number;
+    let sname = '';
+    if (node.unlinked) {
+      const h = this.upperHandleOf(node);
+      if (!h) fail('ENOENT');
+      sfd = h.fd;
+    } else {
+      sfd = this.fds.upperParent(node);
+      sname = upperName(node);
+    }
     const dfd = this.fds.upper(dir);
     const existing = statOrNull(dfd, k);
     if (existing && !isWhiteout(existing)) fail('EEXIST');
@@ -554,6 +612,41 @@ export class UnionFs implements FileSystem {
 
   copyFileRange(fhIn: number, offIn: number, fhOut: number, offOut: number, len: number): number {
     return native.copyFileRange(this.handle(fhIn).fd, offIn, this.handle(fhOut).fd, offOut, len);
+  }
+
+  /** The inode flags (FS_IOC_[GS]ETFLAGS, FS_IOC_FS[GS]ETXATTR) of the real object on
+   *  top, as overlayfs does: set on the upper one, copied up first. `arg` is what the
+   *  caller passed; the answer is what the ioctl wrote back (outSize bytes). */
+  ioctl(_c: Caller, nodeid: number, fh: number, cmd: number, arg: Buffer, outSize: number): Buffer {
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    const set = cmd === FS_IOC_SETFLAGS || cmd === FS_IOC_FSSETXATTR;
+    if (!set && cmd !== FS_IOC_GETFLAGS && cmd !== FS_IOC_FSGETXATTR) fail('ENOTTY');
+    if (node.type !== S_IFREG && !node.isDir) fail('ENOTTY');
+    if (set) {
+      this.requireUpper();
+      this.cu.copyUp(node);
+    }
+    const buf = Buffer.alloc(Math.max(arg.length, outSize, 32));
+    arg.copy(buf);
+    if (node.isDir) {
+      native.ioctlBuf(node.upper ? this.fds.upper(node) : this.fds.lower(node.lowers[0]!), cmd, buf);
+    } else if (node.unlinked || node.detached) {
+      const mine = this.handles.get(fh);
+      const h = mine && mine.node === node && (!set || !mine.lower) ? mine : this.upperHandleOf(node);
+      if (!h) fail('ESTALE');
+      native.ioctlBuf(h.fd, cmd, buf);
+    } else {
+      const fd = native.openAt(this.topDir(node), this.topName(node), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (node.upper ? 0 : O_NOATIME), 0);
+      try {
+        native.ioctlBuf(fd, cmd, buf);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    // the upper object's ctime moved, with no request about its attributes
+    if (set) this.onStaleAttrs?.(node.id);
+    return buf.subarray(0, outSize);
   }
 
   // ---------- directories ----------
