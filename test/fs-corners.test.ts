@@ -262,3 +262,35 @@ function pyFlags(p: string): number {
   if (!res.ok) throw new Error(`getflags ${p}: ${res.err}`);
   return res.v as number;
 }
+
+for (const passthrough of ['on', 'off']) {
+  test(`writes through a shared mapping move mtime and ctime, after each msync too (passthrough=${passthrough})`, async (t) => {
+    const r = await runBoth(t, { layers: cornerLayers, strataOptions: [`passthrough=${passthrough}`] }, async (c) => {
+      await c.ops.must('write', { p: c.p('d/up'), data: Buffer.alloc(3 * 4096, 0x61), flags: ['CREAT'] });
+      const out: Record<string, unknown> = {};
+      for (const f of ['d/big', 'd/up']) {
+        await c.ops.must('utimens', { p: c.p(f), atime: '1000000000000000000', mtime: '1000000000000000000' });
+        // page 0, page 4096, page 0 again: each write after a sync faults the page writable
+        const snaps: string[][] = await c.ops.must('mmap_times', { p: c.p(f), offs: [0, 4096, 0] });
+        const moved = (i: number, col: number) => BigInt(snaps[i]![col]!) > BigInt(snaps[i - 1]![col]!);
+        out[f] = {
+          steps: [1, 2, 3].map((i) => [moved(i, 0), moved(i, 1), moved(i, 2), moved(i, 3)]),
+          pathIsFd: snaps.slice(0, 4).every((s) => s[0] === s[2] && s[1] === s[3]),
+          closeKeeps: snaps[4]![0] === snaps[3]![0],
+        };
+        dropCaches();
+        const fd = await c.ops.must('open', { p: c.p(f), flags: ['RDONLY'] });
+        out[`${f} data`] = [await c.ops.must('fread', { fd, n: 4, off: 0 }), await c.ops.must('fread', { fd, n: 4, off: 4096 })];
+        await c.ops.must('close', { fd });
+      }
+      return out;
+    });
+    const all = [true, true, true, true];
+    sameAsOverlay(t, r, {
+      'd/big': { steps: [all, all, all], pathIsFd: true, closeKeeps: true },
+      'd/big data': [hx('MM00'), hx('MM00')],
+      'd/up': { steps: [all, all, all], pathIsFd: true, closeKeeps: true },
+      'd/up data': [hx('MMaa'), hx('MMaa')],
+    });
+  });
+}

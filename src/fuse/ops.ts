@@ -109,11 +109,11 @@ function batchForget(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): vo
 
 function getattr(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
   const fh = b.readUInt32LE(GetattrIn.getattr_flags) & GETATTR_FH ? readU64(b, GetattrIn.fh) : undefined;
-  s.replyAttr(s.fs.getattr(c, nodeid, fh));
+  s.replyAttr(s.fs.getattr(c, nodeid, fh), nodeid);
 }
 
 function setattr(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
-  s.replyAttr(s.fs.setattr(c, nodeid, decodeSetattrIn(b), setattrFh(b)));
+  s.replyAttr(s.fs.setattr(c, nodeid, decodeSetattrIn(b), setattrFh(b)), nodeid);
 }
 
 function readlink(s: FuseSession, nodeid: number, c: Caller): void {
@@ -317,7 +317,7 @@ function listDir(s: FuseSession, nodeid: number, c: Caller, b: Buffer, plus: boo
         entry = null; // gone since the listing was taken: list the name, link nothing
       }
       if (entry) {
-        encodeEntryOut(out, pos, entry, s.entryValid, s.attrValid);
+        encodeEntryOut(out, pos, entry, s.entryValid, s.attrValidFor(entry.nodeid));
         ino = entry.attr.ino;
       } else {
         out.fill(0, pos, pos + EntryOut.SIZE);

@@ -48,6 +48,9 @@ export interface Opened {
    *  the real file, which all passthrough handles of one inode must share. */
   backingKey?: number;
   keepCache?: boolean;
+  /** open for writing: through a shared mapping of a passthrough file, the real file's
+   *  times then change without any request reaching the filesystem */
+  writable?: boolean;
 }
 
 export interface DirEntry {

@@ -543,7 +543,7 @@ export class UnionFs implements FileSystem {
     // A lower file is not handed to the kernel for passthrough: the kernel would open its
     // backing file with the reader's flags, without O_NOATIME, and reads would move the
     // lower file's atime. Its reads are served from our O_NOATIME fd instead.
-    return { fh, fd, backingKey: lower ? undefined : node.key, keepCache: lower };
+    return { fh, fd, backingKey: lower ? undefined : node.key, keepCache: lower, writable };
   }
 
   private handle(fh: number): Handle {

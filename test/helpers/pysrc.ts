@@ -403,6 +403,29 @@ def op(r):
             return None
         finally:
             os.close(fd)
+    if o == "mmap_times":
+        # [mtime, ctime] by path and by fd: before, then after each write through a shared
+        # mapping followed by msync (the first one after a sync moves the times), then after close
+        import time
+        fd = os.open(p, os.O_RDWR)
+        out = []
+        def snap():
+            a, b = os.stat(p), os.fstat(fd)
+            out.append([str(a.st_mtime_ns), str(a.st_ctime_ns), str(b.st_mtime_ns), str(b.st_ctime_ns)])
+        try:
+            m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            snap()
+            for off in r["offs"]:
+                time.sleep(0.03)
+                m[off:off + 2] = b"MM"
+                m.flush()
+                snap()
+            m.close()
+        finally:
+            os.close(fd)
+        a = os.stat(p)
+        out.append([str(a.st_mtime_ns), str(a.st_ctime_ns)] * 2)
+        return out
     if o == "mmap_write":
         fd = os.open(p, os.O_RDWR)
         try:
