@@ -51,6 +51,26 @@
 #define SYS_listxattrat 465
 #define SYS_removexattrat 466
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+struct strata_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+#define STRATA_MOUNT_ATTR__ATIME 0x70
+
 struct strata_xattr_args {
   uint64_t value;
   uint32_t size;
@@ -620,6 +640,47 @@ static napi_value n_fallocate(napi_env env, napi_callback_info info) {
   RETURN_CALL("fallocate", fallocate(I32(0), I32(1), I64(2), I64(3)));
 }
 
+// cloneMountAt(dirfd, atimeAttrs): a detached mount of dirfd's directory (open_tree
+// OPEN_TREE_CLONE), its atime attributes (MOUNT_ATTR_NOATIME, _STRICTATIME, _NODIRATIME;
+// 0 is relatime) set -> [the mount's own (O_PATH) fd, its root directory opened] (the
+// mount lives while the first is open; open_by_handle_at takes no O_PATH fd)
+static napi_value n_clone_mount_at(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = (int)syscall(SYS_open_tree, I32(0), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (fd < 0) return throw_errno(env, errno, "open_tree");
+  struct strata_mount_attr attr = {.attr_set = (uint64_t)I64(1), .attr_clr = STRATA_MOUNT_ATTR__ATIME | 0x80};
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "mount_setattr");
+  }
+  int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "openat");
+  }
+  napi_value res;
+  CHECK(napi_create_array_with_length(env, 2, &res));
+  CHECK(napi_set_element(env, res, 0, make_i64(env, fd)));
+  CHECK(napi_set_element(env, res, 1, make_i64(env, dir)));
+  return res;
+}
+
+// reopenIn(mountfd, fd, flags): the file fd has open, opened anew through the mount
+// mountfd (by its file handle) with open(2) flags -> the new fd
+static napi_value n_reopen_in(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  union {
+    struct file_handle fh;
+    char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(I32(1), "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) return throw_errno(env, errno, "name_to_handle_at");
+  RETURN_RESULT("open_by_handle_at", open_by_handle_at(I32(0), &h.fh, I32(2) | O_CLOEXEC));
+}
+
 // ioctlBuf(fd, cmd, buf): an ioctl whose argument points to buf (read and/or written by
 // the kernel, as cmd says) -> its result
 static napi_value n_ioctl_buf(napi_env env, napi_callback_info info) {
@@ -1187,6 +1248,8 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("fallocate", n_fallocate);
   EXPORT("lseek", n_lseek);
   EXPORT("ioctlBuf", n_ioctl_buf);
+  EXPORT("cloneMountAt", n_clone_mount_at);
+  EXPORT("reopenIn", n_reopen_in);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
   EXPORT("raiseNofileLimit", n_raise_nofile);

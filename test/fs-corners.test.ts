@@ -294,3 +294,34 @@ for (const passthrough of ['on', 'off']) {
     });
   });
 }
+
+// [atime older than mtime, read again at once, atime newer than mtime but a day old]
+const ATIME_RULES: Record<string, { file: boolean[]; dir: boolean[] }> = {
+  noatime: { file: [false, false, false], dir: [false, false, false] },
+  relatime: { file: [true, false, true], dir: [true, false, true] },
+  strictatime: { file: [true, true, true], dir: [true, true, true] },
+  nodiratime: { file: [true, false, true], dir: [false, false, false] },
+  'strictatime,nodiratime': { file: [true, true, true], dir: [false, false, false] },
+};
+
+for (const [option, rule] of Object.entries(ATIME_RULES)) {
+  for (const passthrough of option === 'relatime' || option === 'nodiratime' ? ['on'] : ['on', 'off']) {
+    test(`atime option ${option}: reads and listings of upper and copied-up objects (passthrough=${passthrough})`, async (t) => {
+      const r = await runBoth(t, { layers: cornerLayers, mountOptions: option.split(','), strataOptions: [`passthrough=${passthrough}`] }, async (c) => {
+        await c.ops.must('write', { p: c.p('d/up'), data: 'upper file', flags: ['CREAT'] });
+        await c.ops.must('mkdir', { p: c.p('newdir') });
+        await c.ops.must('chmod', { p: c.p('d/lower'), mode: 0o644 }); // copied up
+        await c.ops.must('chmod', { p: c.p('d/sub'), mode: 0o755 });
+        const lowerAtime = (await c.ops.must('stat', { p: c.p('d/big') })).atime;
+        const probe: boolean[][] = await c.ops.must('atime_probe', { paths: ['d/up', 'd/lower', 'newdir', 'd/sub'].map((p) => c.p(p).toString('hex')) });
+        await c.ops.must('read', { p: c.p('d/big') });
+        return {
+          files: probe.slice(0, 2), dirs: probe.slice(2),
+          // a lower file read stays as it is
+          lower: (await c.ops.must('stat', { p: c.p('d/big') })).atime === lowerAtime,
+        };
+      });
+      sameAsOverlay(t, r, { files: [rule.file, rule.file], dirs: [rule.dir, rule.dir], lower: true });
+    });
+  }
+}

@@ -50,7 +50,16 @@ interface DirHandle {
 export interface UnionOptions {
   /** directory descriptors kept open (see DirFds); default for a 1024-descriptor limit */
   maxDirFds?: number;
+  /** The mount's atime options as MOUNT_ATTR_* bits (ATIME_*): upper files and
+   *  directories are then read through a detached mount of the upper layer carrying them,
+   *  so the kernel applies them exactly as on any mount. Unset: the upper's own mount's. */
+  atime?: number;
 }
+
+export const ATIME_RELATIME = 0;
+export const ATIME_NOATIME = 0x10;
+export const ATIME_STRICTATIME = 0x20;
+export const ATIME_NODIRATIME = 0x80;
 
 export class UnionFs implements FileSystem {
   private readonly fds: DirFds;
@@ -63,6 +72,12 @@ export class UnionFs implements FileSystem {
   private readonly listings = new Map<Node, DirEntry[]>();
   private nextFh = 1;
   private destroyed = false;
+  /** the upper layer as a detached mount with the atime options (see UnionOptions.atime):
+   *  the mount's own descriptor and its root directory's, or -1 */
+  private readonly atimeMountFd: number = -1;
+  private readonly atimeMount: number = -1;
+  /** why there is no atime mount although options asked for one */
+  readonly atimeUnavailable: string | null = null;
   onStaleAttrs?: (nodeid: number) => void;
 
   constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
@@ -80,6 +95,13 @@ export class UnionFs implements FileSystem {
     this.inodes = new Inodes(stack, this.fds, ino, lowers);
     this.inodes.onDrop = (node) => this.listings.delete(node);
     this.look = new Lookup(stack, this.fds);
+    if (opts.atime !== undefined && upper) {
+      try {
+        [this.atimeMountFd, this.atimeMount] = native.cloneMountAt(upper.rootFd, opts.atime);
+      } catch (e) {
+        this.atimeUnavailable = (e as Error).message;
+      }
+    }
     this.cu = new CopyUp(stack, this.fds, this.inodes);
     this.cu.onMerged = (node) => this.onStaleAttrs?.(node.id);
   }
@@ -322,7 +344,24 @@ export class UnionFs implements FileSystem {
       return fd;
     });
     const entry = this.entry(node, st);
+    fd = this.throughAtimeMount(fd, oflags);
     return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
+  }
+
+  /** An upper file's descriptor for its reads and writes, opened anew through the atime
+   *  mount where there is one (reads through it, the kernel's passthrough ones too, follow
+   *  the mount's atime options); else, or if that fails, fd itself. Not for a file
+   *  link(2) will need: a descriptor of another mount cannot be linked into this one. */
+  private throughAtimeMount(fd: number, oflags: number): number {
+    if (this.atimeMount < 0) return fd;
+    let again: number;
+    try {
+      again = native.reopenIn(this.atimeMount, fd, oflags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW));
+    } catch {
+      return fd;
+    }
+    fs.closeSync(fd);
+    return again;
   }
 
   /** O_TMPFILE: a file without a name, made in the work dir (the upper's filesystem),
@@ -570,7 +609,8 @@ export class UnionFs implements FileSystem {
     }
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    const fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    let fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    if (node.upper) fd = this.throughAtimeMount(fd, oflags);
     return this.addHandle(node, fd, writable);
   }
 
@@ -651,18 +691,41 @@ export class UnionFs implements FileSystem {
 
   // ---------- directories ----------
 
-  /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
-  private listDir(node: Node): DirEntry[] {
+  /** The merged listing: each name once, the topmost layer's, whiteouts hidden. `read`:
+   *  a caller reads it (readdir), which moves the upper directory's atime as the mount's
+   *  atime options say. */
+  private listDir(node: Node, read = false): DirEntry[] {
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out);
+    if (node.upper && this.stack.upper) {
+      const fd = this.fds.upper(node);
+      this.listInto(fd, seen, out, read ? this.readThroughAtimeMount(fd) : null);
+    }
     for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
     return out;
   }
 
-  /** Adds one layer's entries: names not seen above, whiteouts not at all. */
-  private listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
-    forEachEntry(this.fds.readdir(fd), (name, ino, type) => {
+  /** An upper directory's entries read through the atime mount (our own descriptors do
+   *  not move atimes), or null where there is none. */
+  private readThroughAtimeMount(dirfd: number): Buffer | null {
+    if (this.atimeMount < 0) return null;
+    let fd: number;
+    try {
+      fd = native.reopenIn(this.atimeMount, dirfd, O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch {
+      return null;
+    }
+    try {
+      return native.readdirFd(fd, false);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Adds one layer's entries: names not seen above, whiteouts not at all. `raw`: the
+   *  entries of fd's directory when read already. */
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[], raw: Buffer | null = null): void {
+    forEachEntry(raw ?? this.fds.readdir(fd), (name, ino, type) => {
       const k = nameKey(name);
       if (seen.has(k)) return;
       seen.add(k);
@@ -687,13 +750,13 @@ export class UnionFs implements FileSystem {
     if (fh === 0) {
       const node = this.inodes.dir(nodeid);
       let entries = this.listings.get(node);
-      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node)));
+      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node, true)));
       if (offset >= entries.length) this.listings.delete(node); // read to the end
       return entries;
     }
     const h = this.dirHandles.get(fh);
     if (!h) fail('EBADF');
-    if (offset === 0 || !h.entries) h.entries = this.listDir(h.node);
+    if (offset === 0 || !h.entries) h.entries = this.listDir(h.node, true);
     return h.entries;
   }
 
@@ -763,6 +826,10 @@ export class UnionFs implements FileSystem {
     }
     this.handles.clear();
     this.fds.clear();
+    if (this.atimeMount >= 0) {
+      fs.closeSync(this.atimeMount);
+      fs.closeSync(this.atimeMountFd);
+    }
     this.stack.close();
   }
 }

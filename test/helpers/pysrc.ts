@@ -403,6 +403,30 @@ def op(r):
             return None
         finally:
             os.close(fd)
+    if o == "atime_probe":
+        # Whether reads move atime: (1) atime older than mtime, (2) at once again, (3) atime
+        # newer than mtime but older than a day; for files read(2), for dirs a listing
+        import time
+        DAY = 86400 * 10**9
+        now = time.time_ns()
+        def at(q):
+            return os.stat(q).st_atime_ns
+        def access(q):
+            if os.path.isdir(q):
+                os.listdir(q)
+            else:
+                with open(q, "rb") as f:
+                    f.read()
+        res = []
+        for q in [H(x) for x in r["paths"]]:
+            os.utime(q, ns=(now - 3 * DAY, now - 2 * DAY))
+            a0 = at(q); access(q); a1 = at(q)
+            time.sleep(0.02)
+            access(q); a2 = at(q)
+            os.utime(q, ns=(now - 2 * DAY, now - 3 * DAY))
+            b0 = at(q); access(q); b1 = at(q)
+            res.append([a1 != a0, a2 != a1, b1 != b0])
+        return res
     if o == "mmap_times":
         # [mtime, ctime] by path and by fd: before, then after each write through a shared
         # mapping followed by msync (the first one after a sync moves the times), then after close
