@@ -325,3 +325,65 @@ for (const [option, rule] of Object.entries(ATIME_RULES)) {
     });
   }
 }
+
+const siblingLayers: LayerEntry[][] = [[
+  { p: 'd', t: 'dir', mode: 0o777 },
+  { p: 'd/f', t: 'file', data: 'f', mode: 0o644 },
+  { p: 'd/g', t: 'file', data: 'g', mode: 0o666 },
+  { p: 'd/own', t: 'file', data: 'own', uid: 1000, gid: 1000, mode: 0o644 },
+  { p: 'e', t: 'dir', mode: 0o777 },
+]];
+
+test('times around the new paths: utimens by non-owners, ctime on link/unlink/chmod, directory times on rename', async (t) => {
+  const r = await runBoth(t, { layers: siblingLayers }, async (c) => {
+    const u = c.as(USER);
+    // only the owner sets times; a writer may set both to now (both UTIME_NOW, as utime(p, NULL))
+    const utimes = {
+      writerNow: await u.res('utimens', { p: c.p('d/g'), atime: 'now', mtime: 'now' }),
+      writerAtimeNow: await u.res('utimens', { p: c.p('d/g'), atime: 'now', mtime: 'omit' }),
+      writerExplicit: await u.res('utimens', { p: c.p('d/g'), atime: '1', mtime: '1' }),
+      readerNow: await u.res('utimens', { p: c.p('d/f'), atime: 'now', mtime: 'now' }),
+      readerExplicit: await u.res('utimens', { p: c.p('d/f'), atime: '1', mtime: 'omit' }),
+      ownerExplicit: await u.res('utimens', { p: c.p('d/own'), atime: '5', mtime: '6' }),
+      ownerTimes: [(await c.ops.must('lstat', { p: c.p('d/own') })).atime, (await c.ops.must('lstat', { p: c.p('d/own') })).mtime],
+    };
+    const times = async (p: string) => {
+      const s = await c.ops.must('lstat', { p: c.p(p) });
+      return [BigInt(s.mtime), BigInt(s.ctime)];
+    };
+    const pause = () => new Promise((res) => setTimeout(res, 20));
+    const f0 = await times('d/f');
+    await pause();
+    await c.ops.must('link', { p: c.p('d/f'), p2: c.p('d/f2') });
+    const f1 = await times('d/f');
+    await pause();
+    await c.ops.must('unlink', { p: c.p('d/f2') });
+    const f2 = await times('d/f');
+    await pause();
+    await c.ops.must('chmod', { p: c.p('d/f'), mode: 0o600 });
+    const f3 = await times('d/f');
+    const [d0, e0, g0] = [await times('d'), await times('e'), await times('d/g')];
+    await pause();
+    await c.ops.must('rename', { p: c.p('d/g'), p2: c.p('e/g') });
+    dropCaches();
+    const [d1, e1, g1] = [await times('d'), await times('e'), await times('e/g')];
+    await pause();
+    await c.ops.must('rename', { p: c.p('e/g'), p2: c.p('e/g2') });
+    const e2 = await times('e');
+    return {
+      utimes,
+      link: [f1[1]! > f0[1]!, f1[0] === f0[0]], unlink: [f2[1]! > f1[1]!, f2[0] === f1[0]], chmod: f3[1]! > f2[1]!,
+      renameAcross: { from: [d1[0]! > d0[0]!, d1[1]! > d0[1]!], to: [e1[0]! > e0[0]!, e1[1]! > e0[1]!], moved: [g1[0] === g0[0], g1[1]! > g0[1]!] },
+      renameWithin: [e2[0]! > e1[0]!, e2[1]! > e1[1]!],
+    };
+  });
+  sameAsOverlay(t, r, {
+    utimes: {
+      writerNow: 'ok', writerAtimeNow: 'EPERM', writerExplicit: 'EPERM', readerNow: 'EACCES', readerExplicit: 'EPERM',
+      ownerExplicit: 'ok', ownerTimes: ['5', '6'],
+    },
+    link: [true, true], unlink: [true, true], chmod: true,
+    renameAcross: { from: [true, true], to: [true, true], moved: [true, true] },
+    renameWithin: [true, true],
+  });
+});
