@@ -51,6 +51,26 @@
 #define SYS_listxattrat 465
 #define SYS_removexattrat 466
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+struct strata_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
+#define STRATA_MOUNT_ATTR__ATIME 0x70
+
 struct strata_xattr_args {
   uint64_t value;
   uint32_t size;
@@ -383,12 +403,13 @@ static napi_value n_rename_at2(napi_env env, napi_callback_info info) {
   RETURN_CALL("renameat2", syscall(SYS_renameat2, I32(0), from, I32(2), to, (unsigned)I32(4)));
 }
 
-// linkAt(olddirfd, old, newdirfd, new): the name itself, never a symlink's target
+// linkAt(olddirfd, old, newdirfd, new): the name itself, never a symlink's target; an
+// empty old name links the open file olddirfd itself (an O_TMPFILE file, say)
 static napi_value n_link_at(napi_env env, napi_callback_info info) {
   ARGS(4);
   NAME(from, 1);
   NAME(to, 3);
-  RETURN_CALL("linkat", linkat(I32(0), from, I32(2), to, 0));
+  RETURN_CALL("linkat", linkat(I32(0), from, I32(2), to, from[0] ? 0 : AT_EMPTY_PATH));
 }
 
 static napi_value n_readlink_at(napi_env env, napi_callback_info info) {
@@ -636,6 +657,57 @@ static napi_value n_removexattr_at(napi_env env, napi_callback_info info) {
 static napi_value n_fallocate(napi_env env, napi_callback_info info) {
   ARGS(4);
   RETURN_CALL("fallocate", fallocate(I32(0), I32(1), I64(2), I64(3)));
+}
+
+// cloneMountAt(dirfd, atimeAttrs): a detached mount of dirfd's directory (open_tree
+// OPEN_TREE_CLONE), its atime attributes (MOUNT_ATTR_NOATIME, _STRICTATIME, _NODIRATIME;
+// 0 is relatime) set -> [the mount's own (O_PATH) fd, its root directory opened] (the
+// mount lives while the first is open; open_by_handle_at takes no O_PATH fd)
+static napi_value n_clone_mount_at(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = (int)syscall(SYS_open_tree, I32(0), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (fd < 0) return throw_errno(env, errno, "open_tree");
+  struct strata_mount_attr attr = {.attr_set = (uint64_t)I64(1), .attr_clr = STRATA_MOUNT_ATTR__ATIME | 0x80};
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "mount_setattr");
+  }
+  int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "openat");
+  }
+  napi_value res;
+  CHECK(napi_create_array_with_length(env, 2, &res));
+  CHECK(napi_set_element(env, res, 0, make_i64(env, fd)));
+  CHECK(napi_set_element(env, res, 1, make_i64(env, dir)));
+  return res;
+}
+
+// reopenIn(mountfd, fd, flags): the file fd has open, opened anew through the mount
+// mountfd (by its file handle) with open(2) flags -> the new fd
+static napi_value n_reopen_in(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  union {
+    struct file_handle fh;
+    char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(I32(1), "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) return throw_errno(env, errno, "name_to_handle_at");
+  RETURN_RESULT("open_by_handle_at", open_by_handle_at(I32(0), &h.fh, I32(2) | O_CLOEXEC));
+}
+
+// ioctlBuf(fd, cmd, buf): an ioctl whose argument points to buf (read and/or written by
+// the kernel, as cmd says) -> its result
+static napi_value n_ioctl_buf(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  void *data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
+  RETURN_RESULT("ioctl", ioctl(I32(0), (unsigned long)(uint32_t)I64(1), data));
 }
 
 static napi_value n_lseek(napi_env env, napi_callback_info info) {
@@ -1246,6 +1318,9 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("removexattrAt", n_removexattr_at);
   EXPORT("fallocate", n_fallocate);
   EXPORT("lseek", n_lseek);
+  EXPORT("ioctlBuf", n_ioctl_buf);
+  EXPORT("cloneMountAt", n_clone_mount_at);
+  EXPORT("reopenIn", n_reopen_in);
   EXPORT("copyFileRange", n_copy_file_range);
   EXPORT("copySparse", n_copy_sparse);
   EXPORT("cloneFile", n_clone_file);

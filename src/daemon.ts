@@ -9,7 +9,7 @@ import { FuseSession } from './fuse/session';
 import { native, MNT_DETACH } from './native';
 import { LayerStack } from './union/layers';
 import { dirFdBudget } from './union/dirfds';
-import { UnionFs } from './union/unionfs';
+import { ATIME_NOATIME, ATIME_NODIRATIME, ATIME_RELATIME, ATIME_STRICTATIME, UnionFs } from './union/unionfs';
 
 export interface MountOptions {
   lowers: string[];
@@ -68,7 +68,9 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work, o.volatile);
   const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, volatile: o.volatile });
   // directories are held open (see DirFds): as many as the hard limit allows
-  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()) });
+  const atime = atimeOptions(o.flags);
+  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), atime });
+  if (union.atimeUnavailable) log(`strata-fs: atime options apply as the upper's own mount has them: ${union.atimeUnavailable}`);
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const fd = native.openFuse();
   const rootmode = 0o40000;
@@ -81,7 +83,8 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
     attrTimeout: o.attrTimeout,
     negativeTimeout: o.negativeTimeout,
     passthrough: o.passthrough,
-    cacheDirs: o.attrTimeout > 0,
+    // every listing of a strictatime mount is an access to record: none is kept
+    cacheDirs: o.attrTimeout > 0 && !(o.flags & MS_STRICTATIME),
     debug: o.debug,
     log,
   });
@@ -114,6 +117,14 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
     }
   };
   return { session, ended, unmount };
+}
+
+/** The atime options among the mount flags, as the union takes them; none given: the
+ *  upper's own mount's rules (mount(2)'s default, relatime, when it has none). */
+function atimeOptions(flags: number): number | undefined {
+  if (!(flags & (MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME))) return undefined;
+  const mode = flags & MS_NOATIME ? ATIME_NOATIME : flags & MS_STRICTATIME ? ATIME_STRICTATIME : ATIME_RELATIME;
+  return mode | (flags & MS_NODIRATIME ? ATIME_NODIRATIME : 0);
 }
 
 /** After the kernel forgets many inodes, collect at once so the daemon's resident memory

@@ -44,6 +44,14 @@ export interface Native {
   setxattrAt(dirfd: number, name: Bytes, xname: Bytes, value: Buffer, flags: number): void;
   removexattrAt(dirfd: number, name: Bytes, xname: Bytes): void;
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): void;
+  /** ioctl(fd, cmd, buf) for a cmd whose argument is a pointer to buf -> its result */
+  ioctlBuf(fd: number, cmd: number, buf: Buffer): number;
+  /** A detached mount (open_tree clone) of dirfd's directory with these atime attributes
+   *  (MOUNT_ATTR_*: 0 relatime, NOATIME, STRICTATIME, | NODIRATIME) -> [the mount's fd
+   *  (O_PATH: it lives while that is open), its root directory opened (for reopenIn)]. */
+  cloneMountAt(dirfd: number, atimeAttrs: number): [number, number];
+  /** The file open as fd, opened anew through the mount mountFd (by file handle). */
+  reopenIn(mountFd: number, fd: number, flags: number): number;
   lseek(fd: number, offset: number | bigint, whence: number): number;
   copyFileRange(fdIn: number, offIn: number | bigint, fdOut: number, offOut: number | bigint, len: number | bigint): number;
   /** Copies size bytes of fdIn to fdOut keeping holes, then truncates fdOut to size. */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { OPS, UNKNOWN_OP } from '../src/fuse/ops';
 import {
   AttrOut, BatchForgetIn, CopyFileRangeIn, CreateIn, Dirent, DirentPlus, EntryOut, FallocateIn, ForgetIn, ForgetOne,
-  FsyncIn, FuseAttr, GetattrIn, GetxattrIn, GetxattrOut, InHeader, InitIn, InitOut, LinkIn, LseekIn, LseekOut,
+  FsyncIn, FuseAttr, GetattrIn, GetxattrIn, GetxattrOut, InHeader, InitIn, InitOut, IoctlIn, IoctlOut, LinkIn, LseekIn, LseekOut,
   MkdirIn, MknodIn, NotifyInvalInodeOut, OpenIn, OpenOut, OutHeader, ReadIn, ReleaseIn, Rename2In, RenameIn,
   SetattrIn, SetxattrIn, StatfsOut, WriteIn, WriteOut,
 } from '../src/fuse/protocol';
@@ -105,6 +105,13 @@ const OURS: Record<string, Record<string, number>> = {
   fuse_fallocate_in: {
     fh: FallocateIn.fh, offset: FallocateIn.offset, length: FallocateIn.length, mode: FallocateIn.mode,
     padding: FallocateIn.padding, SIZE: FallocateIn.SIZE,
+  },
+  fuse_ioctl_in: {
+    fh: IoctlIn.fh, flags: IoctlIn.flags, cmd: IoctlIn.cmd, arg: IoctlIn.arg, in_size: IoctlIn.in_size,
+    out_size: IoctlIn.out_size, SIZE: IoctlIn.SIZE,
+  },
+  fuse_ioctl_out: {
+    result: IoctlOut.result, flags: IoctlOut.flags, in_iovs: IoctlOut.in_iovs, out_iovs: IoctlOut.out_iovs, SIZE: IoctlOut.SIZE,
   },
   fuse_lseek_in: { fh: LseekIn.fh, offset: LseekIn.offset, whence: LseekIn.whence, padding: LseekIn.padding, SIZE: LseekIn.SIZE },
   fuse_lseek_out: { offset: LseekOut.offset, SIZE: LseekOut.SIZE },
@@ -346,6 +353,27 @@ test('CREATE: flags, mode, umask from fuse_create_in and the name after it; the 
   t.deepEqual(unpack('fuse_open_out', r.payload, 128), { fh: 31, open_flags: 0, backing_id: -1 });
 });
 
+test('TMPFILE: laid out and answered as CREATE (the name the kernel makes up is not passed on)', (t) => {
+  const e = sampleEntry(40);
+  const h = harness({ tmpfile: () => ({ entry: e, opened: { fh: 41 } }) });
+  const r = h.one(request('TMPFILE', [pack('fuse_create_in', { flags: 0o20200002, mode: 0o100640, umask: 0o022 }), cname('/')], { nodeid: 3 }));
+  ok(t, r, 128 + 16);
+  t.deepEqual(h.calls[0]!.args, [ROOT, 3, 0o100640, 0o20200002, 0o022]);
+  t.is(unpack('fuse_entry_out', r.payload).nodeid, 40);
+  t.deepEqual(unpack('fuse_open_out', r.payload, 128), { fh: 41, open_flags: 0, backing_id: -1 });
+});
+
+test('IOCTL: fh, cmd, the input after fuse_ioctl_in and out_size; the reply is a fuse_ioctl_out then the output', (t) => {
+  const h = harness({ ioctl: () => Buffer.from([0x10, 0, 8, 0]) });
+  const r = h.one(request('IOCTL', [pack('fuse_ioctl_in', { fh: 0x1_0000_0007, cmd: 0x40086602, in_size: 4, out_size: 4 }), Buffer.from([1, 2, 3, 4])], { nodeid: 6 }));
+  ok(t, r, 16 + 4);
+  t.deepEqual(h.calls[0]!.args, [ROOT, 6, 0x1_0000_0007, 0x40086602, Buffer.from([1, 2, 3, 4]), 4]);
+  t.deepEqual(unpack('fuse_ioctl_out', r.payload), { result: 0, flags: 0, in_iovs: 0, out_iovs: 0 });
+  t.deepEqual(r.payload.subarray(16), Buffer.from([0x10, 0, 8, 0]));
+  const refused = harness({ ioctl: () => { throw errnoError('ENOTTY'); } });
+  t.is(refused.one(request('IOCTL', [pack('fuse_ioctl_in', { cmd: 0x80045aff, out_size: 4 })])).header.error, -E.ENOTTY);
+});
+
 test('passthrough: an open with a backing file gets FOPEN_PASSTHROUGH and one backing id per inode, closed with its last handle', (t) => {
   let fh = 100;
   const h = harness({ open: () => ({ fh: fh++, fd: 40, backingKey: 9 }), release: () => {} });
@@ -575,12 +603,10 @@ test('errors: an error .code is its errno; an errno-only system error (EDQUOT) i
   t.is(h.one(request('UNLINK', [cname('x')])).header.error, -E.EROFS, 'and it keeps serving');
 });
 
-test('unserved opcodes: unknown and lock/bmap/poll ones ENOSYS, FLUSH ENOSYS, IOCTL ENOTTY, TMPFILE EOPNOTSUPP; ACCESS, FSYNCDIR, SYNCFS succeed', (t) => {
+test('unserved opcodes: unknown and lock/bmap/poll ones ENOSYS, FLUSH ENOSYS; ACCESS, FSYNCDIR, SYNCFS succeed', (t) => {
   const h = harness();
   const err = (op: keyof typeof OPCODES | number): number => h.one(request(op, [Buffer.alloc(64)])).header.error as number;
   for (const op of [7, 19, 54, 4096, 'GETLK', 'SETLK', 'BMAP', 'POLL', 'STATX', 'COPY_FILE_RANGE_64', 'FLUSH'] as const) t.is(err(op), -E.ENOSYS, `${op}`);
-  t.is(err('IOCTL'), -E.ENOTTY);
-  t.is(err('TMPFILE'), -E.EOPNOTSUPP);
   for (const op of ['ACCESS', 'FSYNCDIR', 'SYNCFS'] as const) t.is(err(op), 0, op);
   t.deepEqual(h.calls, [], 'none of them reaches the filesystem');
 });

@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import {
   BatchForgetIn, CopyFileRangeIn, CreateIn, EntryOut, FSYNC_FDATASYNC, FallocateIn, ForgetIn, ForgetOne,
-  FsyncIn, GETATTR_FH, GetattrIn, GetxattrIn, GetxattrOut, INIT, InitIn, InitOut, KERNEL_MINOR,
+  FsyncIn, GETATTR_FH, GetattrIn, GetxattrIn, GetxattrOut, INIT, InitIn, InitOut, IoctlIn, IoctlOut, KERNEL_MINOR,
   KERNEL_VERSION, LinkIn, LseekIn, LseekOut, MkdirIn, MknodIn, Op, OpenIn, OpenOut, ReadIn, ReleaseIn,
   Rename2In, RenameIn, SetxattrIn, StatfsOut, WriteIn, WriteOut,
 } from './protocol';
@@ -109,11 +109,11 @@ function batchForget(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): vo
 
 function getattr(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
   const fh = b.readUInt32LE(GetattrIn.getattr_flags) & GETATTR_FH ? readU64(b, GetattrIn.fh) : undefined;
-  s.replyAttr(s.fs.getattr(c, nodeid, fh));
+  s.replyAttr(s.fs.getattr(c, nodeid, fh), nodeid);
 }
 
 function setattr(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
-  s.replyAttr(s.fs.setattr(c, nodeid, decodeSetattrIn(b), setattrFh(b)));
+  s.replyAttr(s.fs.setattr(c, nodeid, decodeSetattrIn(b), setattrFh(b)), nodeid);
 }
 
 function readlink(s: FuseSession, nodeid: number, c: Caller): void {
@@ -242,12 +242,26 @@ function copyFileRange(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): 
   s.reply(out);
 }
 
-function ioctl(s: FuseSession): void {
-  s.replyError(ERRNO.ENOTTY);
+/** Only the inode flags ioctls arrive here for a file (the kernel itself turns chattr's
+ *  and lsattr's into FUSE_IOCTL); others answer ENOTTY from the FileSystem. */
+function ioctl(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
+  if (!s.fs.ioctl) return s.replyError(ERRNO.ENOTTY);
+  const inSize = b.readUInt32LE(IoctlIn.in_size);
+  const outSize = b.readUInt32LE(IoctlIn.out_size);
+  const data = s.fs.ioctl(c, nodeid, readU64(b, IoctlIn.fh), b.readUInt32LE(IoctlIn.cmd), b.subarray(IoctlIn.SIZE, IoctlIn.SIZE + inSize), outSize);
+  const out = s.payload(IoctlOut.SIZE + data.length);
+  out.fill(0, 0, IoctlOut.SIZE);
+  data.copy(out, IoctlOut.SIZE);
+  s.reply(out);
 }
 
-function tmpfile(s: FuseSession): void {
-  s.replyError(ERRNO.EOPNOTSUPP);
+/** Laid out as CREATE (fuse_create_in, then a name the kernel makes up), answered as CREATE. */
+function tmpfile(s: FuseSession, nodeid: number, c: Caller, b: Buffer): void {
+  if (!s.fs.tmpfile) return s.replyError(ERRNO.EOPNOTSUPP);
+  const { entry, opened } = s.fs.tmpfile(c, nodeid, b.readUInt32LE(CreateIn.mode), b.readUInt32LE(CreateIn.flags), b.readUInt32LE(CreateIn.umask));
+  const out = s.payload(EntryOut.SIZE + OpenOut.SIZE);
+  encodeEntryOut(out, 0, entry, s.entryValid, s.attrValid);
+  s.replyOpen(entry.nodeid, opened, out, EntryOut.SIZE);
 }
 
 // ---- directories ----
@@ -303,7 +317,7 @@ function listDir(s: FuseSession, nodeid: number, c: Caller, b: Buffer, plus: boo
         entry = null; // gone since the listing was taken: list the name, link nothing
       }
       if (entry) {
-        encodeEntryOut(out, pos, entry, s.entryValid, s.attrValid);
+        encodeEntryOut(out, pos, entry, s.entryValid, s.attrValidFor(entry.nodeid));
         ino = entry.attr.ino;
       } else {
         out.fill(0, pos, pos + EntryOut.SIZE);

@@ -178,6 +178,12 @@ export const enum FsyncIn { fh = 0 /* u64 */, fsync_flags = 8, padding = 12, SIZ
 /** struct fuse_fallocate_in */
 export const enum FallocateIn { fh = 0, offset = 8, length = 16, /* u64 */ mode = 24, padding = 28, SIZE = 32 }
 
+/** struct fuse_ioctl_in; the input data follows */
+export const enum IoctlIn { fh = 0 /* u64 */, flags = 8, cmd = 12, arg = 16 /* u64 */, in_size = 24, out_size = 28, SIZE = 32 }
+
+/** struct fuse_ioctl_out; the output data follows */
+export const enum IoctlOut { result = 0 /* i32 */, flags = 4, in_iovs = 8, out_iovs = 12, SIZE = 16 }
+
 /** struct fuse_lseek_in */
 export const enum LseekIn { fh = 0 /* u64 */, offset = 8 /* u64 */, whence = 16, padding = 20, SIZE = 24 }
 

@@ -9,7 +9,7 @@ import {
   OutHeader,
 } from './protocol';
 import type { Attr, Caller, Entry, FileSystem, Opened } from './types';
-import { encodeAttrOut, encodeEntryOut, encodeNegativeEntryOut, encodeOpenOut, readU64, timeout, writeU64 } from './wire';
+import { encodeAttrOut, encodeAttrValid, encodeEntryOut, encodeNegativeEntryOut, encodeOpenOut, readU64, timeout, writeU64 } from './wire';
 import type { Timeout } from './wire';
 
 const BUF_SIZE = MAX_WRITE + 8192;
@@ -64,7 +64,11 @@ interface IoMode {
   passthrough: number;
   backing: number | null;
   backingId: number;
+  /** passthrough handles open for writing */
+  ptWriters: number;
 }
+
+const NO_CACHE: Timeout = [0, 0];
 
 export class FuseSession {
   // ---- read by the opcode handlers (ops.ts) ----
@@ -74,6 +78,7 @@ export class FuseSession {
   passthroughOn = false;
 
   private readonly ptFiles = new Map<number, number>();
+  private readonly ptWritable = new Set<number>();
   private readonly ioModes = new Map<number, IoMode>();
   private readonly cachedFiles = new Map<number, number>();
   private readonly negValid: Timeout;
@@ -165,7 +170,7 @@ export class FuseSession {
     // passthrough open may carry no other flag. Handles of one inode follow the mode of
     // those already open.
     let io = this.ioModes.get(nodeid);
-    if (!io) this.ioModes.set(nodeid, (io = { cached: 0, backing: null, backingId: -1, passthrough: 0 }));
+    if (!io) this.ioModes.set(nodeid, (io = { cached: 0, backing: null, backingId: -1, passthrough: 0, ptWriters: 0 }));
     let openFlags = 0;
     let backingId = -1;
     const mayPass = this.passthroughOn && opened.fd !== undefined && opened.backingKey !== undefined && io.cached === 0 &&
@@ -187,6 +192,10 @@ export class FuseSession {
         io.backing = opened.backingKey!;
         io.passthrough++;
         this.ptFiles.set(opened.fh, nodeid);
+        if (opened.writable) {
+          io.ptWriters++;
+          this.ptWritable.add(opened.fh);
+        }
       } catch (e) {
         if (this.opts.debug) this.opts.log(`passthrough refused: ${(e as Error).message}`);
       }
@@ -198,7 +207,22 @@ export class FuseSession {
       if (opened.fd !== undefined) this.dev.serveReads(opened.fh, opened.fd);
     }
     encodeOpenOut(out, at, opened.fh, openFlags, backingId);
+    const firstWriter = backingId >= 0 && opened.writable && io.ptWriters === 1;
+    // the entry before a CREATE's fuse_open_out: its attributes are not to be kept either
+    if (firstWriter && at > 0) encodeAttrValid(out, 0, NO_CACHE);
     this.reply(out);
+    // the kernel may keep the attributes it has for as long as it was told: ask it to
+    // drop them, so that it asks (see attrValidFor)
+    if (firstWriter && at === 0) this.invalidateAttrs(nodeid);
+  }
+
+  /** How long the kernel may keep an inode's attributes. Not at all while a passthrough
+   *  file is open for writing: writes through its shared mappings go to the real file
+   *  without a request, and move its mtime and ctime (on the first write after each
+   *  sync) where the kernel's copy of them would not. */
+  attrValidFor(nodeid: number): Timeout {
+    const io = this.ioModes.get(nodeid);
+    return io && io.ptWriters > 0 ? NO_CACHE : this.attrValid;
   }
 
   /** Before RELEASE of fh reaches the filesystem. */
@@ -209,6 +233,7 @@ export class FuseSession {
     const io = this.ioModes.get(nodeid);
     if (ptNode !== undefined) {
       this.ptFiles.delete(fh);
+      if (this.ptWritable.delete(fh) && io) io.ptWriters--;
       if (io && --io.passthrough === 0) {
         // An opener looks the id up after our reply, at a time we cannot see: close it
         // only when no handle of the inode is left.
@@ -249,7 +274,7 @@ export class FuseSession {
 
   replyEntry(e: Entry): void {
     const out = this.payload(EntryOut.SIZE);
-    encodeEntryOut(out, 0, e, this.entryValid, this.attrValid);
+    encodeEntryOut(out, 0, e, this.entryValid, this.attrValidFor(e.nodeid));
     this.reply(out);
   }
 
@@ -259,9 +284,9 @@ export class FuseSession {
     this.reply(out);
   }
 
-  replyAttr(a: Attr): void {
+  replyAttr(a: Attr, nodeid: number): void {
     const out = this.payload(AttrOut.SIZE);
-    encodeAttrOut(out, 0, a, this.attrValid);
+    encodeAttrOut(out, 0, a, this.attrValidFor(nodeid));
     this.reply(out);
   }
 

@@ -48,6 +48,9 @@ export interface Opened {
    *  the real file, which all passthrough handles of one inode must share. */
   backingKey?: number;
   keepCache?: boolean;
+  /** open for writing: through a shared mapping of a passthrough file, the real file's
+   *  times then change without any request reaching the filesystem */
+  writable?: boolean;
 }
 
 export interface DirEntry {
@@ -83,6 +86,11 @@ export interface FileSystem {
   rmdir(c: Caller, parent: number, name: Buffer): void;
   rename(c: Caller, parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): void;
   link(c: Caller, nodeid: number, newParent: number, newName: Buffer): Entry;
+  /** O_TMPFILE in parent: an open file without a name (optional: EOPNOTSUPP) */
+  tmpfile?(c: Caller, parent: number, mode: number, flags: number, umask: number): { entry: Entry; opened: Opened };
+  /** The ioctls the kernel passes to a FUSE filesystem for files (the inode flags ones);
+   *  arg: the caller's input; returns outSize bytes of output (optional: ENOTTY). */
+  ioctl?(c: Caller, nodeid: number, fh: number, cmd: number, arg: Buffer, outSize: number): Buffer;
   open(c: Caller, nodeid: number, flags: number): Opened;
   create(c: Caller, parent: number, name: Buffer, mode: number, flags: number, umask: number): { entry: Entry; opened: Opened };
   read(fh: number, offset: number, size: number): Buffer;

@@ -77,6 +77,12 @@ export function encodeNegativeEntryOut(out: Buffer, at: number, valid: Timeout):
   out.writeUInt32LE(valid[1], at + EntryOut.entry_valid_nsec);
 }
 
+/** The attribute timeout of an encoded fuse_entry_out at `at`. */
+export function encodeAttrValid(out: Buffer, at: number, attrValid: Timeout): void {
+  writeU64(out, at + EntryOut.attr_valid, attrValid[0]);
+  out.writeUInt32LE(attrValid[1], at + EntryOut.attr_valid_nsec);
+}
+
 /** struct fuse_attr_out into zeroed bytes */
 export function encodeAttrOut(out: Buffer, at: number, a: Attr, attrValid: Timeout): void {
   writeU64(out, at + AttrOut.attr_valid, attrValid[0]);

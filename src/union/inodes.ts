@@ -76,6 +76,15 @@ export class Inodes {
     return node;
   }
 
+  /** A node for an upper file without a name (O_TMPFILE), until link(2) gives it one. */
+  unnamed(type: number, key: number): Node {
+    const node = new Node(this.nextId++, key, type, true, NO_LOWERS);
+    node.key = key;
+    node.unlinked = true;
+    this.nodes.set(node.id, node);
+    return node;
+  }
+
   /** A fresh lookup's lower objects for a known node: the same places keep their Locs (and
    *  with them the cached descriptors of the directories). */
   private setLowers(node: Node, lowers: Loc[]): void {

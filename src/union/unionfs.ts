@@ -22,9 +22,18 @@ import { noVisibleXattrs, visibleXattrs } from './xattr';
 
 const O_ACCMODE = 3;
 const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME, O_NONBLOCK } = fs.constants;
+const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 const DT_UNKNOWN = 0;
 const DT_CHR = 2;
 const Y = Buffer.from('y');
+
+/** The inode flags ioctls (linux/fs.h), the only ones the kernel sends a FUSE filesystem
+ *  for a file (through FUSE_IOCTL, from chattr/lsattr's FS_IOC_[GS]ETFLAGS and
+ *  FS_IOC_FS[GS]ETXATTR) */
+export const FS_IOC_GETFLAGS = 0x80086601;
+export const FS_IOC_SETFLAGS = 0x40086602;
+export const FS_IOC_FSGETXATTR = 0x801c581f;
+export const FS_IOC_FSSETXATTR = 0x401c5820;
 
 interface Handle {
   node: Node;
@@ -41,7 +50,16 @@ interface DirHandle {
 export interface UnionOptions {
   /** directory descriptors kept open (see DirFds); default for a 1024-descriptor limit */
   maxDirFds?: number;
+  /** The mount's atime options as MOUNT_ATTR_* bits (ATIME_*): upper files and
+   *  directories are then read through a detached mount of the upper layer carrying them,
+   *  so the kernel applies them exactly as on any mount. Unset: the upper's own mount's. */
+  atime?: number;
 }
+
+export const ATIME_RELATIME = 0;
+export const ATIME_NOATIME = 0x10;
+export const ATIME_STRICTATIME = 0x20;
+export const ATIME_NODIRATIME = 0x80;
 
 export class UnionFs implements FileSystem {
   private readonly fds: DirFds;
@@ -54,6 +72,12 @@ export class UnionFs implements FileSystem {
   private readonly listings = new Map<Node, DirEntry[]>();
   private nextFh = 1;
   private destroyed = false;
+  /** the upper layer as a detached mount with the atime options (see UnionOptions.atime):
+   *  the mount's own descriptor and its root directory's, or -1 */
+  private readonly atimeMountFd: number = -1;
+  private readonly atimeMount: number = -1;
+  /** why there is no atime mount although options asked for one */
+  readonly atimeUnavailable: string | null = null;
   onStaleAttrs?: (nodeid: number) => void;
 
   constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
@@ -71,6 +95,13 @@ export class UnionFs implements FileSystem {
     this.inodes = new Inodes(stack, this.fds, ino, lowers);
     this.inodes.onDrop = (node) => this.listings.delete(node);
     this.look = new Lookup(stack, this.fds);
+    if (opts.atime !== undefined && upper) {
+      try {
+        [this.atimeMountFd, this.atimeMount] = native.cloneMountAt(upper.rootFd, opts.atime);
+      } catch (e) {
+        this.atimeUnavailable = (e as Error).message;
+      }
+    }
     this.cu = new CopyUp(stack, this.fds, this.inodes);
     this.cu.onMerged = (node) => this.onStaleAttrs?.(node.id);
   }
@@ -107,7 +138,9 @@ export class UnionFs implements FileSystem {
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
     if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
-    if (node.unlinked) st.nlink = 0;
+    // a removed file still read from a lower layer shows the lower object's own count,
+    // as overlayfs does: that object keeps its name there
+    if (node.unlinked && node.upper) st.nlink = 0;
     st.ino = node.ino;
     return st;
   }
@@ -122,6 +155,12 @@ export class UnionFs implements FileSystem {
       for (const o of this.handles.values()) if (o.node === node) return fstat(o.fd);
     }
     return statAt(this.topDir(node), this.topName(node));
+  }
+
+  /** An open file of the node on its upper object, if any. */
+  private upperHandleOf(node: Node): Handle | undefined {
+    for (const o of this.handles.values()) if (o.node === node && !o.lower) return o;
+    return undefined;
   }
 
   private entry(node: Node, st: RealStat): Entry {
@@ -160,7 +199,10 @@ export class UnionFs implements FileSystem {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
-    const h = fh !== undefined ? this.handles.get(fh) : undefined;
+    let h = fh !== undefined ? this.handles.get(fh) : undefined;
+    // fchmod(2) and the like arrive without the handle: a file without a name is
+    // reached through any of its open files
+    if (!h && node.unlinked) h = this.upperHandleOf(node);
     this.cu.copyUp(node, !(set.size === 0));
     // through the caller's open file when it is on the upper object (fchown(2) and the
     // like arrive with it), else by name; through any open file once the name is gone
@@ -302,6 +344,54 @@ export class UnionFs implements FileSystem {
       return fd;
     });
     const entry = this.entry(node, st);
+    fd = this.throughAtimeMount(fd, oflags);
+    return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
+  }
+
+  /** An upper file's descriptor for its reads and writes, opened anew through the atime
+   *  mount where there is one (reads through it, the kernel's passthrough ones too, follow
+   *  the mount's atime options); else, or if that fails, fd itself. Not for a file
+   *  link(2) will need: a descriptor of another mount cannot be linked into this one. */
+  private throughAtimeMount(fd: number, oflags: number): number {
+    if (this.atimeMount < 0) return fd;
+    let again: number;
+    try {
+      again = native.reopenIn(this.atimeMount, fd, oflags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW));
+    } catch {
+      return fd;
+    }
+    fs.closeSync(fd);
+    return again;
+  }
+
+  /** O_TMPFILE: a file without a name, made in the work dir (the upper's filesystem),
+   *  owned as a file created in `parent` would be; link(2) can give it a name there. */
+  tmpfile(c: Caller, parent: number, mode: number, flags: number, umask = 0): { entry: Entry; opened: Opened } {
+    this.fds.settle();
+    this.requireUpper();
+    const dir = this.inodes.dir(parent);
+    this.cu.copyUp(dir);
+    const dst = fstat(this.fds.upper(dir));
+    const perm = mode & 0o7777;
+    const gid = dst.mode & 0o2000 ? dst.gid : c.gid;
+    const oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_TMPFILE)) | O_TMPFILE;
+    process.umask(umask);
+    let fd: number;
+    try {
+      fd = native.openAt(this.stack.workFd(), '.', oflags, perm);
+    } finally {
+      process.umask(0);
+    }
+    try {
+      fs.fchownSync(fd, c.uid, gid);
+      if (perm & 0o7000) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    const st = fstat(fd);
+    const node = this.inodes.unnamed(S_IFREG, this.stack.inodeNumber(this.stack.upper!, st.ino));
+    const entry = this.entry(node, st);
     return { entry, opened: this.addHandle(node, fd, (flags & O_ACCMODE) !== O_RDONLY) };
   }
 
@@ -315,8 +405,17 @@ export class UnionFs implements FileSystem {
     checkName(k);
     this.cu.copyUp(node);
     this.cu.copyUp(dir);
-    const sfd = this.fds.upperParent(node);
-    const sname = upperName(node);
+    // a file without a name (O_TMPFILE; the kernel refuses any other) is linked by its open file
+    let sfd: number;
+    let sname = '';
+    if (node.unlinked) {
+      const h = this.upperHandleOf(node);
+      if (!h) fail('ENOENT');
+      sfd = h.fd;
+    } else {
+      sfd = this.fds.upperParent(node);
+      sname = upperName(node);
+    }
     const dfd = this.fds.upper(dir);
     const existing = statOrNull(dfd, k);
     if (existing && !isWhiteout(existing)) fail('EEXIST');
@@ -484,7 +583,7 @@ export class UnionFs implements FileSystem {
     // reader's flags, not our O_NOATIME: a lower file goes to it only from its layer's
     // noatime mount. Elsewhere its reads are served from our O_NOATIME fd.
     const pass = !lower || this.stack.lower(node.lowers[0]!.layer).noatimeMount;
-    return { fh, fd, backingKey: pass ? node.key : undefined, keepCache: lower };
+    return { fh, fd, backingKey: pass ? node.key : undefined, keepCache: lower, writable };
   }
 
   private handle(fh: number): Handle {
@@ -511,7 +610,8 @@ export class UnionFs implements FileSystem {
     }
     let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
     if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    const fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    let fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    if (node.upper) fd = this.throughAtimeMount(fd, oflags);
     return this.addHandle(node, fd, writable);
   }
 
@@ -561,20 +661,78 @@ export class UnionFs implements FileSystem {
     return native.copyFileRange(this.handle(fhIn).fd, offIn, this.handle(fhOut).fd, offOut, len);
   }
 
+  /** The inode flags (FS_IOC_[GS]ETFLAGS, FS_IOC_FS[GS]ETXATTR) of the real object on
+   *  top, as overlayfs does: set on the upper one, copied up first. `arg` is what the
+   *  caller passed; the answer is what the ioctl wrote back (outSize bytes). */
+  ioctl(_c: Caller, nodeid: number, fh: number, cmd: number, arg: Buffer, outSize: number): Buffer {
+    this.fds.settle();
+    const node = this.inodes.get(nodeid);
+    const set = cmd === FS_IOC_SETFLAGS || cmd === FS_IOC_FSSETXATTR;
+    if (!set && cmd !== FS_IOC_GETFLAGS && cmd !== FS_IOC_FSGETXATTR) fail('ENOTTY');
+    if (node.type !== S_IFREG && !node.isDir) fail('ENOTTY');
+    if (set) {
+      this.requireUpper();
+      this.cu.copyUp(node);
+    }
+    const buf = Buffer.alloc(Math.max(arg.length, outSize, 32));
+    arg.copy(buf);
+    if (node.isDir) {
+      native.ioctlBuf(node.upper ? this.fds.upper(node) : this.fds.lower(node.lowers[0]!), cmd, buf);
+    } else if (node.unlinked || node.detached) {
+      const mine = this.handles.get(fh);
+      const h = mine && mine.node === node && (!set || !mine.lower) ? mine : this.upperHandleOf(node);
+      if (!h) fail('ESTALE');
+      native.ioctlBuf(h.fd, cmd, buf);
+    } else {
+      const fd = native.openAt(this.topDir(node), this.topName(node), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (node.upper ? 0 : O_NOATIME), 0);
+      try {
+        native.ioctlBuf(fd, cmd, buf);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    // the upper object's ctime moved, with no request about its attributes
+    if (set) this.onStaleAttrs?.(node.id);
+    return buf.subarray(0, outSize);
+  }
+
   // ---------- directories ----------
 
-  /** The merged listing: each name once, the topmost layer's, whiteouts hidden. */
-  private listDir(node: Node): DirEntry[] {
+  /** The merged listing: each name once, the topmost layer's, whiteouts hidden. `read`:
+   *  a caller reads it (readdir), which moves the upper directory's atime as the mount's
+   *  atime options say. */
+  private listDir(node: Node, read = false): DirEntry[] {
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out);
+    if (node.upper && this.stack.upper) {
+      const fd = this.fds.upper(node);
+      this.listInto(fd, seen, out, read ? this.readThroughAtimeMount(fd) : null);
+    }
     for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
     return out;
   }
 
-  /** Adds one layer's entries: names not seen above, whiteouts not at all. */
-  private listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
-    forEachEntry(this.fds.readdir(fd), (name, ino, type) => {
+  /** An upper directory's entries read through the atime mount (our own descriptors do
+   *  not move atimes), or null where there is none. */
+  private readThroughAtimeMount(dirfd: number): Buffer | null {
+    if (this.atimeMount < 0) return null;
+    let fd: number;
+    try {
+      fd = native.reopenIn(this.atimeMount, dirfd, O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch {
+      return null;
+    }
+    try {
+      return native.readdirFd(fd, false);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Adds one layer's entries: names not seen above, whiteouts not at all. `raw`: the
+   *  entries of fd's directory when read already. */
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[], raw: Buffer | null = null): void {
+    forEachEntry(raw ?? this.fds.readdir(fd), (name, ino, type) => {
       const k = nameKey(name);
       if (seen.has(k)) return;
       seen.add(k);
@@ -599,13 +757,13 @@ export class UnionFs implements FileSystem {
     if (fh === 0) {
       const node = this.inodes.dir(nodeid);
       let entries = this.listings.get(node);
-      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node)));
+      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node, true)));
       if (offset >= entries.length) this.listings.delete(node); // read to the end
       return entries;
     }
     const h = this.dirHandles.get(fh);
     if (!h) fail('EBADF');
-    if (offset === 0 || !h.entries) h.entries = this.listDir(h.node);
+    if (offset === 0 || !h.entries) h.entries = this.listDir(h.node, true);
     return h.entries;
   }
 
@@ -675,6 +833,10 @@ export class UnionFs implements FileSystem {
     }
     this.handles.clear();
     this.fds.clear();
+    if (this.atimeMount >= 0) {
+      fs.closeSync(this.atimeMount);
+      fs.closeSync(this.atimeMountFd);
+    }
     this.stack.close();
   }
 }

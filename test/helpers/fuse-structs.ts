@@ -58,6 +58,8 @@ export const STRUCTS: Record<string, Field[]> = {
     ['map_alignment', 'u16'], ['flags2', 'u32'], ['max_stack_depth', 'u32'], ['unused', ['u32', 6]],
   ],
   fuse_fallocate_in: [['fh', 'u64'], ['offset', 'u64'], ['length', 'u64'], ['mode', 'u32'], ['padding', 'u32']],
+  fuse_ioctl_in: [['fh', 'u64'], ['flags', 'u32'], ['cmd', 'u32'], ['arg', 'u64'], ['in_size', 'u32'], ['out_size', 'u32']],
+  fuse_ioctl_out: [['result', 'i32'], ['flags', 'u32'], ['in_iovs', 'u32'], ['out_iovs', 'u32']],
   fuse_lseek_in: [['fh', 'u64'], ['offset', 'u64'], ['whence', 'u32'], ['padding', 'u32']],
   fuse_lseek_out: [['offset', 'u64']],
   fuse_copy_file_range_in: [['fh_in', 'u64'], ['off_in', 'u64'], ['nodeid_out', 'u64'], ['fh_out', 'u64'], ['off_out', 'u64'], ['len', 'u64'], ['flags', 'u64']],

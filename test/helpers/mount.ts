@@ -68,7 +68,7 @@ function abortFuse(target: string): void {
 // An extra empty bottom layer changes nothing in the merged view.
 const emptyLowers = new Map<string, string>();
 
-function overlayOptions(spec: UnionSpec): string {
+function overlayOptions(spec: UnionSpec, extra: string[]): string {
   const lowers = [...spec.lowers];
   if (!spec.upper && lowers.length === 1) {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-empty-lower-'));
@@ -81,7 +81,7 @@ function overlayOptions(spec: UnionSpec): string {
     opts.push(`upperdir=${spec.upper}`, `workdir=${spec.work}`);
   }
   // redirect_dir=on: directory renames without EXDEV, which is what strata-fs does.
-  opts.push('redirect_dir=on');
+  opts.push('redirect_dir=on', ...extra);
   return opts.join(',');
 }
 
@@ -103,16 +103,18 @@ export function mountStrataFs(spec: UnionSpec, extra: string[] = [], env?: NodeJ
   }
 }
 
-export function mountUnion(driver: Driver, spec: UnionSpec): void {
+/** `options`: more -o options for either (mount flags: noatime, ...); `strataOnly`: more
+ *  for strata-fs alone (passthrough=off, ...). */
+export function mountUnion(driver: Driver, spec: UnionSpec, options: string[] = [], strataOnly: string[] = []): void {
   if (driver === 'overlay' || strataIsOverlay) {
-    const r = run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(spec), spec.mnt]);
+    const r = run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(spec, options), spec.mnt]);
     if (r.status !== 0) {
       dropEmptyLower(spec.mnt);
       throw new Error(`mount -t overlay failed (${r.status}): ${r.out}`);
     }
     return;
   }
-  mountStrataFs(spec);
+  mountStrataFs(spec, [...options, ...strataOnly]);
 }
 
 export function unmount(mnt: string): void {

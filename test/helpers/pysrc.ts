@@ -14,7 +14,10 @@ UTIME_OMIT = (1 << 30) - 2
 RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
 OPEN_FLAGS = {n: getattr(os, "O_" + n) for n in
               ["RDONLY", "WRONLY", "RDWR", "CREAT", "EXCL", "TRUNC", "APPEND",
-               "NOFOLLOW", "DIRECTORY", "NOATIME", "NONBLOCK"]}
+               "NOFOLLOW", "DIRECTORY", "NOATIME", "NONBLOCK", "TMPFILE"]}
+AT_SYMLINK_FOLLOW = 0x400
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
 
 class timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
@@ -35,6 +38,7 @@ libc.seekdir.argtypes = [ctypes.c_void_p, ctypes.c_long]
 libc.closedir.argtypes = [ctypes.c_void_p]
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
 libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
 
 def check(r):
@@ -358,6 +362,9 @@ def op(r):
         return os.pread(r["fd"], r["n"], r.get("off", 0)).hex()
     if o == "fstat":
         return st_dict(os.fstat(r["fd"]))
+    if o == "fchmod":
+        os.fchmod(r["fd"], r["mode"])
+        return None
     if o == "ftruncate":
         os.ftruncate(r["fd"], r["n"])
         return None
@@ -379,6 +386,70 @@ def op(r):
         return os.copy_file_range(r["fdIn"], r["fdOut"], r["n"], r.get("offIn"), r.get("offOut"))
     if o == "ioctl":
         return fcntl.ioctl(r["fd"], r["req"], bytes(r.get("len", 8))).hex()
+    if o == "linkfd":
+        # linkat(2) of an open file through its /proc link (what an O_TMPFILE user does)
+        check(libc.linkat(AT_FDCWD, b"/proc/self/fd/%d" % r["fd"], AT_FDCWD, p, AT_SYMLINK_FOLLOW))
+        return None
+    if o == "getflags":
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        try:
+            return int.from_bytes(fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(4)), "little")
+        finally:
+            os.close(fd)
+    if o == "setflags":
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        try:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, r["flags"].to_bytes(4, "little"))
+            return None
+        finally:
+            os.close(fd)
+    if o == "atime_probe":
+        # Whether reads move atime: (1) atime older than mtime, (2) at once again, (3) atime
+        # newer than mtime but older than a day; for files read(2), for dirs a listing
+        import time
+        DAY = 86400 * 10**9
+        now = time.time_ns()
+        def at(q):
+            return os.stat(q).st_atime_ns
+        def access(q):
+            if os.path.isdir(q):
+                os.listdir(q)
+            else:
+                with open(q, "rb") as f:
+                    f.read()
+        res = []
+        for q in [H(x) for x in r["paths"]]:
+            os.utime(q, ns=(now - 3 * DAY, now - 2 * DAY))
+            a0 = at(q); access(q); a1 = at(q)
+            time.sleep(0.02)
+            access(q); a2 = at(q)
+            os.utime(q, ns=(now - 2 * DAY, now - 3 * DAY))
+            b0 = at(q); access(q); b1 = at(q)
+            res.append([a1 != a0, a2 != a1, b1 != b0])
+        return res
+    if o == "mmap_times":
+        # [mtime, ctime] by path and by fd: before, then after each write through a shared
+        # mapping followed by msync (the first one after a sync moves the times), then after close
+        import time
+        fd = os.open(p, os.O_RDWR)
+        out = []
+        def snap():
+            a, b = os.stat(p), os.fstat(fd)
+            out.append([str(a.st_mtime_ns), str(a.st_ctime_ns), str(b.st_mtime_ns), str(b.st_ctime_ns)])
+        try:
+            m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            snap()
+            for off in r["offs"]:
+                time.sleep(0.03)
+                m[off:off + 2] = b"MM"
+                m.flush()
+                snap()
+            m.close()
+        finally:
+            os.close(fd)
+        a = os.stat(p)
+        out.append([str(a.st_mtime_ns), str(a.st_ctime_ns)] * 2)
+        return out
     if o == "mmap_write":
         fd = os.open(p, os.O_RDWR)
         try:

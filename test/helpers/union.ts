@@ -25,6 +25,10 @@ export interface UnionCtx {
 export interface ScenarioOptions {
   layers: LayerEntry[][]; // bottom layer first, as in an image
   readonly?: boolean;
+  /** more mount options for both (mount flags: noatime, strictatime, ...) */
+  mountOptions?: string[];
+  /** more options for strata-fs alone (passthrough=off, ...) */
+  strataOptions?: string[];
   /** more content for the lower dirs (bottom first), made after `layers`: for what
    *  buildLayer cannot make (paths past PATH_MAX) */
   build?: (lowersBottomUp: string[], ops: PyOps) => Promise<void>;
@@ -83,14 +87,14 @@ export async function runBoth<R, A = undefined>(
         manifest: (o) => treeManifest(c.mnt, o),
         remount: () => {
           unmount(c.mnt);
-          mountUnion(driver, spec);
+          mountUnion(driver, spec, opts.mountOptions, opts.strataOptions);
         },
       };
       for (const d of [base, c.mnt, c.upper, c.work]) fs.mkdirSync(d, { mode: 0o755 });
       const spec = opts.readonly
         ? { lowers, mnt: c.mnt }
         : { lowers, upper: c.upper, work: c.work, mnt: c.mnt };
-      mountUnion(driver, spec);
+      mountUnion(driver, spec, opts.mountOptions, opts.strataOptions);
       let r: R;
       try {
         r = await during(c);
