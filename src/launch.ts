@@ -1,7 +1,7 @@
 // Starting strata-fs as a detached daemon and waiting until its mount is live. Shared by
 // the mount helper (bin/strata-fs) and `strata mount`, which starts the daemon itself
 // rather than through the helper: one Node start-up less per mount.
-import { spawn } from 'node:child_process';
+import type * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 
 /** Set in the daemon's environment: "you are the daemon; report readiness over IPC". */
@@ -23,6 +23,9 @@ export function strataFsBin(): string {
 export function launchDaemon(argv: string[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // a small young generation: the daemon's garbage is short-lived per-request objects
+    // required here: the daemon imports this file for DAEMON_ENV, and needs no child_process
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawn } = require('node:child_process') as typeof childProcess;
     const child = spawn(process.execPath, ['--max-semi-space-size=2', strataFsBin(), ...argv], {
       detached: true,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
