@@ -93,6 +93,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
  *  shrinks with them instead of whenever V8 next feels like it. */
 function returnMemory(union: UnionFs): void {
   let last = 0;
+  let again = false;
   let gc: (() => void) | undefined;
   const timer = setInterval(() => {
     // node:v8 and node:vm load here, off the path to a live mount
@@ -109,7 +110,13 @@ function returnMemory(union: UnionFs): void {
     if (union.dropped - last >= 10000) {
       last = union.dropped;
       gc();
+      again = true;
+    } else if (again) {
+      // the forgetting has stopped: a second full collection once the first one's sweeping
+      // is done gives back the pages it emptied (measured: 59 -> 54 MB after 100,000 nodes)
+      again = false;
+      gc();
     }
-  }, 2000);
+  }, 500);
   timer.unref();
 }
