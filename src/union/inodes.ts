@@ -3,7 +3,7 @@
 import type { DirFds } from './dirfds';
 import { fail } from './errors';
 import type { LayerStack } from './layers';
-import { Loc, Node, NO_LOWERS, Resolved, ROOT_ID, sameLoc } from './node';
+import { Loc, Node, NO_LOWERS, Resolved, ROOT_ID, sameLoc, smallInt } from './node';
 import { S_IFDIR, S_IFMT } from './real';
 
 export class Inodes {
@@ -21,7 +21,7 @@ export class Inodes {
 
   constructor(private readonly stack: LayerStack, private readonly fds: DirFds, rootIno: number, rootLowers: Loc[]) {
     this.root = new Node(ROOT_ID, rootIno, S_IFDIR, stack.upper !== null, rootLowers);
-    this.root.key = rootIno;
+    this.root.key = smallInt(rootIno);
     this.root.nlookup = 1;
     this.nodes.set(ROOT_ID, this.root);
   }
@@ -42,7 +42,7 @@ export class Inodes {
   nodeFor(dir: Node, k: string, r: Resolved): Node {
     const type = r.st.mode & S_IFMT;
     const layer = r.layer === 0 ? this.stack.upper! : this.stack.lower(r.layer);
-    const key = this.stack.inodeNumber(layer, r.st.ino);
+    const key = smallInt(this.stack.inodeNumber(layer, r.st.ino));
     const linked = type !== S_IFDIR && r.st.nlink > 1;
     const existing = dir.children!.get(k);
     if (existing) {
@@ -111,6 +111,7 @@ export class Inodes {
   }
 
   private rekey(node: Node, key: number): void {
+    key = smallInt(key);
     const shared = this.byKey.get(node.key) === node;
     if (shared) this.byKey.delete(node.key);
     node.key = key;
@@ -118,10 +119,7 @@ export class Inodes {
   }
 
   addLink(node: Node, parent: Node, name: string): void {
-    // most nodes have one name: an array literal holds it exactly, a push onto [] would
-    // reserve room for 16
-    if (node.links.length === 0) node.links = [{ parent, name }];
-    else node.links.push({ parent, name });
+    node.pushLink(parent, name);
     parent.children!.set(name, node);
     parent.kids++;
     node.unlinked = false;
@@ -134,21 +132,21 @@ export class Inodes {
   }
 
   dropLink(node: Node, parent: Node, name: string): void {
-    const i = node.links.findIndex((l) => l.parent === parent && l.name === name);
+    const i = node.linkIndex(parent, name);
     if (i < 0) return;
-    node.links.splice(i, 1);
+    node.removeLink(i);
     if (parent.children!.get(name) === node) parent.children!.delete(name);
     parent.kids--;
-    if (node.links.length === 0) node.unlinked = true;
+    if (node.linkCount === 0) node.unlinked = true;
     this.maybeDrop(parent);
     this.maybeDrop(node);
   }
 
   moveLink(node: Node, from: Node, name: string, to: Node, newName: string): void {
-    const i = node.links.findIndex((l) => l.parent === from && l.name === name);
+    const i = node.linkIndex(from, name);
     if (from.children!.get(name) === node) from.children!.delete(name);
-    if (i >= 0) node.links[i] = { parent: to, name: newName };
-    else node.links.push({ parent: to, name: newName });
+    if (i >= 0) node.setLink(i, to, newName);
+    else node.pushLink(to, newName);
     to.children!.set(newName, node);
     to.kids++;
     if (i >= 0) from.kids--;
@@ -158,8 +156,7 @@ export class Inodes {
   /** Give a node's names to a fresh node at the next lookup; the old one keeps serving
    *  the files already open on it. */
   detach(node: Node): void {
-    const links = node.links;
-    node.links = [];
+    const links = node.takeLinks();
     node.detached = true;
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
     for (const l of links) {
@@ -189,8 +186,7 @@ export class Inodes {
       for (const l of node.lowers) this.fds.forget(l);
     }
     if (this.byKey.get(node.key) === node) this.byKey.delete(node.key);
-    const links = node.links;
-    node.links = [];
+    const links = node.takeLinks();
     for (const l of links) {
       if (l.parent.children!.get(l.name) === node) l.parent.children!.delete(l.name);
       l.parent.kids--;

@@ -120,14 +120,14 @@ export class UnionFs implements FileSystem {
   /** The directory holding the real object a node shows: its upper copy, else its topmost lower one. */
   private topDir(node: Node): number {
     if (node.upper) return this.fds.upperParent(node);
-    const loc = node.lowers[0];
+    const loc = node.topLower;
     if (!loc) fail('ESTALE');
     return this.fds.lowerParent(loc);
   }
 
   /** Its name there ('' for the root: the directory itself). */
   private topName(node: Node): string {
-    return node.upper ? upperName(node) : node.lowers[0]!.name;
+    return node.upper ? upperName(node) : node.topLower!.name;
   }
 
   private requireUpper(): void {
@@ -137,7 +137,7 @@ export class UnionFs implements FileSystem {
   /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
-    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
+    if (node.isDir && node.lowerCount + (node.upper ? 1 : 0) > 1) st.nlink = 1;
     // a removed file still read from a lower layer shows the lower object's own count,
     // as overlayfs does: that object keeps its name there
     if (node.unlinked && node.upper) st.nlink = 0;
@@ -843,8 +843,7 @@ export class UnionFs implements FileSystem {
 
 /** A node's name in its parent's upper directory ('' for the root: the directory itself). */
 function upperName(node: Node): string {
-  const l = node.links[0];
-  return l ? l.name : '';
+  return node.name;
 }
 
 /** Each entry of a directory, as getdents gives them. */

@@ -1,35 +1,47 @@
 // Every command, in the order `strata --help` lists them. A new command is a file in this
-// folder exporting register(program), and one line here.
+// folder exporting register(program), and one line here with the names it registers.
+// A command's module is loaded only when it is the one run (or for help): each start of
+// `strata` is on the path of every container start, and the rest are dozens of modules.
 import type { Command } from 'commander';
-import * as load from './load';
-import * as images from './images';
-import * as tag from './tag';
-import * as rmi from './rmi';
-import * as inspect from './inspect';
-import * as history from './history';
-import * as create from './create';
-import * as mount from './mount';
-import * as ps from './ps';
-import * as rm from './rm';
-import * as diff from './diff';
-import * as commit from './commit';
-import * as save from './save';
-import * as explain from './explain';
-import * as check from './check';
-import * as run from './run';
-import * as start from './start';
-import * as stop from './stop';
-import * as kill from './kill';
-import * as wait from './wait';
-import * as logs from './logs';
-import * as exec from './exec';
-import * as build from './build';
-import * as demo from './demo';
-import * as pull from './pull';
-import * as push from './push';
-import * as login from './login';
-import * as search from './search';
 
-export const commands: Array<{ register(program: Command): void }> = [
-  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
+interface Registers {
+  register(program: Command): void;
+}
+
+export interface CommandEntry {
+  /** the names (and aliases) its register() gives commander */
+  names: string[];
+  load(): Registers;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const commands: CommandEntry[] = [
+  { names: ['pull'], load: () => require('./pull') as Registers },
+  { names: ['push'], load: () => require('./push') as Registers },
+  { names: ['login', 'logout'], load: () => require('./login') as Registers },
+  { names: ['search'], load: () => require('./search') as Registers },
+  { names: ['load'], load: () => require('./load') as Registers },
+  { names: ['images'], load: () => require('./images') as Registers },
+  { names: ['tag'], load: () => require('./tag') as Registers },
+  { names: ['rmi'], load: () => require('./rmi') as Registers },
+  { names: ['inspect'], load: () => require('./inspect') as Registers },
+  { names: ['history'], load: () => require('./history') as Registers },
+  { names: ['run'], load: () => require('./run') as Registers },
+  { names: ['create'], load: () => require('./create') as Registers },
+  { names: ['start'], load: () => require('./start') as Registers },
+  { names: ['stop'], load: () => require('./stop') as Registers },
+  { names: ['kill'], load: () => require('./kill') as Registers },
+  { names: ['wait'], load: () => require('./wait') as Registers },
+  { names: ['logs'], load: () => require('./logs') as Registers },
+  { names: ['exec'], load: () => require('./exec') as Registers },
+  { names: ['mount', 'umount', 'unmount'], load: () => require('./mount') as Registers },
+  { names: ['ps'], load: () => require('./ps') as Registers },
+  { names: ['rm'], load: () => require('./rm') as Registers },
+  { names: ['diff'], load: () => require('./diff') as Registers },
+  { names: ['commit'], load: () => require('./commit') as Registers },
+  { names: ['build'], load: () => require('./build') as Registers },
+  { names: ['save'], load: () => require('./save') as Registers },
+  { names: ['explain'], load: () => require('./explain') as Registers },
+  { names: ['check'], load: () => require('./check') as Registers },
+  { names: ['demo'], load: () => require('./demo') as Registers },
 ];
