@@ -87,24 +87,11 @@ struct strata_backing_map {
 #define STRATA_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct strata_backing_map)
 #define STRATA_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
-// The new mount API (5.2, mount_setattr 5.12), likewise.
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-struct strata_mount_attr {
-  uint64_t attr_set;
-  uint64_t attr_clr;
-  uint64_t propagation;
-  uint64_t userns_fd;
-};
+// The new mount API (5.2, mount_setattr 5.12): struct strata_mount_attr above.
 #define STRATA_OPEN_TREE_CLONE 1
 #define STRATA_AT_RECURSIVE 0x8000
 #define STRATA_MOUNT_ATTR_RDONLY 0x1
 #define STRATA_MOUNT_ATTR_NOATIME 0x10
-#define STRATA_MOUNT_ATTR__ATIME 0x70
 
 #define CHECK(call)                                                   \
   do {                                                                \
