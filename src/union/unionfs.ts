@@ -582,7 +582,7 @@ export class UnionFs implements FileSystem {
     // The kernel opens a passthrough file's backing file on our fd's path with the
     // reader's flags, not our O_NOATIME: a lower file goes to it only from its layer's
     // noatime mount. Elsewhere its reads are served from our O_NOATIME fd.
-    const pass = !lower || this.stack.lower(node.lowers[0]!.layer).noatimeMount;
+    const pass = !lower || this.stack.lower(node.topLower!.layer).noatimeMount;
     return { fh, fd, backingKey: pass ? node.key : undefined, keepCache: lower, writable };
   }
 
@@ -617,7 +617,7 @@ export class UnionFs implements FileSystem {
 
   renewNode(nodeid: number): void {
     const node = this.inodes.get(nodeid);
-    if (node.links.length) this.inodes.detach(node);
+    if (node.linkCount) this.inodes.detach(node);
   }
 
   read(fh: number, offset: number, size: number): Buffer {
@@ -677,7 +677,7 @@ export class UnionFs implements FileSystem {
     const buf = Buffer.alloc(Math.max(arg.length, outSize, 32));
     arg.copy(buf);
     if (node.isDir) {
-      native.ioctlBuf(node.upper ? this.fds.upper(node) : this.fds.lower(node.lowers[0]!), cmd, buf);
+      native.ioctlBuf(node.upper ? this.fds.upper(node) : this.fds.lower(node.topLower!), cmd, buf);
     } else if (node.unlinked || node.detached) {
       const mine = this.handles.get(fh);
       const h = mine && mine.node === node && (!set || !mine.lower) ? mine : this.upperHandleOf(node);
