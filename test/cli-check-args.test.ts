@@ -44,7 +44,7 @@ test('bad arguments are refused with one clear line', async (t) => {
     [['create', '--name', 'bad name', 'app:1'], /invalid container name "bad name"/],
     [['create', '--name', 'c1', 'app:1'], /container name "c1" is already in use/],
     [['mount', 'c1', '--driver', 'zfs'], /argument 'zfs' is invalid\. Allowed choices are strata-fs, overlay/],
-    [['mount', 'c1', path.join(d, 'afile', 'sub')], /cannot create mountpoint .*ENOTDIR/],
+    [['mount', 'c1', path.join(d, 'afile', 'sub')], /cannot create mountpoint .*afile\/sub: not a directory\n/],
     [['mount', 'nosuch'], /no such container: nosuch/],
     [['umount', 'nosuch'], /no such container: nosuch/],
     [['rm', 'nosuch'], /no such container: nosuch/],

@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Store, DEFAULT_ROOT } from '../store/store';
+import { StoreRootError } from '../store/root';
 
 export interface Common {
   root?: string;
@@ -18,7 +19,11 @@ export function setProgram(p: Command): void {
 
 export function rootOf(o: Common): string {
   const global = program ? (program.opts() as Common).root : undefined;
-  return path.resolve(o.root ?? global ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT);
+  const given = o.root ?? global;
+  // '' would resolve to the current directory: never make that a store by accident
+  if (given === '') throw new StoreRootError("--root '' is not a directory: give the store's directory (or leave --root out)");
+  if (given === undefined && process.env.STRATA_ROOT === '') throw new StoreRootError('STRATA_ROOT is set but empty: give the store\'s directory (or unset it)');
+  return path.resolve(given ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT);
 }
 
 export function openStore(o: Common): Store {

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { DEFAULT_ROOT } from '../store/store';
 import { CommandEntry, commands } from './commands';
 import { setProgram } from './context';
+import { fsSentence } from '../store/root';
 
 /** The command argv runs, if it names one after only the global --root: then only that
  *  command's module is loaded. Anything else (help, an unknown name, no command) loads all,
@@ -58,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its message (or help/version, which are not errors)
       return e.exitCode === 0 ? 0 : e.exitCode || 1;
     }
-    const msg = (e as Error).message ?? String(e);
+    // a filesystem error nobody turned into a sentence: path and cause, not "EACCES: ..., mkdir '...'"
+    const msg = fsSentence(e);
     process.stderr.write(`strata: ${msg.split('\n')[0]}\n`);
     if (process.env.STRATA_DEBUG) process.stderr.write(String((e as Error).stack) + '\n');
     return 1;

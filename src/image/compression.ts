@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Transform, TransformCallback, PassThrough } from 'node:stream';
-import { Decompress } from 'fzstd';
+import type { DCtx } from 'zstd-napi/binding';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -26,46 +26,68 @@ export function readMagic(file: string, start = 0): Buffer {
   }
 }
 
-class ZstdDecompress extends Transform {
-  private readonly z: Decompress;
-  private ended = false;
+/** Node's own zstd (zlib.createZstdDecompress, Node >= 22.15 / 23.8), when this Node has it. */
+const builtinZstd = (zlib as unknown as { createZstdDecompress?: (o?: zlib.ZlibOptions) => Transform }).createZstdDecompress;
+
+/** Where Node has no zstd: zstd-napi, the reference C library built from source by node-gyp at install. */
+class ZstdNapi extends Transform {
+  private readonly dctx: DCtx;
+  private inFrame = false;
   constructor() {
     super();
-    this.z = new Decompress((chunk, final) => {
-      // fzstd may hand out views of its window; the consumer can hold chunks longer
-      if (chunk.length) this.push(Buffer.from(chunk));
-      if (final) this.ended = true;
-    });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const binding = require('zstd-napi/binding') as typeof import('zstd-napi/binding');
+    this.dctx = new binding.DCtx();
   }
+  // output goes into a slab, handed out as views (as node:zlib does): a fresh buffer per
+  // call costs more in page faults and GC than the decoding itself
+  private slab = Buffer.allocUnsafe(0);
+  private slabOff = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      this.z.push(chunk, false);
+      let src = chunk;
+      for (;;) {
+        if (this.slab.length - this.slabOff < ZSTD_MIN_OUT) {
+          this.slab = Buffer.allocUnsafe(ZSTD_SLAB);
+          this.slabOff = 0;
+        }
+        const dst = this.slab.subarray(this.slabOff);
+        const [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
+        if (produced > 0) this.push(this.slab.subarray(this.slabOff, this.slabOff + produced));
+        this.slabOff += produced;
+        src = src.subarray(consumed);
+        if (src.length === 0 && (produced < dst.length || ret === 0)) {
+          this.inFrame = ret !== 0;
+          break;
+        }
+      }
       cb();
     } catch (e) {
       cb(new Error(`corrupt zstd data: ${(e as Error).message}`));
     }
   }
   override _flush(cb: TransformCallback): void {
-    try {
-      this.z.push(new Uint8Array(0), true);
-      if (!this.ended) throw new Error('unexpected EOF');
-      cb();
-    } catch (e) {
-      cb(new Error(`corrupt or truncated zstd data: ${(e as Error).message}`));
-    }
+    if (this.inFrame) cb(new Error('corrupt or truncated zstd data: unexpected EOF'));
+    else cb();
   }
 }
 
-class GunzipChecked extends Transform {
-  private readonly g = zlib.createGunzip({ chunkSize: 1 << 18 });
+const ZSTD_OUT = 1 << 18;
+const ZSTD_SLAB = 1 << 20;
+const ZSTD_MIN_OUT = 1 << 16;
+
+/** A zlib stream whose errors (corrupt, truncated) name the format, and surface through this stream. */
+class ZlibChecked extends Transform {
+  private readonly g: Transform;
   private pending: TransformCallback | null = null;
-  constructor() {
+  constructor(make: () => Transform, format: string) {
     super();
+    this.g = make();
     this.g.on('data', (d: Buffer) => this.push(d));
     this.g.on('error', (e) => {
       const cb = this.pending;
       this.pending = null;
-      const err = new Error(`corrupt or truncated gzip data: ${e.message}`);
+      const err = new Error(`corrupt or truncated ${format} data: ${e.message}`);
       if (cb) cb(err);
       else this.destroy(err);
     });
@@ -85,12 +107,15 @@ class GunzipChecked extends Transform {
   }
 }
 
+/** Which zstd decoder decompressor('zstd') uses here. */
+export const zstdDecoder = (): 'node:zlib' | 'zstd-napi' => (builtinZstd && !process.env.STRATA_ZSTD_NAPI ? 'node:zlib' : 'zstd-napi');
+
 export function decompressor(kind: Compression): Transform {
   switch (kind) {
     case 'gzip':
-      return new GunzipChecked();
+      return new ZlibChecked(() => zlib.createGunzip({ chunkSize: 1 << 18 }), 'gzip');
     case 'zstd':
-      return new ZstdDecompress();
+      return builtinZstd && !process.env.STRATA_ZSTD_NAPI ? new ZlibChecked(() => builtinZstd({ chunkSize: ZSTD_OUT }), 'zstd') : new ZstdNapi();
     default:
       return new PassThrough();
   }

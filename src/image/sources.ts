@@ -6,6 +6,7 @@ import { Bag, DirBag, TarBag } from './bag';
 import { BlobSource } from './layer';
 import { checkDigest, hex, sha256 } from './digest';
 import { normalizeReference } from './reference';
+import { checkSchema } from './schema';
 
 export const MAX_LAYERS = 100;
 
@@ -97,6 +98,7 @@ export function parseConfig(b: Buffer, what: string): ImageConfig {
   if (!c || typeof c !== 'object' || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw new Error(`${what} has no rootfs.diff_ids`);
   if (c.rootfs.diff_ids.length > MAX_LAYERS) throw new Error(`image has ${c.rootfs.diff_ids.length} layers; strata supports at most ${MAX_LAYERS}`);
   c.rootfs.diff_ids.forEach((d, i) => checkDigest(d, `diff_id ${i}`));
+  checkSchema('config', c, what);
   return c;
 }
 
@@ -147,6 +149,7 @@ export function parseImageManifest(bytes: Buffer, what: string, mediaType?: stri
     if (!l.mediaType || !LAYER_TYPES.has(l.mediaType)) throw new Error(`unknown layer media type ${JSON.stringify(l.mediaType)}`);
     checkSize(l.size, `layer ${i}`);
   });
+  checkSchema('manifest', m, what);
   return { mediaType: mt, config: m.config, layers: m.layers };
 }
 
@@ -164,6 +167,7 @@ export function parseIndex(bytes: Buffer, what: string): Descriptor[] {
     checkDigest(d.digest, `${what} entry ${i}`);
     checkSize(d.size, `${what} entry ${i}`);
   });
+  checkSchema('index', idx, what);
   return idx.manifests;
 }
 
@@ -227,7 +231,9 @@ function fromOciManifest(bag: Bag, d: Descriptor, refs: string[]): SourceImage {
 
 function readOciLayout(bag: Bag): SourceImage[] {
   const index = parseJson<{ manifests?: Descriptor[] }>(bag.readSmall('index.json'), 'index.json');
-  if (!Array.isArray(index.manifests)) throw new Error('index.json has no manifests');
+  if (!index || typeof index !== 'object' || !Array.isArray(index.manifests)) throw new Error('index.json has no manifests');
+  if (index.manifests.length > 1000) throw new Error(`index.json lists ${index.manifests.length} manifests; strata reads at most 1000`);
+  checkSchema('index', index, 'index.json');
   const out: SourceImage[] = [];
   const walk = (d: Descriptor, refs: string[], depth: number) => {
     if (depth > 4) throw new Error('image indexes nested too deep');

@@ -13,7 +13,9 @@ interface HeadersModule {
 }
 
 // tar-stream's package exports hide headers.js; its absolute path is the same module
-// instance that extract.js and pack.js use.
+// instance that extract.js and pack.js use. Written against tar-stream 3.2.2, which
+// package.json pins exactly; test/image-tarbytes-upstream.test.ts fails when the installed
+// version, or the functions and call sites patched here, change.
 const headers = require(path.join(path.dirname(require.resolve('tar-stream')), 'headers.js')) as HeadersModule;
 
 function decodePaxBytes(buf: Buffer): Record<string, string> {

@@ -4,6 +4,7 @@
 // extraction of each layer, in the order of the chain, as the bytes arrive.
 import * as fs from 'node:fs';
 import { Store, ImageRecord } from '../store/store';
+import { mkdirs } from '../store/root';
 import { ImageImport, ImageLayer } from '../store/importer';
 import { chainIds, sha256 } from '../image/digest';
 import { availableBytes, LayerError } from '../image/extract';
@@ -210,7 +211,7 @@ async function pullOne(store: Store, ref: RemoteReference, o: PullOptions, ev: P
     const need = new Map<string, number>();
     for (const i of todo) need.set(parsed.layers[i].digest, parsed.layers[i].size);
     if (need.size) {
-      fs.mkdirSync(store.downloadsDir, { recursive: true, mode: 0o700 });
+      mkdirs(store.downloadsDir, 0o700);
       const total = [...need.values()].reduce((a, b) => a + b, 0);
       const room = availableBytes(store.downloadsDir);
       if (total > room) throw new Error(`${shown} needs ${total} bytes of downloads; ${room} bytes are free for the store`);

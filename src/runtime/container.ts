@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirs } from '../store/root';
 import { Store, ContainerRecord, MountState, readJson } from '../store/store';
 import { isMounted, mountContainer, removeContainer, umountContainer } from '../store/containers';
 import type { ImageConfig } from '../image/sources';
@@ -170,11 +171,11 @@ async function prepareMounted(store: Store, c: ContainerRecord, spec: RunSpec, i
   const args = processArgs(img, spec);
   const env = containerEnv(img, spec.env, { hostname, home: user.home, tty: spec.tty });
   const cwd = spec.workdir ?? (img.WorkingDir || '/');
-  for (const v of spec.volumes) fs.mkdirSync(v.host, { recursive: true });
+  for (const v of spec.volumes) mkdirs(v.host);
   const volumes = [...spec.volumes, ...(spec.imageVolumes ? anonymousVolumes(store, c, img, spec, rootfs) : [])];
   const cfg = runtimeSpec({ rootfs, readOnly: spec.readOnly, process: processSpec({ args, env, cwd, user, tty: spec.tty }), hostname, network: spec.network, etc: etcPaths, volumes });
   const bundle = file(store, c, 'bundle');
-  fs.mkdirSync(bundle, { recursive: true });
+  mkdirs(bundle);
   writeAtomic(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   return { spec, runtime, bundle, mountedByRuntime };
 }
@@ -193,7 +194,7 @@ function anonymousVolumes(store: Store, c: ContainerRecord, img: ContainerConfig
     if (!fs.existsSync(host)) {
       const tmp = host + '.tmp';
       fs.rmSync(tmp, { recursive: true, force: true });
-      fs.mkdirSync(tmp, { recursive: true });
+      mkdirs(tmp);
       const src = resolveInRoot(rootfs, norm);
       if (fs.existsSync(src) && fs.statSync(src).isDirectory()) {
         const r = spawnSync('cp', ['-a', '--', src + '/.', tmp], { encoding: 'utf8' });

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdirs } from '../store/root';
 
 export class RuntimeError extends Error {
   constructor(message: string, readonly exitCode = 125) {
@@ -27,7 +28,7 @@ export class Runtime {
 
   /** Runs a short runtime command; throws with the runtime's own one-line reason. */
   run(logFile: string, ...rest: string[]): string {
-    fs.mkdirSync(this.stateRoot, { recursive: true, mode: 0o700 });
+    mkdirs(this.stateRoot, 0o700);
     const r = spawnSync(this.bin, this.args(logFile, ...rest), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new RuntimeError(`cannot run ${this.bin}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed' : r.error.message}`);
     if (r.status !== 0) throw new RuntimeError(`${this.bin} ${rest[0]} failed: ${errorFrom(logFile, r.stderr)}`);

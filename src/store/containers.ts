@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Store, ContainerRecord, ImageRecord, MountState } from './store';
+import { causeOf, mkdirs } from './root';
 import { mountOverlay } from '../native';
 import { launchDaemon } from '../launch';
 
@@ -160,9 +161,9 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   const mnt = path.resolve(mountpoint ?? path.join(store.containerDir(c.id), 'merged'));
   if (mountHealth(mnt) === 'stale') lazyUnmount(mnt); // a dead daemon's mount left without mount state
   try {
-    fs.mkdirSync(mnt, { recursive: true });
+    mkdirs(mnt);
   } catch (e) {
-    throw new Error(`cannot create mountpoint ${mnt}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot create mountpoint ${mnt}: ${causeOf(e as NodeJS.ErrnoException)}`);
   }
   if (mountedFsType(mnt)) throw new Error(`${mnt} is already a mount point`);
   const opts = mountOptions(store, c, driver);

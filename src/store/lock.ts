@@ -72,13 +72,16 @@ export class StoreLock {
   async acquire(timeoutMs = 120_000, onWait?: () => void): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let waited = false;
+    let breaks = 0;
     for (;;) {
       if (tryCreate(this.file, this.me)) {
         this.held = true;
         return;
       }
       const c = readOrNull(this.file);
-      if (c !== null && !holderAlive(c)) {
+      // a lock that cannot be broken (someone else is breaking it, or rm fails) is waited for
+      // like a live one: the deadline bounds every way round this loop
+      if (c !== null && !holderAlive(c) && breaks++ < 100) {
         this.tryBreakStale();
         continue;
       }

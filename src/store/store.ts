@@ -10,6 +10,7 @@
 //   repositories.json            { "repo:tag": "sha256:ID" }
 //   containers/ID/               container.json, upper/, work/, merged/, mount.json
 //   txn.json                     only while images+tags are being committed (see commitImages)
+//   strata-store.json            the marker: {"layout": 1} (see root.ts)
 // Every change is written under tmp/ and renamed into place; the last rename is the
 // commit point, and whatever a crash leaves behind is collected by the next command.
 import * as fs from 'node:fs';
@@ -19,6 +20,7 @@ import { StoreLock } from './lock';
 import { hex } from '../image/digest';
 import type { TreeDigest } from './treedigest';
 import { usage } from './usage';
+import { RootState, StoreRootError, causeOf, prepareRoot, probeRoot } from './root';
 
 export interface LayerRecord {
   chainId: string;
@@ -92,9 +94,21 @@ export class Store {
     this.lock = new StoreLock(path.join(root, 'lock'));
   }
 
+  /**
+   * The store at ROOT, for reading: nothing is created (a missing or empty root reads as an
+   * empty store); the first withLock creates or marks it. Throws a one-line StoreRootError
+   * when ROOT is not usable (not a directory, unmarked and not empty, unreadable).
+   */
   static open(root: string): Store {
-    for (const d of ['', 'tmp', 'blobs/sha256', 'layers', 'l', 'images', 'containers']) fs.mkdirSync(path.join(root, d), { recursive: true, mode: 0o700 });
-    return new Store(root);
+    const s = new Store(root);
+    s.state = probeRoot(root);
+    return s;
+  }
+
+  /** What was at the root when opened (see root.ts); null for a Store made with new. */
+  state: RootState | null = null;
+  get exists(): boolean {
+    return this.state === null || this.state.kind === 'marked' || this.state.kind === 'legacy';
   }
 
   // ---- paths ----
@@ -133,8 +147,20 @@ export class Store {
     return fs.mkdtempSync(path.join(this.tmpRoot, prefix + '-'));
   }
 
+  /** Creates (missing or empty root) or marks (legacy) the store, so that a writer can lock it. */
+  prepare(): void {
+    prepareRoot(this.root);
+    this.state = probeRoot(this.root);
+  }
+
   async withLock<T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> {
-    await this.lock.acquire(undefined, onWait);
+    this.prepare();
+    try {
+      await this.lock.acquire(undefined, onWait);
+    } catch (e) {
+      if (typeof (e as NodeJS.ErrnoException).code === 'string') throw new StoreRootError(`cannot lock the store at ${this.root}: ${causeOf(e as NodeJS.ErrnoException)}`);
+      throw e;
+    }
     // Ctrl-C: drop the lock now; what the command left under tmp/ is garbage for the next one
     const onSignal = (sig: NodeJS.Signals) => {
       this.lock.release();
@@ -212,7 +238,7 @@ export class Store {
   images(): ImageRecord[] {
     const out: ImageRecord[] = [];
     const pending = this.pendingImages();
-    for (const f of fs.readdirSync(path.join(this.root, 'images'))) {
+    for (const f of listDir(path.join(this.root, 'images'))) {
       if (!f.endsWith('.json') || pending.has('sha256:' + f.slice(0, -5))) continue;
       try {
         out.push(JSON.parse(fs.readFileSync(path.join(this.root, 'images', f), 'utf8')) as ImageRecord);
@@ -315,7 +341,7 @@ export class Store {
   // ---- containers ----
   containers(): ContainerRecord[] {
     const out: ContainerRecord[] = [];
-    for (const id of fs.readdirSync(path.join(this.root, 'containers'))) {
+    for (const id of listDir(path.join(this.root, 'containers'))) {
       const c = this.container(id);
       if (c) out.push(c);
     }
@@ -376,6 +402,16 @@ export class Store {
       const p = path.join(this.root, 'l', s);
       if (!fs.existsSync(p)) fs.rmSync(p, { force: true }); // dangling: its layer is gone
     }
+  }
+}
+
+/** A directory's entries; none when it does not exist (a store not created yet). */
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
   }
 }
 

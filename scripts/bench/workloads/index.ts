@@ -5,6 +5,7 @@ import { createMount, importImage, pullImage, pushImage } from './tools';
 import { buildDockerfile, runTrue } from './runtime';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
+import { loadZstd, zstdDecode } from './zstd';
 
 /** In the order they run and are reported. */
 export const allWorkloads: Workload[] = [
@@ -24,6 +25,8 @@ export const allWorkloads: Workload[] = [
   walkMem,
   newContainer,
   importImage,
+  zstdDecode,
+  loadZstd,
   createMount,
   runTrue,
   buildDockerfile,

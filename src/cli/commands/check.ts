@@ -24,9 +24,9 @@ something still uses: damage is reported only.`,
   ).action(async (o: Common & { repair?: boolean }) => {
     const { checkStore, problemLine } = await import('../../store/check');
     const root = rootOf(o);
-    const fs = await import('node:fs');
-    if (!fs.existsSync(root)) throw new Error(`check: no store at ${root}`);
     const store = openStore(o);
+    if (!store.exists) throw new Error(`check: no store at ${root}`);
+    if (o.repair) store.prepare(); // marks a store made before markers existed
     // the lock keeps other commands out, without the garbage collection that withLock runs
     await store.lock.acquire(undefined, sayWaiting);
     let r;

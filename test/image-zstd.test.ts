@@ -1,0 +1,77 @@
+// The zstd decoder (Node's zlib where it has zstd, zstd-napi otherwise) against the zstd
+// tool: same bytes for the fixture layers, concatenated frames, any chunking; truncated
+// and corrupt input are errors that say zstd.
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FIXTURES } from './image-helpers';
+import { decompressor, zstdDecoder } from '../src/image/compression';
+
+async function decode(input: Buffer | string, chunk = 1 << 16): Promise<{ sha: string; n: number }> {
+  const h = createHash('sha256');
+  let n = 0;
+  const src = typeof input === 'string' ? fs.createReadStream(input) : Readable.from((function* () {
+    for (let i = 0; i < input.length; i += chunk) yield input.subarray(i, i + chunk);
+  })());
+  await pipeline(src, decompressor('zstd'), new Writable({
+    write(b: Buffer, _e, cb) {
+      h.update(b);
+      n += b.length;
+      cb();
+    },
+  }));
+  return { sha: h.digest('hex'), n };
+}
+
+const zstdTool = (args: string[], input?: Buffer): Buffer => execFileSync('zstd', args, { input, maxBuffer: 1 << 28 });
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+const blobs = fs.readdirSync(path.join(FIXTURES, 'oci-zstd', 'blobs', 'sha256')).map((f) => path.join(FIXTURES, 'oci-zstd', 'blobs', 'sha256', f)).filter((f) => fs.readFileSync(f).subarray(0, 4).readUInt32LE(0) === 0xfd2fb528);
+
+test(`fixture layers decode to the zstd tool's bytes (${zstdDecoder()})`, async (t) => {
+  t.true(blobs.length >= 3, 'the zstd fixture has its three layers');
+  for (const b of blobs) {
+    const want = zstdTool(['-dc', '--', b]);
+    const got = await decode(b);
+    t.is(got.n, want.length, b);
+    t.is(got.sha, sha(want), b);
+  }
+});
+
+test('the other decoder too: zstd-napi is built and gives the same bytes', async (t) => {
+  const prev = process.env.STRATA_ZSTD_NAPI;
+  process.env.STRATA_ZSTD_NAPI = '1';
+  try {
+    t.is(zstdDecoder(), 'zstd-napi');
+    const small = blobs.sort((a, b) => fs.statSync(a).size - fs.statSync(b).size)[1];
+    t.is((await decode(small)).sha, sha(zstdTool(['-dc', '--', small])));
+  } finally {
+    if (prev === undefined) delete process.env.STRATA_ZSTD_NAPI;
+    else process.env.STRATA_ZSTD_NAPI = prev;
+  }
+});
+
+for (const decoder of ['default', 'zstd-napi']) {
+  test(`${decoder}: concatenated frames, one-byte chunks, empty frames; truncated and corrupt input fail naming zstd`, async (t) => {
+    if (decoder === 'zstd-napi') process.env.STRATA_ZSTD_NAPI = '1';
+    t.teardown(() => {
+      delete process.env.STRATA_ZSTD_NAPI;
+    });
+    const a = Buffer.concat([Buffer.from('first frame '.repeat(5000)), randomBytes(40_000)]);
+    const b = Buffer.from('second '.repeat(3000));
+    const za = zstdTool(['-c', '-q'], a);
+    const zb = zstdTool(['-c', '-q'], b);
+    const both = Buffer.concat([za, zb]);
+    t.is((await decode(both)).sha, sha(Buffer.concat([a, b])));
+    t.is((await decode(both, 1)).sha, sha(Buffer.concat([a, b])), 'fed a byte at a time');
+    t.is((await decode(zstdTool(['-c', '-q'], Buffer.alloc(0)))).n, 0);
+    await t.throwsAsync(decode(za.subarray(0, za.length - 5)), { message: /zstd/ });
+    const bad = Buffer.from(za);
+    bad.fill(0x55, 20, 4000);
+    await t.throwsAsync(decode(bad), { message: /zstd/ });
+  });
+}
