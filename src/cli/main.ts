@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { DEFAULT_ROOT } from '../store/store';
 import { commands } from './commands';
 import { setProgram } from './context';
+import { strataVersion } from './version';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .name('strata')
     .description('Container image layer store with union mounts (strata-fs or kernel overlayfs)')
     .option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`)
+    .version(`strata version ${strataVersion()}`, '-v, --version', 'print the version and exit')
     .showHelpAfterError(false)
     // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours
     .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
@@ -22,6 +24,11 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // bare `strata` (global options at most): the help, and success, as docker does
+  if (argv.every((a, i) => a.startsWith('--root') || argv[i - 1] === '--root')) {
+    program.outputHelp();
+    return 0;
+  }
   let finished = false;
   // a promise that can never settle would otherwise end the process silently with 0
   process.once('beforeExit', () => {

@@ -29,7 +29,8 @@ import * as pull from './pull';
 import * as push from './push';
 import * as login from './login';
 import * as search from './search';
+import * as version from './version';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo,
+  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo, version,
 ];
