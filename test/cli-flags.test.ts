@@ -2,7 +2,7 @@
 import test from 'ava';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { mkTmp, strata, STRATA } from './image-helpers';
+import { makeTar, mkTmp, strata, STRATA, writeOciLayout } from './image-helpers';
 
 const bare = (args: string[]) => {
   const r = spawnSync(process.execPath, [STRATA, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -33,4 +33,114 @@ test('--version, -v, version; bare strata prints help and exits 0', (t) => {
   const bad = bare(['no-such-command']);
   t.is(bad.code, 1);
   t.regex(bad.stderr, /unknown command/);
+});
+
+async function threeImages(t: { teardown(fn: () => void): void }): Promise<{ d: string; root: string }> {
+  const d = mkTmp(t);
+  const root = path.join(d, 'store');
+  const base = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/os', body: 'base' }]);
+  const top = await makeTar([{ name: 'etc/app', body: 'app' }]);
+  const other = await makeTar([{ name: 'x', body: 'x' }]);
+  writeOciLayout(
+    path.join(d, 'oci'),
+    [
+      { ref: 'base:1', layers: [{ tar: base }] },
+      { ref: 'me/app:2', layers: [{ tar: base }, { tar: top }], history: ['base', 'app'] },
+      { layers: [{ tar: other }] },
+    ],
+    (img, i) => {
+      img.config.created = ['2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z', '2024-03-01T00:00:00Z'][i];
+      img.config.config = { Labels: i === 1 ? { tier: 'web', team: 'a' } : { tier: 'db' }, Cmd: ['/bin/sh'] };
+      if (i === 1) (img.config.history as unknown[]).splice(1, 0, { created: '2024-02-01T00:00:00Z', created_by: '/bin/sh -c #(nop)  ENV A=1 and a long tail that docker would cut off', empty_layer: true });
+    },
+  );
+  const r = strata(root, ['load', path.join(d, 'oci')]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return { d, root };
+}
+
+const ids = (root: string, args: string[]) => {
+  const r = strata(root, args);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.stdout.split('\n').filter(Boolean);
+};
+
+test('images: -q, --no-trunc, --format, --filter (dangling, reference wildcards, before, since, label)', async (t) => {
+  const { root } = await threeImages(t);
+  const all = JSON.parse(strata(root, ['images', '--json']).stdout) as Array<{ repository: string; tag: string; id: string }>;
+  const idOf = (repo: string) => all.find((r) => r.repository === repo)!.id;
+  t.deepEqual(ids(root, ['images', '-q']), [idOf('<none>'), idOf('me/app'), idOf('base')].map((i) => i.slice(7, 19)), 'newest first, short ids');
+  t.deepEqual(ids(root, ['images', '-q', '--no-trunc']), [idOf('<none>'), idOf('me/app'), idOf('base')]);
+  t.deepEqual(ids(root, ['images', '--format', '{{.Repository}}:{{.Tag}}']), ['<none>:<none>', 'me/app:2', 'base:1']);
+  t.deepEqual(ids(root, ['images', '--filter', 'dangling=true', '--format', '{{.ID}}']), [idOf('<none>').slice(7, 19)]);
+  t.deepEqual(ids(root, ['images', '--filter', 'dangling=false', '--format', '{{.Repository}}']), ['me/app', 'base']);
+  t.deepEqual(ids(root, ['images', '--filter', 'reference=me/*', '--format', '{{.Repository}}']), ['me/app']);
+  t.deepEqual(ids(root, ['images', '--filter', 'reference=*', '--format', '{{.Repository}}']), ['base'], '* does not cross a /');
+  t.deepEqual(ids(root, ['images', '--filter', 'reference=*:1', '--filter', 'reference=me/app:*', '--format', '{{.Repository}}']), ['me/app', 'base'], 'one key twice: either');
+  t.deepEqual(ids(root, ['images', '--filter', 'before=me/app:2', '--format', '{{.Repository}}']), ['base']);
+  t.deepEqual(ids(root, ['images', '--filter', 'since=base:1', '--format', '{{.Repository}}']), ['<none>', 'me/app']);
+  t.deepEqual(ids(root, ['images', '--filter', 'since=base:1', '--filter', 'dangling=false', '--format', '{{.Repository}}']), ['me/app'], 'different keys: both');
+  t.deepEqual(ids(root, ['images', '--filter', 'label=tier=db', '--format', '{{.Repository}}']), ['<none>', 'base']);
+  t.deepEqual(ids(root, ['images', '--filter', 'label=team', '--format', '{{.Repository}}']), ['me/app']);
+  const js = ids(root, ['images', '--format', 'json', 'me/app']).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.is(js.length, 1);
+  t.like(js[0], { Repository: 'me/app', Tag: '2', ID: idOf('me/app').slice(7, 19), CreatedAt: '2024-02-01 00:00:00 +0000 UTC', Containers: 0 });
+  t.regex(String(js[0].CreatedSince), / ago$/);
+  const tbl = strata(root, ['images', '--format', 'table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}', 'base']).stdout.split('\n');
+  t.regex(tbl[0], /^REPOSITORY +TAG +IMAGE ID$/);
+  t.regex(tbl[1], /^base +1 +[0-9a-f]{12}$/);
+  t.is(tbl[0].indexOf('TAG'), tbl[1].indexOf('1'), 'columns aligned');
+  const bad = strata(root, ['images', '--filter', 'color=red']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^strata: invalid filter 'color'/);
+  t.regex(strata(root, ['images', '--format', '{{.Nope}}']).stderr, /^strata: format: .*no field Nope/);
+  t.regex(strata(root, ['images', '--filter', 'before=ghost']).stderr, /no such image: ghost/);
+});
+
+test('history: docker columns, <missing>, empty layers, -q, --no-trunc, -H=false, --format', async (t) => {
+  const { root } = await threeImages(t);
+  const h = strata(root, ['history', 'me/app:2']);
+  t.is(h.code, 0, h.stderr);
+  const lines = h.stdout.trimEnd().split('\n');
+  t.regex(lines[0], /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$/);
+  t.is(lines.length, 4, 'header + 3 history entries (one makes no layer)');
+  t.regex(lines[1], /^[0-9a-f]{12} +.+ ago +app +[\d.]+k?B$/);
+  t.regex(lines[2], /^<missing> +.+ ago +\/bin\/sh -c #\(nop\)  ENV A=1 and a long tail t… +0B$/);
+  t.regex(lines[3], /^<missing> +.+ ago +base +[\d.]+k?B$/);
+  const q = ids(root, ['history', '-q', 'me/app:2']);
+  t.is(q.length, 3);
+  t.regex(q[0], /^[0-9a-f]{12}$/);
+  t.deepEqual(q.slice(1), ['<missing>', '<missing>']);
+  t.regex(ids(root, ['history', '-q', '--no-trunc', 'me/app:2'])[0], /^sha256:[0-9a-f]{64}$/);
+  const nt = strata(root, ['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'me/app:2']).stdout;
+  t.regex(nt, /docker would cut off/);
+  const raw = ids(root, ['history', '-H=false', '--format', '{{.CreatedSince}}|{{.Size}}', 'me/app:2']);
+  t.deepEqual(raw.map((l) => l.replace(/\|[1-9]\d*$/, '|N')), ['2024-01-01T00:00:00Z|N', '2024-02-01T00:00:00Z|0', '2024-01-01T00:00:00Z|N']);
+  t.regex(ids(root, ['history', '--human=false', '--format', '{{.Size}}', 'me/app:2'])[0], /^[1-9]\d*$/);
+  const js = JSON.parse(ids(root, ['history', '--format', 'json', 'me/app:2'])[1]) as Record<string, unknown>;
+  t.like(js, { ID: '<missing>', Size: '0B', Comment: '' });
+});
+
+test('ps: -q, --no-trunc, --format, --filter status/name/id/ancestor', async (t) => {
+  const { root } = await threeImages(t);
+  const mk = (name: string, img: string) => {
+    const r = strata(root, ['create', '--name', name, img]);
+    t.is(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const web = mk('web', 'me/app:2');
+  const db = mk('db', 'base:1');
+  t.deepEqual(ids(root, ['ps', '-q']), [], 'none running');
+  t.deepEqual(ids(root, ['ps', '-aq']).sort(), [web.slice(0, 12), db.slice(0, 12)].sort());
+  t.deepEqual(ids(root, ['ps', '-aq', '--no-trunc']).sort(), [web, db].sort());
+  t.deepEqual(ids(root, ['ps', '-q', '--filter', 'status=created']).sort(), [web.slice(0, 12), db.slice(0, 12)].sort(), 'status implies -a');
+  t.deepEqual(ids(root, ['ps', '-q', '--filter', 'status=exited']), []);
+  t.deepEqual(ids(root, ['ps', '-a', '--filter', 'name=^w', '--format', '{{.Names}}']), ['web']);
+  t.deepEqual(ids(root, ['ps', '-a', '--filter', `id=${db.slice(0, 5)}`, '--format', '{{.Names}}']), ['db']);
+  t.deepEqual(ids(root, ['ps', '-a', '--filter', 'ancestor=base:1', '--format', '{{.Names}}']).sort(), ['db', 'web'], 'me/app:2 is built on base:1');
+  t.deepEqual(ids(root, ['ps', '-a', '--filter', 'ancestor=me/app:2', '--format', '{{.Names}} {{.Image}} {{.State}} {{.Status}}']), ['web me/app:2 created Created']);
+  const tbl = strata(root, ['ps', '-a', '--format', 'table {{.Names}}\\t{{.State}}', '--filter', 'name=db']).stdout;
+  t.regex(tbl, /^NAMES +STATE\ndb +created\n$/);
+  t.regex(strata(root, ['ps', '--filter', 'status=sleeping']).stderr, /invalid filter 'status=sleeping'/);
+  t.regex(strata(root, ['ps', '--filter', 'label=x']).stderr, /invalid filter 'label'/);
 });

@@ -27,3 +27,17 @@ export const shortId = (d: string): string => d.replace(/^sha256:/, '').slice(0,
 export const showPath = (p: string): string => Buffer.from(p, 'latin1').toString('utf8');
 /** A path typed by the user (UTF-8) as a byte string, the store's form (see image/tarbytes.ts). */
 export const utf8ToBytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+
+/** A time as Go's time.Time prints it ("2026-01-02 03:04:05 +0000 UTC"), docker's CreatedAt. */
+export function goTime(iso: string | null): string {
+  if (!iso) return '';
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return '';
+  return t.toISOString().replace('T', ' ').replace(/\.\d+Z$|Z$/, '') + ' +0000 UTC';
+}
+
+/** docker's Ellipsis: at most n characters, the last one "…" when cut. */
+export function ellipsis(s: string, n: number): string {
+  const c = [...s];
+  return c.length > n ? c.slice(0, n - 1).join('') + '…' : s;
+}

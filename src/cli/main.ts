@@ -22,10 +22,19 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** argv is nothing but complete --root options: `strata`, `strata --root DIR`. */
+function onlyGlobalOptions(argv: string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--root' && i + 1 < argv.length) i++;
+    else if (!argv[i].startsWith('--root=')) return false;
+  }
+  return true;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   // bare `strata` (global options at most): the help, and success, as docker does
-  if (argv.every((a, i) => a.startsWith('--root') || argv[i - 1] === '--root')) {
+  if (onlyGlobalOptions(argv)) {
     program.outputHelp();
     return 0;
   }
