@@ -181,3 +181,29 @@ test('inspect: docker\'s shape, several arguments, -f, containers with GraphDriv
   t.deepEqual(ids(root, ['inspect', '--type', 'container', '-f', '{{.Name}} {{.State.Status}}', 'web']), ['/web created']);
   t.regex(strata(root, ['inspect', '--type', 'container', 'base:1']).stderr, /no such container: base:1/);
 });
+
+test('rmi, rm, tag with several arguments: each on its own, failures on stderr, exit 1', async (t) => {
+  const { root } = await threeImages(t);
+  const tg = strata(root, ['tag', 'base:1', 'b2', 'Bad!!', 'b3:x']);
+  t.is(tg.code, 1);
+  t.is(tg.stderr.split('\n').filter(Boolean).length, 1);
+  t.regex(tg.stderr, /^strata: invalid repository name "Bad!!"/);
+  t.deepEqual(ids(root, ['images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=b*']).sort(), ['b2:latest', 'b3:x', 'base:1']);
+  for (const n of ['c1', 'c2']) t.is(strata(root, ['create', '--name', n, 'me/app:2']).code, 0);
+  const rm = strata(root, ['rm', 'c1', 'ghost', 'c2', 'c1']);
+  t.is(rm.code, 1);
+  t.is(rm.stdout, 'c1\nc2\n');
+  t.is(rm.stderr, 'strata: no such container: ghost\n');
+  t.deepEqual(ids(root, ['ps', '-aq']), []);
+  // base's id is listed once per tag (3 times): deleted once, the repeats are skipped
+  const q = ids(root, ['images', '-q']);
+  t.is(q.length, 5);
+  const all = strata(root, ['rmi', '-f', ...q, 'ghost:1']);
+  t.is(all.code, 1, all.stderr);
+  t.is(all.stderr, 'strata: no such image: ghost:1\n');
+  const lines = all.stdout.split('\n').filter(Boolean);
+  t.is(lines.filter((l) => l.startsWith('Untagged: ')).length, 4);
+  t.is(new Set(lines).size, lines.length, 'nothing printed twice');
+  t.is(lines.filter((l) => /^Deleted: sha256:/.test(l)).length, 3 + 3, 'three images, three layers');
+  t.deepEqual(ids(root, ['images', '-qa']), []);
+});
