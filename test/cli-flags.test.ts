@@ -1,5 +1,6 @@
 // docker's everyday flags and output shapes, through the real CLI on a temp store.
 import test from 'ava';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeTar, mkTmp, strata, STRATA, writeOciLayout } from './image-helpers';
@@ -206,4 +207,26 @@ test('rmi, rm, tag with several arguments: each on its own, failures on stderr, 
   t.is(new Set(lines).size, lines.length, 'nothing printed twice');
   t.is(lines.filter((l) => /^Deleted: sha256:/.test(l)).length, 3 + 3, 'three images, three layers');
   t.deepEqual(ids(root, ['images', '-qa']), []);
+});
+
+test('save to stdout (no -o, or -o -), refused on a terminal; load -i - and load -q', async (t) => {
+  const { d, root } = await threeImages(t);
+  const viaStdout = spawnSync(process.execPath, [STRATA, '--root', root, 'save', 'me/app:2'], { maxBuffer: 1 << 28, timeout: 120_000 });
+  t.is(viaStdout.status, 0, String(viaStdout.stderr));
+  const dash = spawnSync(process.execPath, [STRATA, '--root', root, 'save', '-o', '-', 'me/app:2'], { maxBuffer: 1 << 28, timeout: 120_000 });
+  t.is(dash.status, 0, String(dash.stderr));
+  t.true(viaStdout.stdout.equals(dash.stdout), 'the same archive both ways');
+  const f = path.join(d, 'app.tar');
+  t.is(strata(root, ['save', '-o', f, 'me/app:2']).code, 0);
+  t.true(fs.readFileSync(f).equals(viaStdout.stdout), 'and the same as with -o FILE');
+  const root2 = path.join(d, 'store2');
+  const ld = spawnSync(process.execPath, [STRATA, '--root', root2, 'load', '-q', '-i', '-'], { input: viaStdout.stdout, encoding: 'utf8', timeout: 120_000 });
+  t.is(ld.status, 0, ld.stderr);
+  t.is(ld.stdout, 'Loaded image: me/app:2\n');
+  t.is(ld.stderr, '');
+  t.deepEqual(ids(root2, ['images', '--format', '{{.Repository}}:{{.Tag}}']), ['me/app:2']);
+  // on a terminal (script(1) gives the command a pty): one line, no archive bytes
+  const tty = spawnSync('script', ['-qec', `${process.execPath} ${STRATA} --root ${root} save me/app:2`, '/dev/null'], { encoding: 'latin1', timeout: 120_000 });
+  t.is(tty.status, 1, tty.stdout);
+  t.regex(tty.stdout, /^strata: cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout[^\n]*\r?\n$/);
 });
