@@ -230,3 +230,23 @@ test('save to stdout (no -o, or -o -), refused on a terminal; load -i - and load
   t.is(tty.status, 1, tty.stdout);
   t.regex(tty.stdout, /^strata: cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout[^\n]*\r?\n$/);
 });
+
+test('commit -c/--change, -a, -m', async (t) => {
+  const { root } = await threeImages(t);
+  t.is(strata(root, ['create', '--name', 'web', 'me/app:2']).code, 0);
+  const c = strata(root, ['commit', '-a', 'Jane <jane@example.com>', '-m', 'tuned', '-c', 'CMD ["nginx", "-g", "daemon off;"]', '--change', 'ENV MODE=prod', '-c', 'EXPOSE 80', '-c', 'LABEL tier=edge', '-c', 'WORKDIR /srv', 'web', 'me/web:1']);
+  t.is(c.code, 0, c.stderr);
+  const [img] = JSON.parse(strata(root, ['inspect', 'me/web:1']).stdout) as Array<Record<string, any>>;
+  t.deepEqual(img.Config.Cmd, ['nginx', '-g', 'daemon off;']);
+  t.deepEqual(img.Config.Env, ['MODE=prod']);
+  t.deepEqual(img.Config.ExposedPorts, { '80/tcp': {} });
+  t.deepEqual(img.Config.Labels, { tier: 'edge', team: 'a' });
+  t.is(img.Config.WorkingDir, '/srv');
+  t.is(img.Author, 'Jane <jane@example.com>');
+  t.is(img.Comment, 'tuned');
+  t.is(ids(root, ['history', '--format', '{{.Comment}}', 'me/web:1'])[0], 'tuned');
+  const bad = strata(root, ['commit', '-c', 'RUN make', 'web', 'me/web:2']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^strata: --change "RUN make": RUN is not one commit can apply/);
+  t.regex(strata(root, ['inspect', 'me/web:2']).stderr, /no such image/, 'nothing committed');
+});

@@ -3,6 +3,7 @@ import test from 'ava';
 import { humanDuration, timeAgo } from '../src/units';
 import { compile, formatRows } from '../src/cli/template';
 import { parseFilters, pathMatch, referenceMatch, boolFilter } from '../src/cli/filter';
+import { applyChanges } from '../src/build/changes';
 
 const S = 1000;
 const M = 60 * S;
@@ -93,4 +94,39 @@ test('filters: keys, alternatives, docker wildcard references', (t) => {
   t.true(referenceMatch('me/*:*', 'me/app', '2'));
   t.false(referenceMatch('app', 'me/app', '2'));
   t.true(referenceMatch('127.0.0.1:5000/*', '127.0.0.1:5000/x', 'latest'));
+});
+
+test('commit --change: docker\'s instructions, JSON and shell forms, $VARS from Env', (t) => {
+  const base = { Env: ['PATH=/usr/bin', 'HOME=/root'], Cmd: ['/bin/sh'], WorkingDir: '/srv', Labels: { a: '1' } };
+  const c = applyChanges(base, [
+    'CMD ["nginx", "-g", "daemon off;"]',
+    'ENV MODE=prod DIR=$HOME/app',
+    'env LEGACY value with spaces',
+    'EXPOSE 80 53/UDP',
+    'LABEL b="two words" a=3',
+    'USER www:www',
+    'VOLUME ["/data", "/logs"]',
+    'VOLUME /cache',
+    'WORKDIR rel',
+    'ONBUILD RUN make',
+  ]);
+  t.deepEqual(c.Cmd, ['nginx', '-g', 'daemon off;']);
+  t.deepEqual(c.Env, ['PATH=/usr/bin', 'HOME=/root', 'MODE=prod', 'DIR=/root/app', 'LEGACY=value with spaces']);
+  t.deepEqual(c.ExposedPorts, { '80/tcp': {}, '53/udp': {} });
+  t.deepEqual(c.Labels, { a: '3', b: 'two words' });
+  t.is(c.User, 'www:www');
+  t.deepEqual(Object.keys(c.Volumes ?? {}), ['/data', '/logs', '/cache']);
+  t.is(c.WorkingDir, '/srv/rel');
+  t.deepEqual(c.OnBuild, ['RUN make']);
+  t.deepEqual(base.Env, ['PATH=/usr/bin', 'HOME=/root'], 'the base is not changed');
+  t.deepEqual(applyChanges(base, ['CMD echo hi']).Cmd, ['/bin/sh', '-c', 'echo hi'], 'shell form');
+  const ep = applyChanges(base, ['ENTRYPOINT ["/init"]']);
+  t.deepEqual(ep.Entrypoint, ['/init']);
+  t.is(ep.Cmd, null, 'a new ENTRYPOINT drops the old CMD');
+  t.deepEqual(applyChanges(base, ['CMD ["x"]', 'ENTRYPOINT /init']).Cmd, ['x'], 'unless CMD is given too');
+  t.deepEqual(applyChanges(base, ['ENTRYPOINT /init']).Entrypoint, ['/bin/sh', '-c', '/init']);
+  t.throws(() => applyChanges(base, ['RUN make']), { message: /--change "RUN make": RUN is not one commit can apply/ });
+  t.throws(() => applyChanges(base, ['EXPOSE http']), { message: /invalid port "http\/tcp"/ });
+  t.throws(() => applyChanges(base, ['LABEL novalue']), { message: /syntax is KEY=VALUE/ });
+  t.throws(() => applyChanges(base, ['USER']), { message: /USER requires an argument/ });
 });
