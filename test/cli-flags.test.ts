@@ -3,7 +3,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { makeTar, mkTmp, strata, STRATA, writeOciLayout } from './image-helpers';
+import { DRIVER, makeTar, mkTmp, strata, STRATA, writeOciLayout } from './image-helpers';
 
 const bare = (args: string[]) => {
   const r = spawnSync(process.execPath, [STRATA, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -249,4 +249,31 @@ test('commit -c/--change, -a, -m', async (t) => {
   t.is(bad.code, 1);
   t.regex(bad.stderr, /^strata: --change "RUN make": RUN is not one commit can apply/);
   t.regex(strata(root, ['inspect', 'me/web:2']).stderr, /no such image/, 'nothing committed');
+});
+
+test('mount refuses a non-empty dir (unless --force) and a live mountpoint; umount of an unmounted container says so, exit 0', async (t) => {
+  const { d, root } = await threeImages(t);
+  for (const n of ['a', 'b']) t.is(strata(root, ['create', '--name', n, 'me/app:2']).code, 0);
+  const u = strata(root, ['umount', 'a']);
+  t.is(u.code, 0, u.stderr);
+  t.is(u.stdout, '');
+  t.is(u.stderr, 'strata: container a is not mounted\n');
+  const full = path.join(d, 'full');
+  fs.mkdirSync(full);
+  fs.writeFileSync(path.join(full, 'precious'), 'x');
+  const r = strata(root, ['mount', '--driver', DRIVER, 'a', full]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^strata: mountpoint .*full is not empty \(1 entry, e\.g\. precious\): use an empty directory, or --force to mount over it\n$/);
+  const mnt = path.join(d, 'mnt');
+  const m = strata(root, ['mount', '--driver', DRIVER, 'a', mnt]);
+  t.is(m.code, 0, m.stderr);
+  const second = strata(root, ['mount', '--driver', DRIVER, 'b', mnt]);
+  t.is(second.code, 1);
+  t.regex(second.stderr, /^strata: .*mnt is already a mount point \(container a is mounted there\)/);
+  t.is(fs.readFileSync(path.join(mnt, 'etc/app'), 'utf8'), 'app', 'a is still the one mounted');
+  const forced = strata(root, ['mount', '--driver', DRIVER, '--force', 'b', full]);
+  t.is(forced.code, 0, forced.stderr);
+  t.false(fs.existsSync(path.join(full, 'precious')), 'hidden under the mount');
+  t.is(strata(root, ['umount', 'a', 'b']).code, 0);
+  t.is(fs.readFileSync(path.join(full, 'precious'), 'utf8'), 'x', 'and back after umount');
 });

@@ -144,7 +144,12 @@ export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): 
   return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
 }
 
-export async function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): Promise<MountState> {
+export interface MountOptions {
+  /** mount over a directory that has files in it (they are hidden while mounted) */
+  force?: boolean;
+}
+
+export async function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver, mo: MountOptions = {}): Promise<MountState> {
   let cur = isMounted(store, c);
   if (cur && mountHealth(cur.mountpoint) === 'stale') {
     // its daemon died (kill -9, OOM): the upper holds everything written; start over
@@ -164,7 +169,20 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   } catch (e) {
     throw new Error(`cannot create mountpoint ${mnt}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (mountedFsType(mnt)) throw new Error(`${mnt} is already a mount point`);
+  if (mountedFsType(mnt)) {
+    const holder = store.containers().find((o) => o.id !== c.id && store.mountState(o.id)?.mountpoint === mnt);
+    throw new Error(`${mnt} is already a mount point${holder ? ` (container ${holder.name} is mounted there)` : ''}: give another directory`);
+  }
+  // files there would be hidden under the mount, and whoever put them there surprised
+  if (!mo.force && mnt !== path.join(store.containerDir(c.id), 'merged')) {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(mnt);
+    } catch (e) {
+      throw new Error(`cannot use mountpoint ${mnt}: ${(e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'not a directory' : (e as Error).message}`);
+    }
+    if (entries.length) throw new Error(`mountpoint ${mnt} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries[0]}): use an empty directory, or --force to mount over it`);
+  }
   const opts = mountOptions(store, c, driver);
   if (driver === 'overlay' && opts.length > 4000) throw new Error(`mount options too long (${opts.length} bytes): store root path too long for ${c.layers.length} layers`);
   // a leftover work/ from an unclean unmount makes overlayfs refuse: start it fresh
