@@ -277,3 +277,49 @@ test('mount refuses a non-empty dir (unless --force) and a live mountpoint; umou
   t.is(strata(root, ['umount', 'a', 'b']).code, 0);
   t.is(fs.readFileSync(path.join(full, 'precious'), 'utf8'), 'x', 'and back after umount');
 });
+
+test('image prune [-a], container prune, system df, system prune; image/container groups as aliases', async (t) => {
+  const { root } = await threeImages(t);
+  t.deepEqual(ids(root, ['image', 'ls', '--format', '{{.Repository}}']), ids(root, ['images', '--format', '{{.Repository}}']));
+  t.deepEqual(ids(root, ['container', 'ls', '-aq']), []);
+  t.is(strata(root, ['container', 'create', '--name', 'web', 'me/app:2']).code, 0);
+  t.is(strata(root, ['create', '--name', 'old', 'base:1']).code, 0);
+  t.deepEqual(ids(root, ['container', 'ls', '-a', '--format', '{{.Names}}']).sort(), ['old', 'web']);
+  t.deepEqual(ids(root, ['container', 'inspect', '-f', '{{.Name}}', 'web']), ['/web']);
+  t.regex(strata(root, ['image', 'inspect', 'web']).stderr, /no such image: web/, 'image inspect looks for images only');
+  t.regex(strata(root, ['image', 'frob']).stderr, /^strata: unknown command 'image frob'/);
+  t.regex(strata(root, ['image']).stdout, /ls +strata images/);
+
+  const df = strata(root, ['system', 'df']);
+  t.is(df.code, 0, df.stderr);
+  t.regex(df.stdout, /^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE\nImages +3 +2 +\S+ +\S+ \(\d+%\)\nContainers +2 +0 +0B +0B \(0%\)\nLayers +3 +1 /);
+  const u = JSON.parse(strata(root, ['system', 'df', '--json']).stdout) as { images: { list: Array<{ refs: string[]; shared: number; unique: number; size: number }>; reclaimable: number }; layers: { shared: number; unique: number } };
+  const app = u.images.list.find((i) => i.refs.includes('me/app:2'))!;
+  const base = u.images.list.find((i) => i.refs.includes('base:1'))!;
+  t.is(app.shared, base.size, 'the base layer is shared');
+  t.is(app.unique, app.size - base.size);
+  t.is(base.unique, 0);
+  t.deepEqual([u.layers.shared, u.layers.unique], [1, 2]);
+  const dangling = u.images.list.find((i) => i.refs.length === 0)!;
+  t.is(u.images.reclaimable, dangling.size, 'only the layer of the unused image');
+  t.regex(strata(root, ['system', 'df', '-v']).stdout, /Images space usage:\n\nREPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS\n/);
+
+  const noForce = strata(root, ['image', 'prune']);
+  t.is(noForce.code, 1);
+  t.regex(noForce.stderr, /add -f\/--force/);
+  const p = strata(root, ['image', 'prune', '-f']);
+  t.is(p.code, 0, p.stderr);
+  t.regex(p.stdout, /^Deleted Images:\ndeleted: sha256:[0-9a-f]{64}\ndeleted: sha256:[0-9a-f]{64}\n\nTotal reclaimed space: [\d.]+k?B\n$/);
+  t.deepEqual(ids(root, ['images', '--format', '{{.Repository}}']).sort(), ['base', 'me/app']);
+  t.regex(strata(root, ['image', 'prune', '-af']).stdout, /^Total reclaimed space: 0B\n$/, 'both have containers');
+  const cp = strata(root, ['container', 'prune', '-f']);
+  t.is(cp.code, 0, cp.stderr);
+  t.is(cp.stdout.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l)).length, 2);
+  t.deepEqual(ids(root, ['ps', '-aq']), []);
+  t.is(strata(root, ['create', '--name', 'again', 'base:1']).code, 0);
+  const sp = strata(root, ['system', 'prune', '-af']);
+  t.is(sp.code, 0, sp.stderr);
+  t.regex(sp.stdout, /^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Images:\n((untagged|deleted): .*\n)+\nTotal reclaimed space: [\d.]+k?B\n$/);
+  t.deepEqual(ids(root, ['images', '-qa']), []);
+  t.deepEqual(fs.readdirSync(path.join(root, 'layers')), []);
+});

@@ -5,6 +5,7 @@ import { DEFAULT_ROOT } from '../store/store';
 import { commands } from './commands';
 import { setProgram } from './context';
 import { strataVersion } from './version';
+import { expandGroups, finishGroups } from './group';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
     .exitOverride();
   for (const c of commands) c.register(program);
+  finishGroups(program);
   return program;
 }
 
@@ -47,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   });
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(expandGroups(program, argv), { from: 'user' });
     finished = true;
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

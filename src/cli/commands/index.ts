@@ -30,7 +30,8 @@ import * as push from './push';
 import * as login from './login';
 import * as search from './search';
 import * as version from './version';
+import * as prune from './prune';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo, version,
+  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo, version, prune,
 ];
