@@ -323,3 +323,80 @@ test('image prune [-a], container prune, system df, system prune; image/containe
   t.deepEqual(ids(root, ['images', '-qa']), []);
   t.deepEqual(fs.readdirSync(path.join(root, 'layers')), []);
 });
+
+test('cp both ways through the union (copy-up), export flattened, import a one-layer image, rename', async (t) => {
+  const { d, root } = await threeImages(t);
+  const cid = strata(root, ['create', '--name', 'web', 'me/app:2']).stdout.trim();
+  const upper = path.join(root, 'containers', cid, 'upper');
+  // out of a container that is not mounted: mounted for the copy, unmounted after
+  const o = strata(root, ['cp', 'web:/etc/app', path.join(d, 'app-copy')]);
+  t.is(o.code, 0, o.stderr);
+  t.is(fs.readFileSync(path.join(d, 'app-copy'), 'utf8'), 'app');
+  t.is(strata(root, ['ps', '-a', '--format', '{{.MountedAt}}']).stdout, '\n', 'not left mounted');
+  fs.mkdirSync(path.join(d, 'into'));
+  t.is(strata(root, ['cp', 'web:/etc', path.join(d, 'into')]).code, 0);
+  t.deepEqual(fs.readdirSync(path.join(d, 'into', 'etc')).sort(), ['app', 'os'], 'a directory into an existing one');
+  t.regex(strata(root, ['cp', 'web:/nope', d]).stderr, /no such file or directory in the container: \/nope/);
+  // into the container: a new file, and an image file changed (copied up into the upper)
+  fs.writeFileSync(path.join(d, 'os'), 'changed');
+  fs.mkdirSync(path.join(d, 'site', 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'site', 'sub', 'index.html'), '<p>hi</p>');
+  t.is(strata(root, ['cp', path.join(d, 'os'), 'web:/etc/os']).code, 0);
+  const ci = strata(root, ['cp', path.join(d, 'site'), 'web:/srv']);
+  t.is(ci.code, 0, ci.stderr);
+  t.is(fs.readFileSync(path.join(upper, 'etc/os'), 'utf8'), 'changed', 'copied up');
+  t.is(fs.readFileSync(path.join(upper, 'srv/sub/index.html'), 'utf8'), '<p>hi</p>');
+  t.deepEqual(strata(root, ['diff', 'web']).stdout.split('\n').filter(Boolean), ['C /etc', 'C /etc/os', 'A /srv', 'A /srv/sub', 'A /srv/sub/index.html']);
+  t.regex(strata(root, ['cp', path.join(d, 'ghost'), 'web:/x']).stderr, /ghost: no such file or directory/);
+  t.regex(strata(root, ['cp', 'a', 'b']).stderr, /exactly one of SRC and DEST/);
+
+  // export: one flat tree, with the container's changes
+  const ex = spawnSync(process.execPath, [STRATA, '--root', root, 'export', 'web'], { maxBuffer: 1 << 28, timeout: 120_000 });
+  t.is(ex.status, 0, String(ex.stderr));
+  const tarFile = path.join(d, 'rootfs.tar');
+  fs.writeFileSync(tarFile, ex.stdout);
+  const listing = spawnSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
+  t.deepEqual(listing, ['./', './etc/', './etc/app', './etc/os', './srv/', './srv/sub/', './srv/sub/index.html']);
+  t.is(spawnSync('tar', ['-xOf', tarFile, './etc/os'], { encoding: 'utf8' }).stdout, 'changed');
+  // import it back as a one-layer image
+  const im = strata(root, ['import', '-c', 'CMD ["/bin/sh"]', '-m', 'flat', tarFile, 'flat:1']);
+  t.is(im.code, 0, im.stderr);
+  t.regex(im.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  const [flat] = JSON.parse(strata(root, ['inspect', 'flat:1']).stdout) as Array<Record<string, any>>;
+  t.is(flat.RootFS.Layers.length, 1);
+  t.deepEqual(flat.Config.Cmd, ['/bin/sh']);
+  t.is(flat.Comment, 'flat');
+  t.is(strata(root, ['create', '--name', 'flatc', 'flat:1']).code, 0);
+  const out2 = path.join(d, 'os2');
+  t.is(strata(root, ['cp', 'flatc:/etc/os', out2]).code, 0);
+  t.is(fs.readFileSync(out2, 'utf8'), 'changed');
+  const gz = spawnSync('sh', ['-c', `gzip -c ${tarFile} | ${process.execPath} ${STRATA} --root ${root} import - gz:1`], { encoding: 'utf8', timeout: 120_000 });
+  t.is(gz.status, 0, gz.stderr);
+  t.is((JSON.parse(strata(root, ['inspect', 'gz:1']).stdout) as Array<Record<string, any>>)[0].RootFS.Layers[0], flat.RootFS.Layers[0], 'same diff id from a gzip tar on stdin');
+
+  t.is(strata(root, ['rename', 'web', 'web2']).code, 0);
+  t.deepEqual(ids(root, ['ps', '-a', '--filter', `id=${cid}`, '--format', '{{.Names}}']), ['web2']);
+  t.regex(strata(root, ['rename', 'web2', 'flatc']).stderr, /already in use/);
+  t.regex(strata(root, ['rename', 'web2', 'bad name']).stderr, /invalid container name/);
+});
+
+test('cp into a container never follows its symlinks out of it', async (t) => {
+  const d = mkTmp(t);
+  const root = path.join(d, 'store');
+  const outside = path.join(d, 'outside');
+  fs.mkdirSync(outside);
+  const l = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/conf', type: 'symlink', linkname: outside }, { name: 'data', type: 'symlink', linkname: '/etc' }]);
+  writeOciLayout(path.join(d, 'oci'), [{ ref: 'links:1', layers: [{ tar: l }] }]);
+  t.is(strata(root, ['load', path.join(d, 'oci')]).code, 0);
+  t.is(strata(root, ['create', '--name', 'c', 'links:1']).code, 0);
+  fs.mkdirSync(path.join(d, 'src', 'conf'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'src', 'conf', 'x'), 'x');
+  const r = strata(root, ['cp', path.join(d, 'src', 'conf'), 'c:/etc']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(fs.readdirSync(outside), [], 'nothing written through the absolute symlink');
+  const r2 = strata(root, ['cp', path.join(d, 'src', 'conf', 'x'), 'c:/data/y']);
+  t.is(r2.code, 0, r2.stderr);
+  const cid = (JSON.parse(strata(root, ['ps', '-a', '--json']).stdout) as Array<{ id: string }>)[0].id;
+  t.is(fs.readFileSync(path.join(root, 'containers', cid, 'upper', 'etc', 'y'), 'utf8'), 'x', '/data -> /etc is the container\'s /etc');
+  t.is(fs.readFileSync(path.join(root, 'containers', cid, 'upper', 'etc', 'conf', 'x'), 'utf8'), 'x', 'the symlink was replaced by the directory');
+});

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { Store, ContainerRecord, ImageRecord, MountState } from './store';
+import { Store, ContainerRecord, ImageRecord, MountState, writeFileAtomic } from './store';
 import { mountOverlay } from '../native';
 import { launchDaemon } from '../launch';
 
@@ -245,4 +245,15 @@ export function removeContainer(store: Store, c: ContainerRecord, force: boolean
   const trash = path.join(store.tmpRoot, `rm-${c.id}`);
   fs.renameSync(store.containerDir(c.id), trash);
   fs.rmSync(trash, { recursive: true, force: true });
+}
+
+/** docker rename: a new, unused, valid name; the container's id and files stay. */
+export function renameContainer(store: Store, c: ContainerRecord, name: string): ContainerRecord {
+  if (!NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)} (letters, digits, _ . -, starting with a letter or digit)`);
+  if (name === c.name) throw new Error(`container ${c.name} is already named ${name}`);
+  const other = store.containers().find((o) => o.name === name);
+  if (other) throw new Error(`container name ${JSON.stringify(name)} is already in use by container ${other.id.slice(0, 12)}`);
+  const rec = { ...c, name };
+  writeFileAtomic(path.join(store.containerDir(c.id), 'container.json'), JSON.stringify(rec, null, 2) + '\n', store.tmpRoot);
+  return rec;
 }

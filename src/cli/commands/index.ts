@@ -31,7 +31,8 @@ import * as login from './login';
 import * as search from './search';
 import * as version from './version';
 import * as prune from './prune';
+import * as transfer from './transfer';
 
 export const commands: Array<{ register(program: Command): void }> = [
-  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo, version, prune,
+  pull, push, login, search, load, images, tag, rmi, inspect, history, run, create, start, stop, kill, wait, logs, exec, mount, ps, rm, diff, commit, build, save, explain, check, demo, version, prune, transfer,
 ];
