@@ -130,3 +130,40 @@ test('commit --change: docker\'s instructions, JSON and shell forms, $VARS from 
   t.throws(() => applyChanges(base, ['LABEL novalue']), { message: /syntax is KEY=VALUE/ });
   t.throws(() => applyChanges(base, ['USER']), { message: /USER requires an argument/ });
 });
+
+test('help: every command describes each argument and shows an example; strata-fs --help lists its exit codes', async (t) => {
+  const { buildProgram } = await import('../src/cli/main');
+  const program = buildProgram();
+  const all: Array<[string, import('commander').Command]> = [];
+  const walk = (c: import('commander').Command, prefix: string) => {
+    for (const s of c.commands) {
+      if (s.name() === 'help') continue;
+      all.push([prefix + s.name(), s]);
+      walk(s, prefix + s.name() + ' ');
+    }
+  };
+  walk(program, '');
+  t.true(all.length > 40, `${all.length} commands`);
+  for (const [name, c] of all) {
+    let help = '';
+    c.configureOutput({ writeOut: (s) => (help += s), writeErr: (s) => (help += s) });
+    c.outputHelp();
+    for (const a of c.registeredArguments) t.truthy(a.description, `${name}: argument ${a.name()} has a description`);
+    t.regex(help, /\nExamples?:\n {2}strata/, `${name} --help shows an example`);
+  }
+  let mountHelp = '';
+  const mount = all.find(([n]) => n === 'mount')![1];
+  mount.configureOutput({ writeOut: (s) => (mountHelp += s) });
+  mount.outputHelp();
+  t.regex(mountHelp.replace(/\s+/g, ' '), /default: ROOT\/containers\/ID\/merged/, 'the default mountpoint');
+  const { main } = await import('../src/cli/strata-fs');
+  let fsHelp = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string) => ((fsHelp += s), true)) as typeof process.stdout.write;
+  try {
+    t.is(await main(['--help']), 0);
+  } finally {
+    process.stdout.write = write;
+  }
+  t.regex(fsHelp, /Exit status:\n {2}0 .*\n(.*\n)* {2}1 .*\n(.*\n)* {2}2 +bad usage/);
+});

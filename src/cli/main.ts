@@ -6,6 +6,7 @@ import { commands } from './commands';
 import { setProgram } from './context';
 import { strataVersion } from './version';
 import { expandGroups, finishGroups } from './group';
+import { addExamples } from './examples';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   for (const c of commands) c.register(program);
   finishGroups(program);
+  addExamples(program);
   return program;
 }
 

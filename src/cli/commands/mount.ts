@@ -1,6 +1,7 @@
 // strata mount / umount: a container's union mount, on strata-fs or kernel overlayfs.
 import { Command, Option } from 'commander';
 import type { Driver } from '../../store/containers';
+import { DEFAULT_ROOT } from '../../store/store';
 import { resolveContainer } from '../../store/resolve';
 import { Common, common, locked, openStore, out } from '../context';
 
@@ -10,7 +11,7 @@ export function register(program: Command): void {
       .command('mount')
       .description('mount a container (its layers and its upper) and print the mountpoint')
       .argument('<container>', 'container name or id')
-      .argument('[mountpoint]', 'an empty directory, created if missing (default: ROOT/containers/ID/merged)')
+      .argument('[mountpoint]', `an empty directory, created if missing (default: ROOT/containers/ID/merged, ROOT the store root, ${DEFAULT_ROOT} unless --root or $STRATA_ROOT)`)
       .option('--force', 'mount over a directory that is not empty (its files are hidden while mounted)'),
   )
     .addOption(new Option('--driver <driver>', 'union filesystem').choices(['strata-fs', 'overlay']).default('strata-fs'))
