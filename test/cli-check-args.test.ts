@@ -18,7 +18,7 @@ test('bad arguments are refused with one clear line', async (t) => {
     [['load', path.join(d, 'nonexistent')], /load: .*nonexistent: no such file or directory/],
     [['load', '-i'], /option '-i, --input <file>' argument missing/],
     [['load', path.join(d, 'afile')], /not a valid tar archive|not a docker-archive/],
-    [['save', 'app:1'], /required option '-o, --output <file>' not specified/],
+    [['save', '-o', path.join(d, 'x.tar')], /missing required argument 'images'/],
     [['save', '-o', path.join(d, 'x.tar'), '--format', 'zip', 'app:1'], /argument 'zip' is invalid\. Allowed choices are docker-archive, oci-archive/],
     [['save', '-o', path.join(d, 'x.tar'), 'nosuch:1'], /no such image: nosuch:1/],
     [['tag', 'nosuch:1', 'x:1'], /no such image: nosuch:1/],

@@ -58,16 +58,16 @@ test('tag, rmi: Untagged/Deleted lines, layers shared with other images stay', a
 test('inspect and history', async (t) => {
   const d = mkTmp(t);
   const root = await twoImages(d);
-  const i = JSON.parse(strata(root, ['inspect', 'me/app:2']).stdout) as Array<{ Id: string; RepoTags: string[]; Layers: Array<{ dir: string }>; Config: { rootfs: { diff_ids: string[] } } }>;
+  const i = JSON.parse(strata(root, ['inspect', 'me/app:2']).stdout) as Array<{ Id: string; RepoTags: string[]; Layers: Array<{ dir: string }>; RootFS: { Layers: string[] } }>;
   t.regex(i[0].Id, /^sha256:/);
   t.deepEqual(i[0].RepoTags, ['me/app:2']);
   t.is(i[0].Layers.length, 2);
   t.true(fs.statSync(i[0].Layers[1].dir).isDirectory());
-  t.is(i[0].Config.rootfs.diff_ids.length, 2);
+  t.is(i[0].RootFS.Layers.length, 2);
   const h = strata(root, ['history', 'me/app:2']).stdout.split('\n');
-  t.regex(h[0], /^LAYER\s+DIFF ID\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
-  t.regex(h[1], /^2\s+[0-9a-f]{12}\s+.*app/);
-  t.regex(h[2], /^1\s+[0-9a-f]{12}\s+.*base/);
+  t.regex(h[0], /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+  t.regex(h[1], /^[0-9a-f]{12}\s+.*app/);
+  t.regex(h[2], /^<missing>\s+.*base/);
   t.regex(strata(root, ['inspect', 'nothing']).stderr, /no such image or container/);
 });
 

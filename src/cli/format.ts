@@ -1,4 +1,5 @@
 // Docker-style output: aligned columns, short ids, decimal sizes, relative times.
+import { timeAgo } from '../units';
 
 export function table(headers: string[], rows: string[][]): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -17,21 +18,8 @@ export function humanSize(n: number): string {
   return (i === 0 ? String(v) : v.toPrecision(3).replace(/\.?0+$/, '')) + units[i];
 }
 
-export function ago(iso: string | null): string {
-  if (!iso) return 'N/A';
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, (Date.now() - t) / 1000);
-  const f = (n: number, u: string) => `${Math.floor(n)} ${u}${Math.floor(n) === 1 ? '' : 's'} ago`;
-  if (s < 1) return 'Less than a second ago';
-  if (s < 60) return f(s, 'second');
-  if (s < 3600) return Math.floor(s / 60) === 1 ? 'About a minute ago' : f(s / 60, 'minute');
-  if (s < 86400) return Math.floor(s / 3600) === 1 ? 'About an hour ago' : f(s / 3600, 'hour');
-  if (s < 86400 * 14) return f(s / 86400, 'day');
-  if (s < 86400 * 60) return f(s / 86400 / 7, 'week');
-  if (s < 86400 * 365 * 2) return f(s / 86400 / 30, 'month');
-  return f(s / 86400 / 365, 'year');
-}
+/** docker's CREATED column (go-units HumanDuration + " ago"). */
+export const ago = (iso: string | null): string => timeAgo(iso);
 
 export const shortId = (d: string): string => d.replace(/^sha256:/, '').slice(0, 12);
 
@@ -39,3 +27,17 @@ export const shortId = (d: string): string => d.replace(/^sha256:/, '').slice(0,
 export const showPath = (p: string): string => Buffer.from(p, 'latin1').toString('utf8');
 /** A path typed by the user (UTF-8) as a byte string, the store's form (see image/tarbytes.ts). */
 export const utf8ToBytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+
+/** A time as Go's time.Time prints it ("2026-01-02 03:04:05 +0000 UTC"), docker's CreatedAt. */
+export function goTime(iso: string | null): string {
+  if (!iso) return '';
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return '';
+  return t.toISOString().replace('T', ' ').replace(/\.\d+Z$|Z$/, '') + ' +0000 UTC';
+}
+
+/** docker's Ellipsis: at most n characters, the last one "…" when cut. */
+export function ellipsis(s: string, n: number): string {
+  const c = [...s];
+  return c.length > n ? c.slice(0, n - 1).join('') + '…' : s;
+}

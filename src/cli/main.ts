@@ -5,10 +5,14 @@ import { DEFAULT_ROOT } from '../store/store';
 import { CommandEntry, commands } from './commands';
 import { setProgram } from './context';
 import { fsSentence } from '../store/root';
+import { strataVersion } from './version';
+import { expandGroups, finishGroups } from './group';
+import { addExamples } from './examples';
 
 /** The command argv runs, if it names one after only the global --root: then only that
- *  command's module is loaded. Anything else (help, an unknown name, no command) loads all,
- *  so that commander's help and "did you mean" see every command. */
+ *  command's module is loaded. Anything else (help, an unknown name, no command, a group
+ *  such as `image ls`, whose aliases name other commands) loads all, so that commander's
+ *  help and "did you mean" see every command. */
 function invoked(argv: string[]): CommandEntry | null {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -27,6 +31,7 @@ export function buildProgram(argv?: string[]): Command {
     .name('strata')
     .description('Container image layer store with union mounts (strata-fs or kernel overlayfs)')
     .option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`)
+    .version(`strata version ${strataVersion()}`, '-v, --version', 'print the version and exit')
     .showHelpAfterError(false)
     // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours
     .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
@@ -36,11 +41,27 @@ export function buildProgram(argv?: string[]): Command {
     .enablePositionalOptions();
   const one = argv ? invoked(argv) : null;
   for (const c of one ? [one] : commands) c.load().register(program);
+  finishGroups(program);
+  addExamples(program);
   return program;
+}
+
+/** argv is nothing but complete --root options: `strata`, `strata --root DIR`. */
+function onlyGlobalOptions(argv: string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--root' && i + 1 < argv.length) i++;
+    else if (!argv[i].startsWith('--root=')) return false;
+  }
+  return true;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(argv);
+  // bare `strata` (global options at most): the help, and success, as docker does
+  if (onlyGlobalOptions(argv)) {
+    program.outputHelp();
+    return 0;
+  }
   let finished = false;
   // a promise that can never settle would otherwise end the process silently with 0
   process.once('beforeExit', () => {
@@ -50,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   });
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(expandGroups(program, argv), { from: 'user' });
     finished = true;
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

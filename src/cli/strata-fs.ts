@@ -20,7 +20,16 @@ upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -o OPTS       overlayfs options (lowerdir, upperdir, workdir, volatile, redirect_dir,
                 index, xino, metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
                 strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
-                negative_timeout=S, log=FILE`;
+                negative_timeout=S, log=FILE
+
+Exit status:
+  0  mounted (the daemon serves it in the background); with -f/-d: unmounted cleanly
+  1  the mount failed (one line on stderr says why), or with -f/-d the session ended
+     with an error
+  2  bad usage: unknown option, missing or invalid lowerdir/upperdir/workdir/mountpoint
+
+Example:
+  strata-fs -o lowerdir=/l2:/l1,upperdir=/u,workdir=/w /mnt/merged`;
 
 interface Parsed {
   opts: MountOptions;

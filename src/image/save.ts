@@ -32,7 +32,25 @@ async function addStream(pack: Pack, name: string, size: number, src: NodeJS.Rea
   await pipeline(src, sink as unknown as Writable);
 }
 
-async function writeArchive(out: string, fill: (pack: Pack) => Promise<void>): Promise<void> {
+/** Where an archive goes: a file (written aside and renamed into place) or a stream such as stdout. */
+export type ArchiveTarget = string | NodeJS.WritableStream;
+
+async function writeArchive(out: ArchiveTarget, fill: (pack: Pack) => Promise<void>): Promise<void> {
+  if (typeof out !== 'string') {
+    // a stream cannot be taken back: an error leaves a truncated archive and a failed command
+    const pack = bytePack();
+    const done = pipeline(pack as unknown as NodeJS.ReadableStream, out);
+    try {
+      await fill(pack);
+      pack.finalize();
+    } catch (e) {
+      pack.destroy(e as Error);
+      await done.catch(() => undefined);
+      throw e;
+    }
+    await done;
+    return;
+  }
   const tmp = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.strata-tmp-${process.pid}`);
   const pack = bytePack();
   const done = pipeline(pack as unknown as NodeJS.ReadableStream, fs.createWriteStream(tmp));
@@ -49,7 +67,7 @@ async function writeArchive(out: string, fill: (pack: Pack) => Promise<void>): P
   }
 }
 
-export async function saveDockerArchive(out: string, images: SaveImage[], blobs: BlobReader): Promise<void> {
+export async function saveDockerArchive(out: ArchiveTarget, images: SaveImage[], blobs: BlobReader): Promise<void> {
   await writeArchive(out, async (pack) => {
     const written = new Set<string>();
     const manifest: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
@@ -83,7 +101,7 @@ export async function saveDockerArchive(out: string, images: SaveImage[], blobs:
   });
 }
 
-export async function saveOciArchive(out: string, images: SaveImage[], blobs: BlobReader): Promise<void> {
+export async function saveOciArchive(out: ArchiveTarget, images: SaveImage[], blobs: BlobReader): Promise<void> {
   await writeArchive(out, async (pack) => {
     const written = new Set<string>();
     const addBlob = async (digest: string) => {

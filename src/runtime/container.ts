@@ -23,6 +23,7 @@ import { ContainerConfig, RunSpec, Volume, containerEnv, defaultHostname, defaul
 import { Launched, drained, isAlive, launch, procStart } from './supervise';
 import { LogWriter } from './logs';
 import { native } from '../native';
+import { humanDuration } from '../units';
 
 export interface ContainerRun {
   status: 'created' | 'running' | 'exited';
@@ -92,23 +93,6 @@ export function isRunning(store: Store, c: ContainerRecord): boolean {
 }
 
 /** docker's units.HumanDuration */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
-
 /** docker ps's STATUS: "Created", "Up 3 seconds", "Exited (0) 5 seconds ago". */
 export function statusText(st: ContainerRun, now = Date.now()): string {
   if (st.status === 'running') return `Up ${humanDuration(now - Date.parse(st.startedAt ?? new Date(now).toISOString()))}`;

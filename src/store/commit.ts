@@ -14,6 +14,8 @@ import { treeDigest } from './treedigest';
 export interface CommitOptions {
   message?: string;
   author?: string;
+  /** the new image's runtime config (Cmd, Env, ...), when it differs from the parent's */
+  config?: Record<string, unknown>;
 }
 
 export type ImageLayer = ImageRecord['layers'][number];
@@ -65,6 +67,7 @@ export async function commitContainer(store: Store, c: ContainerRecord, opts: Co
     const parentCfg = imageConfig(store, base);
     const cfg: ImageConfig = {
       ...parentCfg,
+      ...(opts.config ? { config: opts.config } : {}),
       created: now,
       rootfs: { type: 'layers', diff_ids: [...parentCfg.rootfs.diff_ids, layer.diffId] },
       history: [...(parentCfg.history ?? []), { created: now, created_by: `strata commit ${c.name}`, ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { comment: opts.message } : {}) }],

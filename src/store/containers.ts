@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { Store, ContainerRecord, ImageRecord, MountState } from './store';
+import { Store, ContainerRecord, ImageRecord, MountState, writeFileAtomic } from './store';
 import { causeOf, mkdirs } from './root';
 import { mountOverlay } from '../native';
 import { launchDaemon } from '../launch';
@@ -145,7 +145,12 @@ export function mountOptions(store: Store, c: ContainerRecord, driver: Driver): 
   return `lowerdir=${lower},upperdir=${upperDir(store, c.id)},workdir=${workDir(store, c.id)}`;
 }
 
-export async function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver): Promise<MountState> {
+export interface MountOptions {
+  /** mount over a directory that has files in it (they are hidden while mounted) */
+  force?: boolean;
+}
+
+export async function mountContainer(store: Store, c: ContainerRecord, mountpoint: string | undefined, driver: Driver, mo: MountOptions = {}): Promise<MountState> {
   let cur = isMounted(store, c);
   if (cur && mountHealth(cur.mountpoint) === 'stale') {
     // its daemon died (kill -9, OOM): the upper holds everything written; start over
@@ -165,7 +170,20 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   } catch (e) {
     throw new Error(`cannot create mountpoint ${mnt}: ${causeOf(e as NodeJS.ErrnoException)}`);
   }
-  if (mountedFsType(mnt)) throw new Error(`${mnt} is already a mount point`);
+  if (mountedFsType(mnt)) {
+    const holder = store.containers().find((o) => o.id !== c.id && store.mountState(o.id)?.mountpoint === mnt);
+    throw new Error(`${mnt} is already a mount point${holder ? ` (container ${holder.name} is mounted there)` : ''}: give another directory`);
+  }
+  // files there would be hidden under the mount, and whoever put them there surprised
+  if (!mo.force && mnt !== path.join(store.containerDir(c.id), 'merged')) {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(mnt);
+    } catch (e) {
+      throw new Error(`cannot use mountpoint ${mnt}: ${(e as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'not a directory' : (e as Error).message}`);
+    }
+    if (entries.length) throw new Error(`mountpoint ${mnt} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${entries[0]}): use an empty directory, or --force to mount over it`);
+  }
   const opts = mountOptions(store, c, driver);
   if (driver === 'overlay' && opts.length > 4000) throw new Error(`mount options too long (${opts.length} bytes): store root path too long for ${c.layers.length} layers`);
   // a leftover work/ from an unclean unmount makes overlayfs refuse: start it fresh
@@ -228,4 +246,15 @@ export function removeContainer(store: Store, c: ContainerRecord, force: boolean
   const trash = path.join(store.tmpRoot, `rm-${c.id}`);
   fs.renameSync(store.containerDir(c.id), trash);
   fs.rmSync(trash, { recursive: true, force: true });
+}
+
+/** docker rename: a new, unused, valid name; the container's id and files stay. */
+export function renameContainer(store: Store, c: ContainerRecord, name: string): ContainerRecord {
+  if (!NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)} (letters, digits, _ . -, starting with a letter or digit)`);
+  if (name === c.name) throw new Error(`container ${c.name} is already named ${name}`);
+  const other = store.containers().find((o) => o.name === name);
+  if (other) throw new Error(`container name ${JSON.stringify(name)} is already in use by container ${other.id.slice(0, 12)}`);
+  const rec = { ...c, name };
+  writeFileAtomic(path.join(store.containerDir(c.id), 'container.json'), JSON.stringify(rec, null, 2) + '\n', store.tmpRoot);
+  return rec;
 }

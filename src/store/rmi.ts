@@ -68,3 +68,33 @@ export function removeImages(store: Store, refs: string[], force: boolean): RmiL
   store.collectGarbage();
   return lines;
 }
+
+export interface EachResult<T> {
+  done: T[];
+  /** one line per argument that failed */
+  errors: string[];
+}
+
+/**
+ * docker rmi A B C: each argument on its own (a failure leaves the others to go ahead).
+ * An argument naming an image this call already deleted (`strata rmi $(strata images -q)`
+ * lists an image once per tag) is skipped, and so is a repeated argument.
+ */
+export function removeImagesEach(store: Store, refs: string[], force: boolean, onLines: (l: RmiLine[]) => void = () => {}): EachResult<RmiLine> {
+  const done: RmiLine[] = [];
+  const errors: string[] = [];
+  const deleted: string[] = [];
+  for (const ref of [...new Set(refs)]) {
+    const h = ref.replace(/^sha256:/, '');
+    if (/^[0-9a-f]{4,64}$/.test(h) && deleted.some((id) => hex(id).startsWith(h)) && !store.images().some((i) => hex(i.id).startsWith(h))) continue;
+    try {
+      const lines = removeImages(store, [ref], force);
+      for (const l of lines) if (l.action === 'Deleted') deleted.push(l.what);
+      done.push(...lines);
+      onLines(lines);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  return { done, errors };
+}

@@ -6,7 +6,7 @@ import { RunFlags, locked, openStore, out, runFlags, runSpecFrom } from '../cont
 
 export function register(program: Command): void {
   program.enablePositionalOptions();
-  runFlags(program.command('create').description('create a container (an empty upper over the image layers)').argument('<image>').argument('[command...]', 'command and arguments (default: the image Cmd)'))
+  runFlags(program.command('create').description('create a container (an empty upper over the image layers)').argument('<image>', 'image name[:tag] or id').argument('[command...]', 'command and arguments (default: the image Cmd)'))
     .passThroughOptions()
     .action(async (name: string, cmd: string[], o: RunFlags) => {
       // loaded here, not at the top: create and mount are on the hot path of every container start

@@ -5,7 +5,7 @@ import { Common, common, json, openStore, out } from '../context';
 import { showPath } from '../format';
 
 export function register(program: Command): void {
-  common(program.command('diff').description('A/C/D lines: what the container added, changed, deleted').argument('<container>'), true).action(async (name: string, o: Common) => {
+  common(program.command('diff').description('A/C/D lines: what the container added, changed, deleted').argument('<container>', 'container name or id'), true).action(async (name: string, o: Common) => {
     const { containerChanges } = await import('../../store/changes');
     const store = openStore(o);
     const ch = containerChanges(store, resolveContainer(store, name));

@@ -7,7 +7,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function register(program: Command): void {
   program.enablePositionalOptions();
-  common(program.command('exec').description('run a command in a running container').argument('<container>').argument('<command...>'))
+  common(program.command('exec').description('run a command in a running container').argument('<container>', 'a running container (name or id)').argument('<command...>', 'command and its arguments'))
     .option('-i, --interactive', 'forward stdin')
     .option('-t, --tty', 'give the process a pseudo-terminal')
     .option('-d, --detach', 'run it in the background')

@@ -44,4 +44,8 @@ export const commands: CommandEntry[] = [
   { names: ['explain'], load: () => require('./explain') as Registers },
   { names: ['check'], load: () => require('./check') as Registers },
   { names: ['demo'], load: () => require('./demo') as Registers },
+  { names: ['version'], load: () => require('./version') as Registers },
+  // image prune, container prune, system df/prune: only under their groups, which load all
+  { names: [], load: () => require('./prune') as Registers },
+  { names: ['cp', 'export', 'import', 'rename'], load: () => require('./transfer') as Registers },
 ];

@@ -1,31 +1,99 @@
-// strata inspect: an image or a container as JSON.
-import * as path from 'node:path';
+// strata inspect: images and containers as docker shows them (a JSON array), or -f per object.
 import type { Command } from 'commander';
-import { imageRefs, resolveContainer, resolveImage } from '../../store/resolve';
-import { Common, common, imageSize, json, openStore } from '../context';
+import type { ContainerRecord, Store } from '../../store/store';
+import { resolveContainer, resolveImage } from '../../store/resolve';
+import { Common, common, json, openStore, out } from '../context';
+import { compile } from '../template';
+
+interface Opts extends Common {
+  format?: string;
+  type?: string;
+}
+
+async function runtimeView(store: Store, c: ContainerRecord): Promise<import('../../store/inspect').ContainerRuntimeView> {
+  const rt = await import('../../runtime/container');
+  const st = rt.stateOf(store, c);
+  const spec = rt.runSpecOf(store, c);
+  let img: import('../../runtime/spec').ContainerConfig = {};
+  try {
+    img = rt.imageConfigOf(store, c.image);
+  } catch {
+    /* its image is gone */
+  }
+  const entrypoint = spec.entrypoint ?? img.Entrypoint ?? [];
+  const cmd = spec.cmd ?? img.Cmd ?? [];
+  const argv = [...entrypoint, ...cmd];
+  const zero = '0001-01-01T00:00:00Z';
+  return {
+    path: argv[0] ?? '',
+    args: argv.slice(1),
+    state: { Status: st.status, Running: st.status === 'running', Paused: false, ExitCode: st.exitCode ?? 0, StartedAt: st.startedAt ?? zero, FinishedAt: st.finishedAt ?? zero, Pid: st.status === 'running' ? (st.pid ?? 0) : 0 },
+    config: {
+      ...img,
+      Hostname: spec.hostname ?? c.id.slice(0, 12),
+      User: spec.user ?? img.User ?? '',
+      Env: [...(img.Env ?? []), ...spec.env],
+      Cmd: cmd,
+      Entrypoint: entrypoint.length ? entrypoint : null,
+      WorkingDir: spec.workdir ?? img.WorkingDir ?? '',
+      Tty: spec.tty,
+      OpenStdin: spec.interactive,
+    },
+  };
+}
 
 export function register(program: Command): void {
-  common(program.command('inspect').description('show an image or container as JSON').argument('<name>', 'image or container')).action(async (name: string, o: Common) => {
+  common(
+    program
+      .command('inspect')
+      .description('show images or containers as docker does: a JSON array, or one line per object with -f')
+      .argument('<names...>', 'images (name[:tag], id) or containers (name, id)')
+      .option('-f, --format <template>', "Go-template-like format per object, e.g. '{{.Config.Cmd}}', '{{json .RootFS.Layers}}', '{{.GraphDriver.Data.MergedDir}}'")
+      .option('--type <type>', 'image or container: look only for that kind of object')
+      .addHelpText('after', `
+Examples:
+  strata inspect alpine:3.19
+  strata inspect -f '{{.Os}}/{{.Architecture}} {{json .Config.Cmd}}' alpine:3.19 me/app
+  strata inspect -f '{{.GraphDriver.Data.UpperDir}}' web`),
+  ).action(async (names: string[], o: Opts) => {
+    if (o.type !== undefined && o.type !== 'image' && o.type !== 'container') throw new Error(`--type must be image or container, not ${JSON.stringify(o.type)}`);
+    const { inspectImage, inspectContainer } = await import('../../store/inspect');
     const { isMounted } = await import('../../store/containers');
+    const tmpl = o.format !== undefined ? compile(o.format) : null;
     const store = openStore(o);
-    let img = null;
-    try {
-      img = resolveImage(store, name);
-    } catch {
-      /* maybe a container */
+    const found: Array<Record<string, unknown>> = [];
+    let failed = false;
+    for (const name of names) {
+      let img = null;
+      if (o.type !== 'container') {
+        try {
+          img = resolveImage(store, name);
+        } catch {
+          /* maybe a container */
+        }
+      }
+      if (img) {
+        found.push(inspectImage(store, img));
+        continue;
+      }
+      let c: ContainerRecord | null = null;
+      if (o.type !== 'image') {
+        try {
+          c = resolveContainer(store, name);
+        } catch {
+          /* reported below */
+        }
+      }
+      if (!c) {
+        process.stderr.write(`strata: no such ${o.type ?? 'image or container'}: ${name}\n`);
+        failed = true;
+        continue;
+      }
+      found.push(inspectContainer(store, c, isMounted(store, c), await runtimeView(store, c)));
     }
-    if (img) {
-      const config = JSON.parse(store.readBlob(img.configDigest).toString('utf8')) as unknown;
-      const manifest = JSON.parse(store.readBlob(img.manifestDigest).toString('utf8')) as unknown;
-      return json([{ Id: img.id, RepoTags: imageRefs(store, img.id), RepoDigests: img.repoDigests ?? [], Created: img.created, Size: imageSize(store, img.layers), ManifestDigest: img.manifestDigest, Layers: img.layers.map((l) => ({ ...l, dir: store.layerDir(l.chainId) })), Config: config, Manifest: manifest }]);
-    }
-    let c;
-    try {
-      c = resolveContainer(store, name);
-    } catch {
-      throw new Error(`no such image or container: ${name}`);
-    }
-    const m = isMounted(store, c);
-    json([{ Id: c.id, Name: c.name, Image: c.image, ImageRef: c.imageRef, Created: c.created, Mounted: m, UpperDir: path.join(store.containerDir(c.id), 'upper'), WorkDir: path.join(store.containerDir(c.id), 'work'), LowerDirs: store.lowerDirs(c.layers) }]);
+    // as docker: what was found is printed, the exit status says whether everything was
+    if (tmpl) out(tmpl.render(found));
+    else if (found.length || !failed) json(found);
+    if (failed) process.exitCode = 1;
   });
 }

@@ -4,7 +4,7 @@ import { resolveContainer } from '../../store/resolve';
 import { Common, common, openStore, out } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('kill').description('send a signal to running containers').argument('<containers...>'))
+  common(program.command('kill').description('send a signal to running containers').argument('<containers...>', 'container names or ids'))
     .option('-s, --signal <sig>', 'signal name or number', 'KILL')
     .action(async (names: string[], o: Common & { signal: string }) => {
       const rt = await import('../../runtime/container');

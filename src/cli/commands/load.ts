@@ -4,9 +4,24 @@ import type { Command } from 'commander';
 import { Common, common, json, locked, openStore, out } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('load').description('load images from a docker-archive, oci-archive or OCI layout dir').argument('[file]', 'archive or directory').option('-i, --input <file>', 'archive or directory'), true).action(
-    async (file: string | undefined, o: Common & { input?: string }) => {
-      const src = o.input ?? file;
+  common(
+    program
+      .command('load')
+      .description('load images from a docker-archive, oci-archive or OCI layout dir (default: an archive on stdin)')
+      .argument('[file]', 'archive or OCI layout directory ("-": stdin)')
+      .option('-i, --input <file>', 'archive or OCI layout directory ("-": stdin)')
+      .option('-q, --quiet', 'no progress display, even on a terminal (the Loaded image lines stay)')
+      .addHelpText('after', `
+Examples:
+  strata load -i alpine.tar
+  strata load < app.tar
+  skopeo copy docker://alpine oci-archive:/dev/stdout | strata load -i -`),
+    true,
+  ).action(
+    async (file: string | undefined, o: Common & { input?: string; quiet?: boolean }) => {
+      const given = o.input ?? file;
+      const src = given === '-' ? undefined : given;
+      if (given === '-' && process.stdin.isTTY) throw new Error('load: -i - reads an archive from stdin, and stdin is a terminal: pipe an archive in');
       if (!src && process.stdin.isTTY) throw new Error('load: give an archive or directory (strata load -i FILE), or pipe an archive to stdin');
       if (src) {
         const fs = await import('node:fs');
@@ -22,9 +37,10 @@ export function register(program: Command): void {
       }
       const { loadImages } = await import('../../store/importer');
       const { ttyProgress } = await import('../progress');
+      const progress = () => (o.quiet ? undefined : ttyProgress());
       const store = openStore(o);
       const r = await locked(store, async () => {
-        if (src) return loadImages(store, src, ttyProgress());
+        if (src) return loadImages(store, src, progress());
         // like docker load: the archive on stdin, spooled under tmp/ (members are read by offset)
         const spool = path.join(store.makeTmp('stdin'), 'archive');
         const { pipeline } = await import('node:stream/promises');
@@ -32,7 +48,7 @@ export function register(program: Command): void {
         await pipeline(process.stdin, fs.createWriteStream(spool, { flags: 'wx' }));
         try {
           if (fs.statSync(spool).size === 0) throw new Error('load: stdin is empty (give an archive with -i FILE or pipe one in)');
-          return await loadImages(store, spool, ttyProgress());
+          return await loadImages(store, spool, progress());
         } finally {
           fs.rmSync(path.dirname(spool), { recursive: true, force: true });
         }

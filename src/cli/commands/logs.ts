@@ -4,7 +4,7 @@ import { resolveContainer } from '../../store/resolve';
 import { Common, common, openStore } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('logs').description("print a container's output").argument('<container>'))
+  common(program.command('logs').description("print a container's output").argument('<container>', 'container name or id'))
     .option('-f, --follow', 'keep printing until the container exits')
     .option('-t, --timestamps', 'show timestamps')
     .action(async (name: string, o: Common & { follow?: boolean; timestamps?: boolean }) => {

@@ -6,7 +6,7 @@ import { RunFlags, locked, openStore, out, runFlags, runSpecFrom } from '../cont
 export function register(program: Command): void {
   // `strata run IMAGE sh -c ...`: options after the image belong to the command
   program.enablePositionalOptions();
-  runFlags(program.command('run').description('run a command in a new container').argument('<image>').argument('[command...]', 'command and arguments (default: the image Cmd)'))
+  runFlags(program.command('run').description('run a command in a new container').argument('<image>', 'image name[:tag] or id').argument('[command...]', 'command and arguments (default: the image Cmd)'))
     .option('-d, --detach', 'run in the background and print the container id')
     .passThroughOptions()
     .action(async (image: string, cmd: string[], o: RunFlags & { detach?: boolean }) => {

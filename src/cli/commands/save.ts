@@ -5,10 +5,24 @@ import { findImage, imageRefs } from '../../store/resolve';
 import { Common, common, locked, openStore } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('save').description('write images to an archive').argument('<images...>').requiredOption('-o, --output <file>', 'archive to write'))
+  common(
+    program
+      .command('save')
+      .description('write images to an archive (a file with -o, else stdout when it is not a terminal)')
+      .argument('<images...>', 'image names (name[:tag]) or ids')
+      .option('-o, --output <file>', 'archive to write ("-": stdout; default: stdout, refused on a terminal)')
+      .addHelpText('after', `
+Examples:
+  strata save -o app.tar me/app:2 base:1
+  strata save me/app:2 | gzip > app.tar.gz
+  strata save --format oci-archive -o app.oci.tar me/app:2`),
+  )
     .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive']).default('docker-archive'))
-    .action(async (names: string[], o: Common & { output: string; format: string }) => {
+    .action(async (names: string[], o: Common & { output?: string; format: string }) => {
       const { saveDockerArchive, saveOciArchive } = await import('../../image/save');
+      const toStdout = o.output === undefined || o.output === '-';
+      if (o.output === undefined && process.stdout.isTTY) throw new Error('cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout (strata save IMAGE > file.tar)');
+      const target = toStdout ? process.stdout : o.output!;
       const store = openStore(o);
       await locked(store, async () => {
         const imgs: SaveImage[] = [];
@@ -27,8 +41,8 @@ export function register(program: Command): void {
           imgs.push(s);
         }
         const blobs = { path: (d: string) => store.blobPath(d) };
-        if (o.format === 'oci-archive') await saveOciArchive(o.output, imgs, blobs);
-        else await saveDockerArchive(o.output, imgs, blobs);
+        if (o.format === 'oci-archive') await saveOciArchive(target, imgs, blobs);
+        else await saveDockerArchive(target, imgs, blobs);
       });
     });
 }

@@ -4,7 +4,7 @@ import { resolveContainer } from '../../store/resolve';
 import { Common, common, openStore, out } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('start').description('start one or more containers').argument('<containers...>'))
+  common(program.command('start').description('start one or more containers').argument('<containers...>', 'container names or ids'))
     .option('-a, --attach', "attach to the container's output and wait for it (exit code: the container's)")
     .option('-i, --interactive', "attach the container's stdin")
     .action(async (names: string[], o: Common & { attach?: boolean; interactive?: boolean }) => {

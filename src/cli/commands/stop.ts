@@ -4,7 +4,7 @@ import { resolveContainer } from '../../store/resolve';
 import { Common, common, openStore, out } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('stop').description('stop running containers').argument('<containers...>'))
+  common(program.command('stop').description('stop running containers').argument('<containers...>', 'container names or ids'))
     .option('-t, --time <secs>', 'seconds to wait before killing it', '10')
     .action(async (names: string[], o: Common & { time: string }) => {
       const rt = await import('../../runtime/container');

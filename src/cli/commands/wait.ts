@@ -4,7 +4,7 @@ import { resolveContainer } from '../../store/resolve';
 import { Common, common, openStore, out } from '../context';
 
 export function register(program: Command): void {
-  common(program.command('wait').description('wait for containers to exit and print their exit codes').argument('<containers...>')).action(async (names: string[], o: Common) => {
+  common(program.command('wait').description('wait for containers to exit and print their exit codes').argument('<containers...>', 'container names or ids')).action(async (names: string[], o: Common) => {
     const rt = await import('../../runtime/container');
     const store = openStore(o);
     for (const n of names) {
