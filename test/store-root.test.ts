@@ -65,6 +65,11 @@ test('read commands never create a store: empty lists, "no such image", check sa
   t.is(strata(root, ['ps']).code, 0);
   t.regex(strata(root, ['inspect', 'x']).stderr, /no such/i);
   t.regex(strata(root, ['history', 'x']).stderr, /no such/i);
+  // nor do commands with nothing to work on in a store that is not there
+  t.is(strata(root, ['system', 'df']).code, 0);
+  for (const g of ['image', 'container', 'system']) t.regex(strata(root, [g, 'prune', '-f']).stdout, /Total reclaimed space: 0B/);
+  for (const args of [['export', 'c'], ['rename', 'c', 'd'], ['cp', 'c:/etc/passwd', path.join(d, 'x')]]) t.regex(strata(root, args).stderr, /no such container: c/);
+  t.false(fs.existsSync(root));
   const c = strata(root, ['check']);
   t.is(c.code, 1);
   t.is(c.stderr, `strata: check: no store at ${root}\n`);

@@ -55,7 +55,8 @@ export function register(program: Command): void {
     const { pruneImages } = await import('../../store/prune');
     if (!(await confirmed(o, o.all ? 'all images without at least one container associated to them' : 'all dangling images'))) return;
     const store = openStore(o);
-    const r = await locked(store, async () => pruneImages(store, !!o.all));
+    // no store: nothing to prune, and nothing to create
+    const r = store.exists ? await locked(store, async () => pruneImages(store, !!o.all)) : { lines: [], errors: [], reclaimed: 0 };
     if (o.json) return json(r);
     if (r.lines.length) out('Deleted Images:\n' + r.lines.map((l) => `${l.action.toLowerCase()}: ${l.what}\n`).join('') + '\n');
     for (const e of r.errors) process.stderr.write(`strata: ${e}\n`);
@@ -73,7 +74,7 @@ export function register(program: Command): void {
   ).action(async (o: PruneOpts) => {
     if (!(await confirmed(o, 'all stopped containers'))) return;
     const store = openStore(o);
-    const r = await locked(store, async () => pruneContainers(store));
+    const r = store.exists ? await locked(store, async () => pruneContainers(store)) : { removed: [], reclaimed: 0 };
     if (o.json) return json(r);
     if (r.removed.length) out('Deleted Containers:\n' + r.removed.map((id) => id + '\n').join('') + '\n');
     out(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
@@ -122,10 +123,12 @@ export function register(program: Command): void {
     const { pruneImages } = await import('../../store/prune');
     if (!(await confirmed(o, `all stopped containers and ${o.all ? 'all images without at least one container associated to them' : 'all dangling images'}`))) return;
     const store = openStore(o);
-    const r = await locked(store, async () => {
-      const c = await pruneContainers(store);
-      return { containers: c, images: pruneImages(store, !!o.all) };
-    });
+    const r = store.exists
+      ? await locked(store, async () => {
+          const c = await pruneContainers(store);
+          return { containers: c, images: pruneImages(store, !!o.all) };
+        })
+      : { containers: { removed: [] as string[], reclaimed: 0 }, images: { lines: [], errors: [], reclaimed: 0 } };
     if (o.json) return json(r);
     if (r.containers.removed.length) out('Deleted Containers:\n' + r.containers.removed.map((id) => id + '\n').join('') + '\n');
     if (r.images.lines.length) out('Deleted Images:\n' + r.images.lines.map((l) => `${l.action.toLowerCase()}: ${l.what}\n`).join('') + '\n');

@@ -33,6 +33,7 @@ Examples:
     const { withMounted, copyIn, copyOut } = await import('../../runtime/transfer');
     if (to && !fs.existsSync(src) && !isLink(src)) throw new Error(`cp: ${src}: no such file or directory`);
     const store = openStore(o);
+    resolveContainer(store, (from ?? to)![0]); // a missing one is an error before the lock, which would make a store
     await locked(store, async () => {
       const c = resolveContainer(store, (from ?? to)![0]);
       await withMounted(store, c, async (root) => {
@@ -57,6 +58,7 @@ Examples:
     if (o.output === undefined && process.stdout.isTTY) throw new Error('cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout (strata export C > rootfs.tar)');
     const { withMounted, exportTree } = await import('../../runtime/transfer');
     const store = openStore(o);
+    resolveContainer(store, name); // a missing one is an error before the lock, which would make a store
     await locked(store, async () => {
       const c = resolveContainer(store, name);
       await withMounted(store, c, async (root) => {
@@ -121,6 +123,7 @@ Examples:
   ).action(async (name: string, newName: string, o: Common) => {
     const { renameContainer } = await import('../../store/containers');
     const store = openStore(o);
+    resolveContainer(store, name); // before the lock, which would make a store
     await locked(store, async () => renameContainer(store, resolveContainer(store, name), newName));
   });
 }
