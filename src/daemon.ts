@@ -24,6 +24,15 @@ export interface MountOptions {
   attrTimeout: number;
   negativeTimeout: number;
   debug: boolean;
+  /** fsync is a no-op (overlayfs's volatile, fuse-overlayfs's fsync=0) */
+  volatile?: boolean;
+  /** directories report st_nlink 1 */
+  staticNlink?: boolean;
+  /** POSIX ACLs enforced by the kernel (off: noacl) */
+  acl?: boolean;
+  /** read AUFS .wh. whiteouts in the lower layers: true, false, or undefined (only in
+   *  layers of a containers-storage store that mounts through a program) */
+  aufsWhiteouts?: boolean;
 }
 
 export const MS_RDONLY = 1;
@@ -49,9 +58,9 @@ export interface Running {
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
-  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work });
+  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, aufsWhiteouts: o.aufsWhiteouts });
   // directories are held open (see DirFds): as many as the hard limit allows
-  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()) });
+  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), volatile: o.volatile, staticNlink: o.staticNlink });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const fd = native.openFuse();
   const rootmode = 0o40000;
@@ -65,6 +74,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
     negativeTimeout: o.negativeTimeout,
     passthrough: o.passthrough,
     cacheDirs: o.attrTimeout > 0,
+    acl: o.acl,
     debug: o.debug,
     log,
   });

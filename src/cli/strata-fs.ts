@@ -20,7 +20,10 @@ upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
                 metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
                 strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
-                negative_timeout=S, log=FILE`;
+                negative_timeout=S, log=FILE, aufs_whiteouts=on|off|auto; and what
+                containers-storage and fuse-overlayfs users pass: volatile, fsync=0|1,
+                static_nlink, noacl, timeout=S, context=..., threaded=N, fast_ino=N,
+                writeback=N, noxattrs=0, xattr_permissions=0, plugins=`;
 
 interface Parsed {
   opts: MountOptions;
@@ -51,18 +54,28 @@ const OVERLAY_VALUES: Record<string, string[]> = {
   uuid: ['on', 'off', 'null', 'auto'],
   verity: ['on', 'off', 'require'],
 };
-const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'volatile', 'lazytime', 'nolazytime', 'silent', 'loud']);
+const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'lazytime', 'nolazytime', 'silent', 'loud']);
+// SELinux labels (containers-storage passes context="..." when it labels mounts) and
+// mount(8)'s bookkeeping: the kernel labels a FUSE mount itself
 const IGNORED_VALUED = new Set(['fsname', 'subtype', 'comment', 'context', 'fscontext', 'defcontext', 'rootcontext']);
+// fuse-overlayfs's tuning knobs (its threads, inode check, writeback cache): strata has
+// its own request loop and caches; the values are checked, their effect is strata's
+const FUSE_OVERLAYFS_TUNING = new Set(['threaded', 'fast_ino', 'writeback']);
 
 function splitOpts(s: string): string[] {
   // commas separate options; "\," and "\:" escape inside paths
+  // and commas inside double quotes are part of the value (context="a:b:s0:c1,c2")
   const out: string[] = [];
   let cur = '';
+  let quoted = false;
   for (let i = 0; i < s.length; i++) {
     const ch = s[i]!;
     if (ch === '\\' && i + 1 < s.length) {
       cur += ch + s[++i];
-    } else if (ch === ',') {
+    } else if (ch === '"') {
+      quoted = !quoted;
+      cur += ch;
+    } else if (ch === ',' && !quoted) {
       out.push(cur);
       cur = '';
     } else {
@@ -147,6 +160,14 @@ export function parseArgs(argv: string[]): Parsed {
   let attrTimeout = 86400;
   let negativeTimeout = 86400;
   let logFile: string | null = null;
+  let volatile = false;
+  let staticNlink = false;
+  let acl = true;
+  let aufsWhiteouts: boolean | undefined;
+  const zeroOnly = (key: string, val: string, why: string): void => {
+    if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
+    if (Number(val) !== 0) throw new UsageError(`${key}=${val} is not supported: ${why}`);
+  };
   for (const o of optStrings.flatMap(splitOpts)) {
     const eq = o.indexOf('=');
     const key = eq < 0 ? o : o.slice(0, eq);
@@ -176,6 +197,25 @@ export function parseArgs(argv: string[]): Parsed {
       if (!val) throw new UsageError('log= is empty');
       logFile = path.resolve(val);
     } else if (key === 'debug' && eq < 0) { debug = true; foreground = true; }
+    else if (key === 'volatile' && eq < 0) volatile = true;
+    else if (key === 'fsync') {
+      if (val !== '0' && val !== '1') throw new UsageError(`bad value for fsync: '${val}' (0 or 1)`);
+      volatile = val === '0';
+    } else if (key === 'static_nlink' && eq < 0) staticNlink = true;
+    else if (key === 'noacl' && eq < 0) acl = false;
+    else if (key === 'timeout') {
+      entryTimeout = seconds(key, val);
+      attrTimeout = entryTimeout;
+    } else if (FUSE_OVERLAYFS_TUNING.has(key)) {
+      if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
+    } else if (key === 'noxattrs') zeroOnly(key, val, 'strata-fs always serves xattrs; leave the option out');
+    else if (key === 'xattr_permissions') zeroOnly(key, val, 'strata-fs keeps owners and modes in the files themselves; remove force_mask from storage.conf');
+    else if (key === 'plugins') {
+      if (val !== '') throw new UsageError(`plugins=${val}: strata-fs has no plugins (fuse-overlayfs's layer plugins); leave the option out`);
+    } else if (key === 'aufs_whiteouts') {
+      if (val !== 'on' && val !== 'off' && val !== 'auto') throw new UsageError(`bad value for aufs_whiteouts: '${val}' (on, off or auto)`);
+      aufsWhiteouts = val === 'auto' ? undefined : val === 'on';
+    }
     else if ((IGNORED.has(key) && eq < 0) || IGNORED_VALUED.has(key) || key.startsWith('x-')) { /* compatible no-op */ }
     else throw new UsageError(`unknown option '${o}'`);
   }
@@ -202,7 +242,7 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      entryTimeout, attrTimeout, negativeTimeout, debug,
+      entryTimeout, attrTimeout, negativeTimeout, debug, volatile, staticNlink, acl, aufsWhiteouts,
     },
     foreground,
     logFile,

@@ -22,6 +22,19 @@ export const ESCAPED_PREFIX = 'trusted.overlay.overlay.';
  *  would need a longer one fails with EXDEV (userspace then copies). */
 export const REDIRECT_MAX = 256;
 
+/**
+ * The other whiteout form, AUFS's, as tar layers carry it and as containers-storage keeps
+ * its layers when it mounts them through a program (fuse-overlayfs reads it): a file
+ * DIR/.wh.NAME deletes NAME in the layers below, DIR/.wh..wh..opq makes DIR opaque, and
+ * neither name is ever shown. Read in lower layers that containers-storage wrote (see
+ * layers.ts); never written.
+ */
+export const AUFS_WHITEOUT_PREFIX = '.wh.';
+export const AUFS_OPAQUE_MARKER = '.wh..wh..opq';
+/** The file containers-storage's overlay driver writes at its root when it mounts through
+ *  a program: its layers below that root keep AUFS whiteouts. */
+export const MOUNT_PROGRAM_FLAG_FILE = '.has-mount-program';
+
 export function isWhiteout(st: { mode: number | bigint; rdev: number | bigint }): boolean {
   return (Number(st.mode) & S_IFMT) === S_IFCHR && Number(st.rdev) === 0;
 }

@@ -1,8 +1,10 @@
 // The layer stack on disk: where each layer is, its root directory held open (every
 // object below it is named relative to a directory descriptor), and the work dir.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AT_FDCWD, native } from '../native';
 import { fail } from './errors';
+import { MOUNT_PROGRAM_FLAG_FILE } from './format';
 import { Loc } from './node';
 import { errnoName, statAt } from './real';
 
@@ -22,12 +24,27 @@ export class Layer {
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
+  /** a lower layer whose whiteouts are AUFS's .wh. files (see format.ts) */
+  readonly aufs: boolean;
 
-  constructor(dir: string, readonly index: number) {
+  constructor(dir: string, readonly index: number, aufs?: boolean) {
     this.dir = fs.realpathSync(dir);
     this.rootFd = openRoot(this.dir);
     this.rootLoc = new Loc(index, null, '');
     this.dev = statAt(this.rootFd, '').dev;
+    this.aufs = index > 0 && (aufs ?? keptByMountProgramStore(this.dir));
+  }
+}
+
+/** Is dir a layer of a containers-storage overlay store that mounts through a program
+ *  (ROOT/ID/diff, ROOT holding the driver's flag file)? Its layers were unpacked with
+ *  AUFS whiteouts. */
+export function keptByMountProgramStore(dir: string): boolean {
+  if (path.basename(dir) !== 'diff') return false;
+  try {
+    return fs.statSync(path.join(dir, '..', '..', MOUNT_PROGRAM_FLAG_FILE)).isFile();
+  } catch {
+    return false;
   }
 }
 
@@ -36,6 +53,8 @@ export interface StackConfig {
   lowers: string[];
   upper?: string;
   work?: string;
+  /** read AUFS whiteouts in every lower layer (default: in those of a mount-program store) */
+  aufsWhiteouts?: boolean;
 }
 
 export class LayerStack {
@@ -51,7 +70,7 @@ export class LayerStack {
 
   constructor(cfg: StackConfig) {
     this.upper = cfg.upper ? new Layer(cfg.upper, 0) : null;
-    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1));
+    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, cfg.aufsWhiteouts));
     this.layers = [this.upper, ...this.lowers];
     const devs: number[] = [];
     for (const l of [this.upper, ...this.lowers]) {

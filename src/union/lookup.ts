@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
 import { fail } from './errors';
-import { isOpaqueValue, isWhiteout, OPAQUE_XATTR, OVERLAY_PREFIX, parseRedirect, Redirect, REDIRECT_XATTR } from './format';
+import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, isOpaqueValue, isWhiteout, OPAQUE_XATTR, OVERLAY_PREFIX, parseRedirect, Redirect, REDIRECT_XATTR } from './format';
 import type { LayerStack } from './layers';
 import { Loc, Node, NO_LOWERS, Resolved } from './node';
 import { errnoName, isDir, RealStat, statOrNull } from './real';
@@ -44,6 +44,16 @@ function dirMarks(dirfd: number, name: string): Marks {
   if (!v || v.length === 0) return { opaque, redirect: null, refused: false };
   const redirect = parseRedirect(v);
   return { opaque, redirect, refused: redirect === null };
+}
+
+/** In a layer with AUFS whiteouts: is `name` below dirfd whited out by a .wh. file? */
+export function aufsWhitedOut(dirfd: number, name: string): boolean {
+  return name.length + AUFS_WHITEOUT_PREFIX.length <= NAME_MAX && statOrNull(dirfd, AUFS_WHITEOUT_PREFIX + name) !== null;
+}
+
+/** In a layer with AUFS whiteouts: does directory `name` below dirfd hide the layers below it? */
+export function aufsOpaque(dirfd: number, name: string): boolean {
+  return statOrNull(dirfd, name === '' ? AUFS_OPAQUE_MARKER : name + '/' + AUFS_OPAQUE_MARKER) !== null;
 }
 
 function findLoc(locs: Loc[], layer: number): Loc | undefined {
@@ -101,9 +111,11 @@ export class Lookup {
         child = relName;
       }
       const fd = this.fds.lower(parent);
-      const s = statOrNull(fd, child);
+      const aufs = this.stack.lower(li).aufs;
+      // in such a layer the .wh. names are its whiteouts, never entries
+      const s = aufs && child.startsWith(AUFS_WHITEOUT_PREFIX) ? null : statOrNull(fd, child);
       if (!s) {
-        if (lastLayer) break;
+        if (lastLayer || (aufs && aufsWhitedOut(fd, child))) break;
         continue;
       }
       if (isWhiteout(s)) break;
@@ -117,7 +129,7 @@ export class Lookup {
         lowers.push(new Loc(li, parent, child));
       }
       const m = dirMarks(fd, child);
-      if (m.opaque || lastLayer || m.refused) break;
+      if (m.opaque || lastLayer || m.refused || (aufs && aufsOpaque(fd, child))) break;
       if (m.redirect) {
         if (m.redirect.absolute) absolute = m.redirect.parts;
         // a relative redirect renames the last component of the path looked up
@@ -164,8 +176,11 @@ export class Lookup {
    *  or moving it away needs a whiteout. */
   lowerHas(dir: Node, name: string): boolean {
     for (const loc of dir.lowers) {
-      const st = statOrNull(this.fds.lower(loc), name);
+      const fd = this.fds.lower(loc);
+      const aufs = this.stack.lower(loc.layer).aufs;
+      const st = aufs && name.startsWith(AUFS_WHITEOUT_PREFIX) ? null : statOrNull(fd, name);
       if (st) return !isWhiteout(st);
+      if (aufs && aufsWhitedOut(fd, name)) return false;
     }
     return false;
   }

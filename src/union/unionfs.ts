@@ -12,10 +12,10 @@ import { AT_REMOVEDIR, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOU
 import { CopyUp } from './copyup';
 import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
-import { escapeXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_MAX, REDIRECT_XATTR } from './format';
+import { AUFS_WHITEOUT_PREFIX, escapeXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_MAX, REDIRECT_XATTR } from './format';
 import { Inodes } from './inodes';
 import { LayerStack } from './layers';
-import { checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
+import { aufsOpaque, checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
 import { Loc, locPath, Node, NO_LOWERS, Resolved, nameKey } from './node';
 import { errnoName, fstat, isDir, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
 import { noVisibleXattrs, visibleXattrs } from './xattr';
@@ -41,6 +41,11 @@ interface DirHandle {
 export interface UnionOptions {
   /** directory descriptors kept open (see DirFds); default for a 1024-descriptor limit */
   maxDirFds?: number;
+  /** fsync does nothing: changes reach the disk when the kernel writes them back (as
+   *  overlayfs's volatile; the upper is not to be trusted after a crash) */
+  volatile?: boolean;
+  /** directories report st_nlink 1 (fuse-overlayfs's static_nlink) */
+  staticNlink?: boolean;
 }
 
 export class UnionFs implements FileSystem {
@@ -54,16 +59,20 @@ export class UnionFs implements FileSystem {
   private readonly listings = new Map<Node, DirEntry[]>();
   private nextFh = 1;
   private destroyed = false;
+  private readonly volatile: boolean;
+  private readonly staticNlink: boolean;
   onStaleAttrs?: (nodeid: number) => void;
 
   constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
     this.fds = new DirFds(stack, opts.maxDirFds ?? dirFdBudget(1024));
+    this.volatile = opts.volatile ?? false;
+    this.staticNlink = opts.staticNlink ?? false;
     const lowers: Loc[] = [];
     const upper = stack.upper;
     if (!(upper && isOpaqueAt(upper.rootFd, ''))) {
       for (const l of stack.lowers) {
         lowers.push(l.rootLoc);
-        if (isOpaqueAt(l.rootFd, '')) break;
+        if (isOpaqueAt(l.rootFd, '') || (l.aufs && aufsOpaque(l.rootFd, ''))) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
@@ -106,7 +115,7 @@ export class UnionFs implements FileSystem {
   /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
-    if (node.isDir && node.lowers.length + (node.upper ? 1 : 0) > 1) st.nlink = 1;
+    if (node.isDir && (this.staticNlink || node.lowers.length + (node.upper ? 1 : 0) > 1)) st.nlink = 1;
     if (node.unlinked) st.nlink = 0;
     st.ino = node.ino;
     return st;
@@ -538,6 +547,7 @@ export class UnionFs implements FileSystem {
 
   fsync(fh: number, datasync: boolean): void {
     const h = this.handle(fh);
+    if (this.volatile) return;
     if (datasync) fs.fdatasyncSync(h.fd);
     else fs.fsyncSync(h.fd);
   }
@@ -560,15 +570,20 @@ export class UnionFs implements FileSystem {
   private listDir(node: Node): DirEntry[] {
     const seen = new Set<string>();
     const out: DirEntry[] = [];
-    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out);
-    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
+    if (node.upper && this.stack.upper) this.listInto(this.fds.upper(node), seen, out, false);
+    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out, this.stack.lower(loc.layer).aufs);
     return out;
   }
 
-  /** Adds one layer's entries: names not seen above, whiteouts not at all. */
-  private listInto(fd: number, seen: Set<string>, out: DirEntry[]): void {
+  /** Adds one layer's entries: names not seen above, whiteouts not at all (in an AUFS
+   *  layer, a .wh. file hides its name in the layers below). */
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[], aufs: boolean): void {
     forEachEntry(this.fds.readdir(fd), (name, ino, type) => {
       const k = nameKey(name);
+      if (aufs && k.startsWith(AUFS_WHITEOUT_PREFIX)) {
+        seen.add(k.slice(AUFS_WHITEOUT_PREFIX.length));
+        return;
+      }
       if (seen.has(k)) return;
       seen.add(k);
       if (type === DT_CHR || type === DT_UNKNOWN) {
