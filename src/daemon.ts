@@ -5,7 +5,8 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { FuseSession } from './fuse/session';
-import { native, MNT_DETACH } from './native';
+import { initNamespaceRoot, mayMountDirectly, mountFuse, MS_RDONLY } from './fuse/mount';
+import { native } from './native';
 import { LayerStack } from './union/layers';
 import { dirFdBudget } from './union/dirfds';
 import { UnionFs } from './union/unionfs';
@@ -33,18 +34,17 @@ export interface MountOptions {
   /** read AUFS .wh. whiteouts in the lower layers: true, false, or undefined (only in
    *  layers of a containers-storage store that mounts through a program) */
   aufsWhiteouts?: boolean;
+  /** the union's own xattrs are user.overlay.* (overlayfs's userxattr); default: when not
+   *  root of the initial user namespace, which alone may write trusted.* */
+  userxattr?: boolean;
+  /** others may enter the mount; default: when mounting as root */
+  allowOther?: boolean;
 }
 
-export const MS_RDONLY = 1;
-export const MS_NOSUID = 2;
-export const MS_NODEV = 4;
-export const MS_NOEXEC = 8;
-export const MS_SYNCHRONOUS = 16;
-export const MS_DIRSYNC = 128;
-export const MS_NOATIME = 1024;
-export const MS_NODIRATIME = 2048;
-export const MS_RELATIME = 1 << 21;
-export const MS_STRICTATIME = 1 << 24;
+export {
+  MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
+  MS_STRICTATIME, MS_SYNCHRONOUS,
+} from './fuse/mount';
 
 export interface Running {
   session: FuseSession;
@@ -58,21 +58,28 @@ export interface Running {
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work);
-  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, aufsWhiteouts: o.aufsWhiteouts });
+  const privileged = initNamespaceRoot();
+  const userxattr = o.userxattr ?? !privileged;
+  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, aufsWhiteouts: o.aufsWhiteouts, userxattr });
   // directories are held open (see DirFds): as many as the hard limit allows
   const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), volatile: o.volatile, staticNlink: o.staticNlink });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
-  const fd = native.openFuse();
-  const rootmode = 0o40000;
-  const data = `fd=${fd},rootmode=${rootmode.toString(8)},user_id=0,group_id=0,allow_other,default_permissions`;
   const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
-  native.mount(o.source, o.mountpoint, 'fuse.strata-fs', o.flags | (readOnly ? MS_RDONLY : 0), data);
+  const mounted = mountFuse({
+    source: o.source,
+    mountpoint: o.mountpoint,
+    subtype: 'strata-fs',
+    flags: o.flags | (readOnly ? MS_RDONLY : 0),
+    allowOther: o.allowOther ?? mayMountDirectly(),
+  });
+  const fd = mounted.fd;
   if (fault) log(`strata-fs: ${FAULT_ENV} is set: every ${fault.op} of '${fault.name.toString()}' throws (a test hook)`);
   const session = new FuseSession(fd, fault ? withFault(union, fault) : union, {
     entryTimeout: o.entryTimeout,
     attrTimeout: o.attrTimeout,
     negativeTimeout: o.negativeTimeout,
-    passthrough: o.passthrough,
+    // FUSE passthrough needs CAP_SYS_ADMIN in the initial namespace: data through our loop otherwise
+    passthrough: o.passthrough && privileged,
     cacheDirs: o.attrTimeout > 0,
     acl: o.acl,
     debug: o.debug,
@@ -88,14 +95,11 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   returnMemory(union);
   const unmount = (lazy: boolean): void => {
     try {
-      native.umount2(o.mountpoint, lazy ? MNT_DETACH : 0);
+      mounted.unmount(lazy);
     } catch (e) {
-      if ((e as { code?: string }).code === 'EBUSY' && !lazy) {
-        log(`strata-fs: ${o.mountpoint} is busy; detaching it (lazy unmount), serving until the last user leaves`);
-        native.umount2(o.mountpoint, MNT_DETACH);
-      } else if ((e as { code?: string }).code !== 'EINVAL') {
-        throw e;
-      }
+      if ((e as { code?: string }).code !== 'EBUSY' || lazy) throw e;
+      log(`strata-fs: ${o.mountpoint} is busy; detaching it (lazy unmount), serving until the last user leaves`);
+      mounted.unmount(true);
     }
   };
   return { session, ended, unmount };

@@ -18,7 +18,7 @@ upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -f            stay in the foreground (SIGINT/SIGTERM unmount)
   -d            debug: log every request (implies -f)
   -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
-                metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
+                metacopy, userxattr, volatile), allow_other, mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
                 strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
                 negative_timeout=S, log=FILE, aufs_whiteouts=on|off|auto; and what
                 containers-storage and fuse-overlayfs users pass: volatile, fsync=0|1,
@@ -54,7 +54,7 @@ const OVERLAY_VALUES: Record<string, string[]> = {
   uuid: ['on', 'off', 'null', 'auto'],
   verity: ['on', 'off', 'require'],
 };
-const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'lazytime', 'nolazytime', 'silent', 'loud']);
+const IGNORED = new Set(['default_permissions', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'lazytime', 'nolazytime', 'silent', 'loud']);
 // SELinux labels (containers-storage passes context="..." when it labels mounts) and
 // mount(8)'s bookkeeping: the kernel labels a FUSE mount itself
 const IGNORED_VALUED = new Set(['fsname', 'subtype', 'comment', 'context', 'fscontext', 'defcontext', 'rootcontext']);
@@ -164,6 +164,8 @@ export function parseArgs(argv: string[]): Parsed {
   let staticNlink = false;
   let acl = true;
   let aufsWhiteouts: boolean | undefined;
+  let userxattr: boolean | undefined;
+  let allowOther: boolean | undefined;
   const zeroOnly = (key: string, val: string, why: string): void => {
     if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
     if (Number(val) !== 0) throw new UsageError(`${key}=${val} is not supported: ${why}`);
@@ -198,6 +200,8 @@ export function parseArgs(argv: string[]): Parsed {
       logFile = path.resolve(val);
     } else if (key === 'debug' && eq < 0) { debug = true; foreground = true; }
     else if (key === 'volatile' && eq < 0) volatile = true;
+    else if (key === 'userxattr' && eq < 0) userxattr = true;
+    else if (key === 'allow_other' && eq < 0) allowOther = true;
     else if (key === 'fsync') {
       if (val !== '0' && val !== '1') throw new UsageError(`bad value for fsync: '${val}' (0 or 1)`);
       volatile = val === '0';
@@ -242,11 +246,25 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      entryTimeout, attrTimeout, negativeTimeout, debug, volatile, staticNlink, acl, aufsWhiteouts,
+      entryTimeout, attrTimeout, negativeTimeout, debug, volatile, staticNlink, acl, aufsWhiteouts, userxattr, allowOther,
     },
     foreground,
     logFile,
   };
+}
+
+/** Where a detached daemon logs unless told: /run for root; for anyone else their runtime
+ *  directory, when there is one (else nowhere: a daemon must not fail for want of a log). */
+function defaultLog(): string | null {
+  if (process.geteuid?.() === 0) return '/run/strata-fs.log';
+  const dir = process.env.XDG_RUNTIME_DIR;
+  if (!dir) return null;
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return path.join(dir, 'strata-fs.log');
+  } catch {
+    return null;
+  }
 }
 
 function openLog(file: string | null): (msg: string) => void {
@@ -258,7 +276,7 @@ function openLog(file: string | null): (msg: string) => void {
 }
 
 async function runDaemon(p: Parsed, toParent: ((m: DaemonReport) => void) | null): Promise<number> {
-  const log = openLog(p.logFile ?? (toParent ? '/run/strata-fs.log' : null));
+  const log = openLog(p.logFile ?? (toParent ? defaultLog() : null));
   let running;
   try {
     running = serve(p.opts, log);

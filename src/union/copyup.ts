@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
+import type { OverlayXattrs } from './format';
 import { fail } from './errors';
 import type { Inodes } from './inodes';
 import type { LayerStack } from './layers';
@@ -65,7 +66,7 @@ export class CopyUp {
       } else {
         native.mknodAt(work, tmp, st.mode, st.rdev);
       }
-      copyMetadata(srcDir, loc.name, work, tmp, st);
+      copyMetadata(srcDir, loc.name, work, tmp, st, this.stack.xattrs);
       native.renameAt2(work, tmp, parentFd, link.name, 0);
     } catch (e) {
       this.stack.removeTmp(tmp);
@@ -83,9 +84,9 @@ export class CopyUp {
 
 /** Owner, mode, xattrs and times of a lower object onto its copy, in the order that keeps
  *  each: chown clears setuid and capabilities, so it goes first; times go last. */
-function copyMetadata(srcDir: number, src: string, dstDir: number, dst: string, st: RealStat): void {
+function copyMetadata(srcDir: number, src: string, dstDir: number, dst: string, st: RealStat, x: OverlayXattrs): void {
   native.chownAt(dstDir, dst, st.uid, st.gid);
   if ((st.mode & S_IFMT) !== S_IFLNK) native.chmodAt(dstDir, dst, st.mode & 0o7777);
-  copyXattrs(srcDir, src, dstDir, dst);
+  copyXattrs(srcDir, src, dstDir, dst, x);
   native.utimensAt(dstDir, dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs);
 }

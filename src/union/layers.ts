@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AT_FDCWD, native } from '../native';
 import { fail } from './errors';
-import { MOUNT_PROGRAM_FLAG_FILE } from './format';
+import { MOUNT_PROGRAM_FLAG_FILE, OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './format';
 import { Loc } from './node';
 import { errnoName, statAt } from './real';
 
@@ -55,6 +55,8 @@ export interface StackConfig {
   work?: string;
   /** read AUFS whiteouts in every lower layer (default: in those of a mount-program store) */
   aufsWhiteouts?: boolean;
+  /** the union's own xattrs are user.overlay.* (overlayfs's userxattr), not trusted.overlay.* */
+  userxattr?: boolean;
 }
 
 export class LayerStack {
@@ -64,6 +66,12 @@ export class LayerStack {
   readonly lowers: Layer[];
   /** W/work: where copy-ups and removals are prepared */
   readonly workDir: string | null;
+  /** the names of the union's own xattrs in these layers */
+  readonly xattrs: OverlayXattrs;
+  /** a moved merged directory keeps merging through a redirect xattr, and redirects are
+   *  followed: not with userxattr, where overlayfs allows neither (anyone may write
+   *  user.overlay.redirect), so such a rename is EXDEV and userspace copies */
+  readonly redirects: boolean;
   private workFdOpen = -1;
   private tmpSeq = 0;
   private readonly singleFs: boolean;
@@ -81,6 +89,8 @@ export class LayerStack {
     }
     this.singleFs = devs.length === 1;
     this.workDir = cfg.work ? cfg.work + '/work' : null;
+    this.xattrs = cfg.userxattr ? USER_XATTRS : TRUSTED_XATTRS;
+    this.redirects = !cfg.userxattr;
   }
 
   lower(index: number): Layer {

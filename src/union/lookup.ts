@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
 import { fail } from './errors';
-import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, isOpaqueValue, isWhiteout, OPAQUE_XATTR, OVERLAY_PREFIX, parseRedirect, Redirect, REDIRECT_XATTR } from './format';
+import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, isOpaqueValue, isWhiteout, OverlayXattrs, parseRedirect, Redirect } from './format';
 import type { LayerStack } from './layers';
 import { Loc, Node, NO_LOWERS, Resolved } from './node';
 import { errnoName, isDir, RealStat, statOrNull } from './real';
@@ -31,17 +31,19 @@ export function checkName(name: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/')) fail('EINVAL');
 }
 
-export function isOpaqueAt(dirfd: number, name: string): boolean {
-  return isOpaqueValue(native.getxattrAt(dirfd, name, OPAQUE_XATTR));
+export function isOpaqueAt(dirfd: number, name: string, x: OverlayXattrs): boolean {
+  return isOpaqueValue(native.getxattrAt(dirfd, name, x.opaque));
 }
 
 /** A directory's overlay marks, in one syscall when it has none (most directories). */
-function dirMarks(dirfd: number, name: string): Marks {
+function dirMarks(dirfd: number, name: string, x: OverlayXattrs, redirects: boolean): Marks {
   const names = native.listxattrAt(dirfd, name);
-  if (names.indexOf(OVERLAY_PREFIX, 0, 'latin1') < 0) return NO_MARKS;
-  const opaque = isOpaqueAt(dirfd, name);
-  const v = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+  if (names.indexOf(x.prefix, 0, 'latin1') < 0) return NO_MARKS;
+  const opaque = isOpaqueAt(dirfd, name, x);
+  const v = native.getxattrAt(dirfd, name, x.redirect);
   if (!v || v.length === 0) return { opaque, redirect: null, refused: false };
+  // where redirects are not followed, one found ends the lookup in this layer
+  if (!redirects) return { opaque, redirect: null, refused: true };
   const redirect = parseRedirect(v);
   return { opaque, redirect, refused: redirect === null };
 }
@@ -82,7 +84,7 @@ export class Lookup {
         layer = 0;
         upper = true;
         if (!isDir(s)) return { upper, lowers: NO_LOWERS, st, layer };
-        const m = dirMarks(fd, name);
+        const m = dirMarks(fd, name, this.stack.xattrs, this.stack.redirects);
         // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
         if (m.opaque || m.refused) return { upper, lowers: NO_LOWERS, st, layer };
         if (m.redirect) {
@@ -128,7 +130,7 @@ export class Lookup {
         if (!isDir(s)) break; // a non-directory below a directory hides nothing more
         lowers.push(new Loc(li, parent, child));
       }
-      const m = dirMarks(fd, child);
+      const m = dirMarks(fd, child, this.stack.xattrs, this.stack.redirects);
       if (m.opaque || lastLayer || m.refused || (aufs && aufsOpaque(fd, child))) break;
       if (m.redirect) {
         if (m.redirect.absolute) absolute = m.redirect.parts;
@@ -161,7 +163,7 @@ export class Lookup {
         if (fd !== layer.rootFd) fs.closeSync(fd);
         fd = next;
         loc = new Loc(li, loc, parts[i]!);
-        if (dirMarks(fd, '').opaque) last = true;
+        if (dirMarks(fd, '', this.stack.xattrs, this.stack.redirects).opaque) last = true;
       }
       found = true;
     } finally {

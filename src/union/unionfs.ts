@@ -12,7 +12,7 @@ import { AT_REMOVEDIR, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOU
 import { CopyUp } from './copyup';
 import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
-import { AUFS_WHITEOUT_PREFIX, escapeXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_MAX, REDIRECT_XATTR } from './format';
+import { AUFS_WHITEOUT_PREFIX, escapeXattr, isWhiteout, REDIRECT_MAX } from './format';
 import { Inodes } from './inodes';
 import { LayerStack } from './layers';
 import { aufsOpaque, checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
@@ -69,10 +69,10 @@ export class UnionFs implements FileSystem {
     this.staticNlink = opts.staticNlink ?? false;
     const lowers: Loc[] = [];
     const upper = stack.upper;
-    if (!(upper && isOpaqueAt(upper.rootFd, ''))) {
+    if (!(upper && isOpaqueAt(upper.rootFd, '', stack.xattrs))) {
       for (const l of stack.lowers) {
         lowers.push(l.rootLoc);
-        if (isOpaqueAt(l.rootFd, '') || (l.aufs && aufsOpaque(l.rootFd, ''))) break;
+        if (isOpaqueAt(l.rootFd, '', stack.xattrs) || (l.aufs && aufsOpaque(l.rootFd, ''))) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
@@ -257,7 +257,7 @@ export class UnionFs implements FileSystem {
         fd = create(work, tmp);
         finish(work, tmp, fd);
         if (isDirectory) {
-          native.setxattrAt(work, tmp, OPAQUE_XATTR, Y, 0);
+          native.setxattrAt(work, tmp, this.stack.xattrs.opaque, Y, 0);
           native.renameAt2(work, tmp, dfd, name, RENAME_EXCHANGE);
           native.unlinkAt(work, tmp, 0); // the whiteout, now in the work dir
         } else {
@@ -413,7 +413,8 @@ export class UnionFs implements FileSystem {
    *  merges none is made opaque when it lands in a merged parent. */
   private prepareMovedDir(node: Node, dirfd: number, name: string, samedir: boolean, newDir: Node): void {
     if (node.lowers.length) {
-      const cur = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+      if (!this.stack.redirects) fail('EXDEV', 'a merged directory moves only by copying here (no redirects with userxattr)');
+      const cur = native.getxattrAt(dirfd, name, this.stack.xattrs.redirect);
       if (cur && cur.length && (samedir || cur[0] === 0x2f)) return;
       let redirect = name;
       if (!samedir) {
@@ -421,9 +422,9 @@ export class UnionFs implements FileSystem {
         if (p === null) fail('EXDEV', 'redirect longer than redirect_max');
         redirect = '/' + p;
       }
-      native.setxattrAt(dirfd, name, REDIRECT_XATTR, Buffer.from(redirect, 'latin1'), 0);
-    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name)) {
-      native.setxattrAt(dirfd, name, OPAQUE_XATTR, Y, 0);
+      native.setxattrAt(dirfd, name, this.stack.xattrs.redirect, Buffer.from(redirect, 'latin1'), 0);
+    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name, this.stack.xattrs)) {
+      native.setxattrAt(dirfd, name, this.stack.xattrs.opaque, Y, 0);
     }
   }
 
@@ -449,6 +450,8 @@ export class UnionFs implements FileSystem {
       if (!src.isDir && dst.isDir) fail('EISDIR');
       if (dst.isDir && this.listDir(dst).length) fail('ENOTEMPTY');
     }
+    // without redirects a merged directory cannot move: say so before anything is copied up
+    if (!this.stack.redirects && ((src.isDir && src.lowers.length) || (exchange && dst!.isDir && dst!.lowers.length))) fail('EXDEV');
     this.cu.copyUp(od);
     this.cu.copyUp(nd);
     this.cu.copyUp(src);
@@ -633,21 +636,22 @@ export class UnionFs implements FileSystem {
 
   // ---------- xattrs ----------
 
-  // trusted.overlay.* is the union's own; a name in it set through the mount is stored
-  // escaped as trusted.overlay.overlay.*, as overlayfs does, and shown unescaped.
+  // trusted.overlay.* (user.overlay.* with userxattr) is the union's own; a name in it set
+  // through the mount is stored escaped as trusted.overlay.overlay.*, as overlayfs does,
+  // and shown unescaped.
 
   setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
     this.cu.copyUp(node);
-    native.setxattrAt(this.fds.upperParent(node), upperName(node), escapeXattr(nameKey(name)), value, flags);
+    native.setxattrAt(this.fds.upperParent(node), upperName(node), escapeXattr(nameKey(name), this.stack.xattrs), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name)));
+    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name), this.stack.xattrs));
     if (v === null) fail('ENODATA');
     return v;
   }
@@ -655,20 +659,20 @@ export class UnionFs implements FileSystem {
   listxattr(c: Caller, nodeid: number): Buffer {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    return visibleXattrs(this.topDir(node), this.topName(node), c.uid === 0);
+    return visibleXattrs(this.topDir(node), this.topName(node), c.uid === 0, this.stack.xattrs);
   }
 
   xattrFree(nodeid: number): boolean {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    return noVisibleXattrs(this.topDir(node), this.topName(node));
+    return noVisibleXattrs(this.topDir(node), this.topName(node), this.stack.xattrs);
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
-    const real = escapeXattr(nameKey(name));
+    const real = escapeXattr(nameKey(name), this.stack.xattrs);
     // removing what is not there needs no copy-up
     if (!node.upper && native.getxattrAt(this.topDir(node), this.topName(node), real) === null) fail('ENODATA');
     this.cu.copyUp(node);
