@@ -7,6 +7,7 @@ import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { FuseSession } from './fuse/session';
 import { initNamespaceRoot, mayMountDirectly, mountFuse, MS_RDONLY } from './fuse/mount';
 import { native } from './native';
+import type { IdMap } from './union/idmap';
 import { LayerStack } from './union/layers';
 import { dirFdBudget } from './union/dirfds';
 import { UnionFs } from './union/unionfs';
@@ -39,6 +40,9 @@ export interface MountOptions {
   userxattr?: boolean;
   /** others may enter the mount; default: when mounting as root */
   allowOther?: boolean;
+  /** owners shown and written (uidmapping=, gidmapping=, squash_*) */
+  uids?: IdMap;
+  gids?: IdMap;
 }
 
 export {
@@ -62,7 +66,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const userxattr = o.userxattr ?? !privileged;
   const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, aufsWhiteouts: o.aufsWhiteouts, userxattr });
   // directories are held open (see DirFds): as many as the hard limit allows
-  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), volatile: o.volatile, staticNlink: o.staticNlink });
+  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), volatile: o.volatile, staticNlink: o.staticNlink, uids: o.uids, gids: o.gids });
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
   const mounted = mountFuse({

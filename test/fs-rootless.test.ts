@@ -170,3 +170,89 @@ test('refusals without root are one line that says what to do', (t) => {
   t.is(ok.status, 0, ok.err);
   t.regex(ok.out, /fuse\.strata-fs .*allow_other/);
 });
+
+test('in a user namespace (unshare -Urm) strata-fs opens /dev/fuse and mounts itself: the same as overlayfs with userxattr there', (t) => {
+  const root = tempDirFor(t, 'strata-rootless-');
+  const k = side(root, 'kernel');
+  const f = side(root, 'strata');
+  const kernelInner = `set -e; mount -t overlay overlay -o userxattr,lowerdir=${k.lower},upperdir=${k.upper},workdir=${k.work} ${k.mnt}; cd ${k.mnt}; sh -c ${q(OPS)}; ${manifest(k.mnt).map(q).join(' ')} > ../merged; cd /; umount ${k.mnt}`;
+  const kr = sh(asUser(['unshare', '-Urm', 'sh', '-c', kernelInner]));
+  t.is(kr.status, 0, kr.err);
+  // no fusermount3 on PATH: mount(2) is the only way in
+  const strataInner = [
+    'set -e',
+    `PATH=/nonexistent ${q(process.execPath)} ${q(STRATA_FS)} -o lowerdir=${f.lower},upperdir=${f.upper},workdir=${f.work} ${f.mnt}`,
+    `grep ' ${f.mnt} ' /proc/self/mounts > ${f.dir}/mount-line`,
+    `cd ${f.mnt}`,
+    `sh -c ${q(OPS)}`,
+    `${manifest(f.mnt).map(q).join(' ')} > ../merged`,
+    'cd /',
+    `umount ${f.mnt}`,
+    `! grep -q ' ${f.mnt} ' /proc/self/mounts`,
+  ].join('; ');
+  const fr = sh(withUserFuse(root, asUser(['env', `HOME=${f.dir}`, 'unshare', '-Urm', 'sh', '-c', strataInner])));
+  t.is(fr.status, 0, fr.err + fr.out);
+  if (kr.status !== 0 || fr.status !== 0) return;
+  t.regex(fs.readFileSync(path.join(f.dir, 'mount-line'), 'utf8'), /fuse\.strata-fs .*user_id=0,group_id=0/, 'mounted by the namespace root');
+  t.is(fs.readFileSync(path.join(f.dir, 'listing'), 'utf8'), fs.readFileSync(path.join(k.dir, 'listing'), 'utf8'));
+  t.is(fs.readFileSync(path.join(f.dir, 'xattrs'), 'utf8').replaceAll(f.mnt, 'MNT'), fs.readFileSync(path.join(k.dir, 'xattrs'), 'utf8').replaceAll(k.mnt, 'MNT'));
+  const noLinks = (m: string): string => m.replace(/ link=\S+/g, '');
+  const merged = (s: Side): string => fs.readFileSync(path.join(s.dir, 'merged'), 'utf8');
+  t.deepEqual(manifestDiff(noLinks(merged(f)), noLinks(merged(k))), [], 'the merged trees');
+  const upper = (s: Side): string => spawnSync(upperManifest(s.upper)[0]!, upperManifest(s.upper).slice(1), { encoding: 'utf8' }).stdout;
+  t.deepEqual(manifestDiff(noLinks(upper(f)), noLinks(upper(k))), [], 'the uppers');
+  t.regex(upper(f), /user\.overlay\.opaque/);
+  t.notRegex(upper(f), /trusted\.overlay/);
+});
+
+test('uidmapping/gidmapping and squash_to_root/uid/gid show and write owners as fuse-overlayfs does', (t) => {
+  const root = tempDirFor(t, 'strata-idmap-');
+  const lower = path.join(root, 'lower');
+  buildLayer(lower, [
+    { p: 'root-file', t: 'file', data: 'r', uid: 0, gid: 0 },
+    { p: 'user-file', t: 'file', data: 'u', uid: 1000, gid: 1001 },
+    { p: 'far-file', t: 'file', data: 'f', uid: 70000, gid: 70000 },
+  ]);
+  const upper = path.join(root, 'upper');
+  const work = path.join(root, 'work');
+  const mnt = path.join(root, 'mnt');
+  for (const d of [upper, work, mnt]) fs.mkdirSync(d);
+  const mount = (extra: string): void => {
+    const r = spawnSync(STRATA_FS, ['-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},${extra}`, mnt], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+  };
+  const umount = (): void => {
+    spawnSync('umount', [mnt]);
+  };
+  const owner = (p: string): string => {
+    const st = fs.lstatSync(p);
+    return `${st.uid}:${st.gid}`;
+  };
+  // containers-storage's form for a container mapped to 100000..165535: CONTAINER:HOST:COUNT
+  mount('uidmapping=0:100000:65536,gidmapping=0:100000:1000:1001:200000:10');
+  t.teardown(umount);
+  t.is(owner(path.join(mnt, 'root-file')), '100000:100000');
+  t.is(owner(path.join(mnt, 'user-file')), '101000:200000');
+  t.is(owner(path.join(mnt, 'far-file')), '65534:65534', 'outside every range: the overflow ID');
+  fs.chownSync(path.join(mnt, 'user-file'), 100005, 200003);
+  t.is(owner(path.join(mnt, 'user-file')), '100005:200003');
+  t.is(owner(path.join(upper, 'user-file')), '5:1004', 'written as the layers keep owners');
+  fs.writeFileSync(path.join(mnt, 'by-root'), 'x'); // the caller (0) is outside the shown ranges
+  t.is(owner(path.join(upper, 'by-root')), '65534:65534');
+  umount();
+  mount('squash_to_root');
+  t.is(owner(path.join(mnt, 'user-file')), '0:0');
+  t.is(owner(path.join(mnt, 'far-file')), '0:0');
+  umount();
+  mount('squash_to_root,squash_to_uid=7,squash_to_gid=8');
+  t.is(owner(path.join(mnt, 'root-file')), '7:8', 'squash_to_uid/gid over squash_to_root');
+  fs.chownSync(path.join(mnt, 'root-file'), 3, 4);
+  t.is(owner(path.join(mnt, 'root-file')), '7:8');
+  t.is(owner(path.join(upper, 'root-file')), '3:4');
+  umount();
+  for (const bad of ['uidmapping=0:1', 'gidmapping=a:b:c', 'squash_to_uid=x', 'uidmapping=0:1:0']) {
+    const r = spawnSync(STRATA_FS, ['-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},${bad}`, mnt], { encoding: 'utf8' });
+    t.is(r.status, 2, bad);
+    t.regex(r.stderr, /^strata-fs: bad value for \w+: .*\n$/, bad);
+  }
+});

@@ -8,6 +8,7 @@ import {
   MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
 } from '../daemon';
 import { DAEMON_ENV, DaemonReport, launchDaemon } from '../launch';
+import { IdMap, IdRange, parseIdRanges } from '../union/idmap';
 
 export class UsageError extends Error {}
 
@@ -23,7 +24,9 @@ upper directory, like mount -t overlay. Without upperdir the mount is read-only.
                 negative_timeout=S, log=FILE, aufs_whiteouts=on|off|auto; and what
                 containers-storage and fuse-overlayfs users pass: volatile, fsync=0|1,
                 static_nlink, noacl, timeout=S, context=..., threaded=N, fast_ino=N,
-                writeback=N, noxattrs=0, xattr_permissions=0, plugins=`;
+                writeback=N, noxattrs=0, xattr_permissions=0, plugins=, and owners as
+                fuse-overlayfs maps them: uidmapping=C:H:N[:C:H:N...], gidmapping=...,
+                squash_to_root, squash_to_uid=U, squash_to_gid=G`;
 
 interface Parsed {
   opts: MountOptions;
@@ -166,6 +169,22 @@ export function parseArgs(argv: string[]): Parsed {
   let aufsWhiteouts: boolean | undefined;
   let userxattr: boolean | undefined;
   let allowOther: boolean | undefined;
+  let uidRanges: IdRange[] | null = null;
+  let gidRanges: IdRange[] | null = null;
+  let squashRoot = false;
+  let squashUid: number | null = null;
+  let squashGid: number | null = null;
+  const id = (key: string, val: string): number => {
+    if (!/^\d+$/.test(val) || Number(val) > 0xfffffffe) throw new UsageError(`bad value for ${key}: '${val}' (a numeric ID expected)`);
+    return Number(val);
+  };
+  const ranges = (key: string, val: string): IdRange[] => {
+    try {
+      return parseIdRanges(key, val);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  };
   const zeroOnly = (key: string, val: string, why: string): void => {
     if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
     if (Number(val) !== 0) throw new UsageError(`${key}=${val} is not supported: ${why}`);
@@ -202,6 +221,11 @@ export function parseArgs(argv: string[]): Parsed {
     else if (key === 'volatile' && eq < 0) volatile = true;
     else if (key === 'userxattr' && eq < 0) userxattr = true;
     else if (key === 'allow_other' && eq < 0) allowOther = true;
+    else if (key === 'uidmapping') uidRanges = ranges(key, val);
+    else if (key === 'gidmapping') gidRanges = ranges(key, val);
+    else if (key === 'squash_to_root' && eq < 0) squashRoot = true;
+    else if (key === 'squash_to_uid') squashUid = id(key, val);
+    else if (key === 'squash_to_gid') squashGid = id(key, val);
     else if (key === 'fsync') {
       if (val !== '0' && val !== '1') throw new UsageError(`bad value for fsync: '${val}' (0 or 1)`);
       volatile = val === '0';
@@ -224,6 +248,9 @@ export function parseArgs(argv: string[]): Parsed {
     else throw new UsageError(`unknown option '${o}'`);
   }
   if (!lowers) throw new UsageError('missing lowerdir=');
+  // squash_to_uid/gid take precedence over squash_to_root, as in fuse-overlayfs
+  const uids = new IdMap(uidRanges, squashUid ?? (squashRoot ? 0 : null));
+  const gids = new IdMap(gidRanges, squashGid ?? (squashRoot ? 0 : null));
   const lowerAbs = lowers.map((l) => requireDir('lowerdir', l));
   if ((upper === undefined) !== (work === undefined)) throw new UsageError('upperdir and workdir go together: give both or neither');
   let upperAbs: string | undefined;
@@ -246,25 +273,27 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      entryTimeout, attrTimeout, negativeTimeout, debug, volatile, staticNlink, acl, aufsWhiteouts, userxattr, allowOther,
+      entryTimeout, attrTimeout, negativeTimeout, debug, volatile, staticNlink, acl, aufsWhiteouts, userxattr, allowOther, uids, gids,
     },
     foreground,
     logFile,
   };
 }
 
-/** Where a detached daemon logs unless told: /run for root; for anyone else their runtime
- *  directory, when there is one (else nowhere: a daemon must not fail for want of a log). */
-function defaultLog(): string | null {
-  if (process.geteuid?.() === 0) return '/run/strata-fs.log';
-  const dir = process.env.XDG_RUNTIME_DIR;
-  if (!dir) return null;
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-    return path.join(dir, 'strata-fs.log');
-  } catch {
-    return null;
+/** Where a detached daemon logs unless told: /run/strata-fs.log, else (not root, or root
+ *  of a user namespace, who may not write there) the user's runtime directory; else
+ *  nowhere: a daemon must not fail for want of a log. */
+function defaultLog(): (msg: string) => void {
+  const candidates = ['/run/strata-fs.log'];
+  if (process.env.XDG_RUNTIME_DIR) candidates.push(path.join(process.env.XDG_RUNTIME_DIR, 'strata-fs.log'));
+  for (const c of candidates) {
+    try {
+      return openLog(c);
+    } catch {
+      /* the next one */
+    }
   }
+  return () => {};
 }
 
 function openLog(file: string | null): (msg: string) => void {
@@ -276,7 +305,15 @@ function openLog(file: string | null): (msg: string) => void {
 }
 
 async function runDaemon(p: Parsed, toParent: ((m: DaemonReport) => void) | null): Promise<number> {
-  const log = openLog(p.logFile ?? (toParent ? defaultLog() : null));
+  let log: (msg: string) => void;
+  try {
+    log = p.logFile || !toParent ? openLog(p.logFile) : defaultLog();
+  } catch (e) {
+    const msg = `log ${p.logFile}: ${(e as Error).message}`;
+    if (toParent) toParent({ error: msg });
+    else process.stderr.write(`strata-fs: ${msg}\n`);
+    return 1;
+  }
   let running;
   try {
     running = serve(p.opts, log);

@@ -73,7 +73,10 @@ function mountDirectly(spec: FuseMountSpec): FuseMount {
   try {
     fd = native.openFuse();
   } catch (e) {
-    throw new Error(`cannot open /dev/fuse: ${(e as Error).message}${(e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (load the fuse module: modprobe fuse)' : ''}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error('/dev/fuse does not exist: load the fuse module (modprobe fuse) as root');
+    if (code === 'EACCES' || code === 'EPERM') throw new Error('no access to /dev/fuse (it is root-only here): make it mode 0666 as most distributions do (chmod 0666 /dev/fuse as root), or mount as root');
+    throw new Error(`cannot open /dev/fuse: ${(e as Error).message}`);
   }
   const rootmode = 0o40000;
   const ids = `user_id=${process.geteuid?.() ?? 0},group_id=${process.getegid?.() ?? 0}`;

@@ -13,6 +13,7 @@ import { CopyUp } from './copyup';
 import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
 import { AUFS_WHITEOUT_PREFIX, escapeXattr, isWhiteout, REDIRECT_MAX } from './format';
+import { IdMap } from './idmap';
 import { Inodes } from './inodes';
 import { LayerStack } from './layers';
 import { aufsOpaque, checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
@@ -46,6 +47,9 @@ export interface UnionOptions {
   volatile?: boolean;
   /** directories report st_nlink 1 (fuse-overlayfs's static_nlink) */
   staticNlink?: boolean;
+  /** owners shown and written (fuse-overlayfs's uidmapping/gidmapping/squash_*; idmap.ts) */
+  uids?: IdMap;
+  gids?: IdMap;
 }
 
 export class UnionFs implements FileSystem {
@@ -61,12 +65,16 @@ export class UnionFs implements FileSystem {
   private destroyed = false;
   private readonly volatile: boolean;
   private readonly staticNlink: boolean;
+  private readonly uids: IdMap;
+  private readonly gids: IdMap;
   onStaleAttrs?: (nodeid: number) => void;
 
   constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
     this.fds = new DirFds(stack, opts.maxDirFds ?? dirFdBudget(1024));
     this.volatile = opts.volatile ?? false;
     this.staticNlink = opts.staticNlink ?? false;
+    this.uids = opts.uids ?? IdMap.IDENTITY;
+    this.gids = opts.gids ?? IdMap.IDENTITY;
     const lowers: Loc[] = [];
     const upper = stack.upper;
     if (!(upper && isOpaqueAt(upper.rootFd, '', stack.xattrs))) {
@@ -112,12 +120,24 @@ export class UnionFs implements FileSystem {
     if (!this.stack.upper) fail('EROFS');
   }
 
+  /** A chown; where owners are squashed, one the filesystem refuses is no matter (as
+   *  fuse-overlayfs: every object shows the squashed owner anyway). */
+  private owning(chown: () => void): void {
+    try {
+      chown();
+    } catch (e) {
+      if (this.uids.squash === null && this.gids.squash === null) throw e;
+    }
+  }
+
   /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
     if (node.isDir && (this.staticNlink || node.lowers.length + (node.upper ? 1 : 0) > 1)) st.nlink = 1;
     if (node.unlinked) st.nlink = 0;
     st.ino = node.ino;
+    st.uid = this.uids.shown(st.uid);
+    st.gid = this.gids.shown(st.gid);
     return st;
   }
 
@@ -180,17 +200,19 @@ export class UnionFs implements FileSystem {
       else fail('EBADF');
     }
     const chown = set.uid !== undefined || set.gid !== undefined;
+    const uid = set.uid === undefined ? -1 : this.uids.disk(set.uid);
+    const gid = set.gid === undefined ? -1 : this.gids.disk(set.gid);
     const a = set.atime ?? [0, UTIME_OMIT];
     const m = set.mtime ?? [0, UTIME_OMIT];
     const times = set.atime !== undefined || set.mtime !== undefined;
     if (byName) {
       const dfd = this.fds.upperParent(node);
       const name = upperName(node);
-      if (chown) native.chownAt(dfd, name, set.uid ?? -1, set.gid ?? -1);
+      if (chown) this.owning(() => native.chownAt(dfd, name, uid, gid));
       if (set.mode !== undefined && node.type !== S_IFLNK) native.chmodAt(dfd, name, set.mode & 0o7777);
       if (times) native.utimensAt(dfd, name, a[0], a[1], m[0], m[1]);
     } else if (h) {
-      if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
+      if (chown) this.owning(() => fs.fchownSync(h.fd, uid, gid));
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
       if (times) native.utimensAt(h.fd, '', a[0], a[1], m[0], m[1]);
     }
@@ -217,7 +239,8 @@ export class UnionFs implements FileSystem {
     const dst = fstat(dfd);
     const isDirectory = (mode & S_IFMT) === S_IFDIR;
     let perm = mode & 0o7777;
-    let gid = c.gid;
+    const uid = this.uids.disk(c.uid);
+    let gid = this.gids.disk(c.gid);
     if (dst.mode & 0o2000) {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
@@ -232,8 +255,8 @@ export class UnionFs implements FileSystem {
     };
     // through the new file's descriptor when there is one
     const finish = (d: number, n: string, fd: number | undefined): void => {
-      if (fd !== undefined) fs.fchownSync(fd, c.uid, gid);
-      else native.chownAt(d, n, c.uid, gid);
+      if (fd !== undefined) this.owning(() => fs.fchownSync(fd, uid, gid));
+      else this.owning(() => native.chownAt(d, n, uid, gid));
       // chown cleared setuid/setgid: put them back over what umask and ACLs left
       if ((mode & S_IFMT) === S_IFLNK || !(perm & 0o7000)) return;
       if (fd !== undefined) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
