@@ -1,9 +1,8 @@
 // strata: the command line. One file per command under commands/, each parse -> call ->
 // print; errors become one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_ROOT } from '../store/store';
 import { commands } from './commands';
-import { setProgram } from './context';
+import { DEFAULT_ROOT_HELP, setProgram } from './context';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -11,7 +10,7 @@ export function buildProgram(): Command {
   program
     .name('strata')
     .description('Container image layer store with union mounts (strata-fs or kernel overlayfs)')
-    .option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`)
+    .option('--root <dir>', `store root (default: ${DEFAULT_ROOT_HELP})`)
     .showHelpAfterError(false)
     // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours
     .configureOutput({ outputError: (str, write) => write(`strata: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) })
