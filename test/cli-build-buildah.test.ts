@@ -346,3 +346,58 @@ CMD ["/bin/sh", "/srv/app.sh"]
   t.deepEqual(layerChanges(f!.layers), layerChanges(k!.layers), 'layer by layer, the same changes');
   t.deepEqual(pick(f!.unpacked.cfg.config), pick(k!.unpacked.cfg.config));
 });
+
+// Rootless: buildah as uid 1000 with a subordinate ID range (bound over /etc/subuid and
+// /etc/subgid, and a 0666 /dev/fuse over the host's, in a private mount namespace: the
+// host's files are never changed). buildah then works in its own user namespace, where
+// strata-fs mounts /dev/fuse itself with userxattr; the oracle is the same rootless buildah
+// with the kernel's overlay driver (overlayfs with userxattr in that namespace).
+test('rootless buildah (uid 1000, its own user namespace) from / run / commit through strata-fs equal the kernel overlay driver', async (t) => {
+  const USER = 1000;
+  const base = path.join(s.dir, 'rootless');
+  fs.mkdirSync(base);
+  fs.chmodSync(s.dir, 0o755);
+  const user = execFileSync('id', ['-un', String(USER)], { encoding: 'utf8' }).trim();
+  fs.writeFileSync(path.join(base, 'subid'), `${user}:100000:65536\n`);
+  fs.chmodSync(path.join(base, 'subid'), 0o644);
+  const results = [];
+  for (const program of [null, path.join(REPO, 'bin', 'strata-fs')]) {
+    const dir = path.join(base, program ? 'strata-fs' : 'kernel');
+    for (const d of [dir, path.join(dir, 'home'), path.join(dir, 'run')]) {
+      fs.mkdirSync(d);
+      fs.chownSync(d, USER, USER);
+    }
+    fs.writeFileSync(path.join(dir, 'containers.conf'), '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\n');
+    fs.writeFileSync(path.join(dir, 'storage.conf'), `[storage]\ndriver = "overlay"\n${program ? `[storage.options.overlay]\nmount_program = "${program}"\n` : ''}`);
+    const bh = `buildah --root ${dir}/home/storage --runroot ${dir}/run/storage`;
+    const script = [
+      'set -e',
+      `${bh} from -q --name rl-ctr oci:${path.join(FIXTURES, 'oci')}:grandchild >/dev/null`,
+      `${bh} run --isolation chroot rl-ctr -- sh -c '${CHANGES.replace(/'/g, `'\\''`)}'`,
+      `${bh} commit -q rl-ctr localhost/rl-img >/dev/null`,
+      `${bh} push -q localhost/rl-img oci:${dir}/oci:x`,
+      `${bh} rm rl-ctr >/dev/null`,
+      `${bh} rmi -a -f >/dev/null`,
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'script.sh'), script);
+    const env = [`HOME=${dir}/home`, `XDG_RUNTIME_DIR=${dir}/run`, `CONTAINERS_CONF=${dir}/containers.conf`, `CONTAINERS_STORAGE_CONF=${dir}/storage.conf`, `PATH=${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`];
+    const outer = [
+      'set -e',
+      `mknod -m 0666 ${dir}/fuse c 10 229`,
+      `mount --bind ${dir}/fuse /dev/fuse`,
+      `mount --bind ${base}/subid /etc/subuid`,
+      `mount --bind ${base}/subid /etc/subgid`,
+      `setpriv --reuid ${USER} --regid ${USER} --clear-groups -- env ${env.join(' ')} sh ${dir}/script.sh`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', outer], { encoding: 'utf8', timeout: 600_000 });
+    t.is(r.status, 0, `${program ?? 'kernel'}: ${r.stderr.split('\n').filter((l) => !l.includes('level=warning')).join('\n')}`);
+    if (r.status !== 0) return;
+    results.push({ unpacked: unpack(path.join(dir, 'oci'), 'x', path.join(dir, 'unpacked')), layers: await layerEntries(path.join(dir, 'oci'), 'x') });
+  }
+  const [k, f] = results;
+  t.true(k!.unpacked.tree.split('\n').length > 4000, 'the whole rootfs was compared');
+  t.deepEqual(lineDiff(f!.unpacked.tree, k!.unpacked.tree), { onlyStrataFs: [], onlyKernel: [] }, 'the committed image');
+  t.is(f!.layers.length, 4);
+  t.deepEqual(layerChanges(f!.layers), layerChanges(k!.layers));
+  t.true(layerChanges(f!.layers)[3]!.includes('- usr/share/doc'), 'the RUN\'s deletions are in its layer');
+});
