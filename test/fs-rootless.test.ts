@@ -41,7 +41,10 @@ const LOWER: LayerEntry[] = ([
   { p: 'dir-mv/inside', t: 'file', data: 'i' },
   { p: 'keep', t: 'dir' },
   { p: 'keep/k', t: 'file', data: 'k' },
-] as LayerEntry[]).map(own);
+] as LayerEntry[]).map(own).concat([
+  // root's, readable by all: the user's server may read it, but not with O_NOATIME
+  { p: 'roots', t: 'file', data: 'root data\n', mode: 0o644, uid: 0, gid: 0 },
+]);
 
 // what both sides do, as the user, in the mount's root
 const OPS = [
@@ -57,6 +60,7 @@ const OPS = [
   'setfattr -n user.added -v 1 xa',
   'setfattr -n user.overlay.mine -v v mode',
   'touch -d @1600000000 file',
+  'cat roots > ../roots-read',
   'ls -a . dir-opq dir-moved keep > ../listing',
   'getfattr --absolute-names -d -m - xa mode > ../xattrs',
 ].join('; ');
@@ -126,6 +130,7 @@ test('an ordinary user mounts through fusermount3: the same operations give what
   t.regex(mountLine, /user_id=1000,group_id=1000/, 'mounted by the user');
   t.notRegex(mountLine, /allow_other/, 'no allow_other without user_allow_other');
   t.deepEqual(fs.readFileSync(path.join(f.dir, 'listing'), 'utf8'), fs.readFileSync(path.join(k.dir, 'listing'), 'utf8'));
+  t.is(fs.readFileSync(path.join(f.dir, 'roots-read'), 'utf8'), 'root data\n', 'a file of root\'s, read by the user');
   t.deepEqual(fs.readFileSync(path.join(f.dir, 'xattrs'), 'utf8').replaceAll(f.mnt, 'MNT'), fs.readFileSync(path.join(k.dir, 'xattrs'), 'utf8').replaceAll(k.mnt, 'MNT'));
   const merged = (s: Side): string => fs.readFileSync(path.join(s.dir, 'merged'), 'utf8');
   // A hard link made after copy-up: overlayfs without its index (userxattr has none)

@@ -9,10 +9,10 @@ import { fail } from './errors';
 import type { Inodes } from './inodes';
 import type { LayerStack } from './layers';
 import type { Node } from './node';
-import { fstat, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
+import { fstat, openLowerAt, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
 import { copyXattrs } from './xattr';
 
-const { O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_NOATIME } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
 
 export class CopyUp {
   /** told of a directory that now merges an upper and a lower directory */
@@ -48,7 +48,7 @@ export class CopyUp {
       if (type === S_IFDIR) {
         native.mkdirAt(work, tmp, 0o700);
       } else if (type === S_IFREG) {
-        const fin = native.openAt(srcDir, loc.name, O_RDONLY | O_NOFOLLOW | O_NOATIME, 0);
+        const fin = openLowerAt(srcDir, loc.name, O_RDONLY | O_NOFOLLOW);
         try {
           const fout = native.openAt(work, tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
           try {

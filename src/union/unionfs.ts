@@ -18,11 +18,11 @@ import { Inodes } from './inodes';
 import { LayerStack } from './layers';
 import { aufsOpaque, checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
 import { Loc, locPath, Node, NO_LOWERS, Resolved, nameKey } from './node';
-import { errnoName, fstat, isDir, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
+import { errnoName, fstat, isDir, openLowerAt, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
 import { noVisibleXattrs, visibleXattrs } from './xattr';
 
 const O_ACCMODE = 3;
-const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NOATIME, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_TRUNC, O_WRONLY, O_NONBLOCK } = fs.constants;
 const DT_UNKNOWN = 0;
 const DT_CHR = 2;
 const Y = Buffer.from('y');
@@ -543,9 +543,9 @@ export class UnionFs implements FileSystem {
         fail('ESTALE');
       }
     }
-    let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
-    if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    const fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    const oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
+    // lower layers are never written, not even atime
+    const fd = node.upper ? native.openAt(this.topDir(node), this.topName(node), oflags, 0) : openLowerAt(this.topDir(node), this.topName(node), oflags);
     return this.addHandle(node, fd, writable);
   }
 
