@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
 import { asUserArgv } from './helpers/asuser';
-import { STRATA } from './image-helpers';
+import { FIXTURES, STRATA } from './image-helpers';
 import { defaultRoot } from '../src/cli/context';
 import { DEFAULT_ROOT } from '../src/store/store';
 
@@ -43,4 +43,17 @@ test('a user gets a store of its own under ~/.local/share/strata, or $XDG_DATA_H
   const e = strataAs({ HOME: home, STRATA_ROOT: explicit }, ['images']);
   t.is(e.status, 0, e.err);
   t.true(fs.existsSync(explicit), '$STRATA_ROOT still decides');
+});
+
+test('a user loading an image whose files belong to others is told in one line what to do, and the store keeps nothing of it', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const r = strataAs({ HOME: home }, ['load', '-i', path.join(FIXTURES, 'docker-archive', 'base.docker.tar')]);
+  t.not(r.status, 0);
+  t.regex(r.err, /^strata: .*belongs to \d+:\d+ in the layer, which only root can give it here: pull and load as root/);
+  t.is(r.err.trim().split('\n').length, 1, r.err);
+  const images = strataAs({ HOME: home }, ['images']);
+  t.is(images.status, 0, images.err);
+  t.is(images.out.trim().split('\n').length, 1, `no image half-loaded: ${images.out}`);
+  t.deepEqual(fs.readdirSync(path.join(home, '.local', 'share', 'strata', 'layers')), [], 'no layer left behind');
 });
