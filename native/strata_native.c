@@ -1339,6 +1339,26 @@ NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
 #include <sys/un.h>
 #include <sys/wait.h>
 
+// One message from sock with one fd in it: the fd, -ECONNRESET when the peer closed
+// without sending one, else -errno.
+static int recv_fd(int sock) {
+  char byte[256];
+  struct iovec iov = {.iov_base = byte, .iov_len = sizeof byte};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) return -ECONNRESET;
+  int fd;
+  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
 // consoleListen(path) -> listening unix socket fd
 static napi_value n_console_listen(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1367,23 +1387,38 @@ static napi_value n_console_receive(napi_env env, napi_callback_info info) {
   if (r == 0) return make_i64(env, -EAGAIN);
   int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) return throw_errno(env, errno, "accept");
-  char byte[256];
-  struct iovec iov = {.iov_base = byte, .iov_len = sizeof byte};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } ctl;
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
-  ssize_t n;
-  do n = recvmsg(c, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  int e = errno;
+  int fd = recv_fd(c);
   close(c);
-  if (n < 0) return throw_errno(env, e, "recvmsg");
-  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-  if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) return throw_errno(env, EBADMSG, "recvmsg (no fd)");
-  int fd;
-  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  if (fd == -ECONNRESET) return throw_errno(env, EBADMSG, "recvmsg (no fd)");
+  if (fd < 0) return throw_errno(env, -fd, "recvmsg");
   return make_i64(env, fd);
+}
+
+// socketPair() -> [fd, fd]: a connected unix stream pair, close-on-exec (a child gets
+// one end as an inherited stdio slot)
+static napi_value n_socket_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return throw_errno(env, errno, "socketpair");
+  napi_value out, a, b;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_int32(env, fds[0], &a);
+  napi_create_int32(env, fds[1], &b);
+  napi_set_element(env, out, 0, a);
+  napi_set_element(env, out, 1, b);
+  return out;
+}
+
+// receiveFd(sock, timeoutMs) -> the fd the peer sent (SCM_RIGHTS), -EAGAIN when none came
+// in time, -ECONNRESET when the peer closed without sending one
+static napi_value n_receive_fd(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct pollfd p = {.fd = get_i32(env, argv[0]), .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, get_i32(env, argv[1])); while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, errno, "poll");
+  if (r == 0) return make_i64(env, -EAGAIN);
+  return make_i64(env, recv_fd(p.fd));
 }
 
 // setWinsize(fd, rows, cols)
@@ -1442,6 +1477,7 @@ static void register_runtime(napi_env env, napi_value exports) {
   struct { const char *name; napi_callback fn; } fns[] = {
     {"consoleListen", n_console_listen}, {"consoleReceive", n_console_receive}, {"setWinsize", n_set_winsize},
     {"becomeSubreaper", n_become_subreaper}, {"reap", n_reap}, {"pipe", n_pipe},
+    {"socketPair", n_socket_pair}, {"receiveFd", n_receive_fd},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) == napi_ok) napi_set_named_property(env, exports, fns[i].name, f);

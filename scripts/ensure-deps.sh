@@ -3,7 +3,8 @@
 # Quiet when there is nothing to do.
 set -euo pipefail
 # docker-registry, apache2-utils (htpasswd) and openssl: the registry tests and the pull/push bench
-pkgs=(attr jq zstd fuse3 python3 tar skopeo umoci btrfs-progs runc buildah git docker-registry apache2-utils openssl)
+# uidmap (newuidmap): rootless buildah in the mount-program tests
+pkgs=(attr jq zstd fuse3 uidmap python3 tar skopeo umoci btrfs-progs runc buildah git docker-registry apache2-utils openssl)
 [ "${1:-}" = "--bench" ] && pkgs+=(fuse-overlayfs fio unionfs-fuse)
 missing=()
 for p in "${pkgs[@]}"; do

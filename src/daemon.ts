@@ -4,7 +4,11 @@ import * as fs from 'node:fs';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { OPS } from './fuse/ops';
 import { FuseSession } from './fuse/session';
-import { native, MNT_DETACH } from './native';
+import {
+  initNamespaceRoot, mayMountDirectly, mountFuse, MS_NOATIME, MS_NODIRATIME, MS_RDONLY, MS_RELATIME, MS_STRICTATIME,
+} from './fuse/mount';
+import { native } from './native';
+import type { IdMap } from './union/idmap';
 import { LayerStack } from './union/layers';
 import { dirFdBudget } from './union/dirfds';
 import { ATIME_NOATIME, ATIME_NODIRATIME, ATIME_RELATIME, ATIME_STRICTATIME, UnionFs } from './union/unionfs';
@@ -26,18 +30,29 @@ export interface MountOptions {
   attrTimeout: number;
   negativeTimeout: number;
   debug: boolean;
+  /** no syncs, as volatile, but no marker either (fuse-overlayfs's fsync=0) */
+  noSync?: boolean;
+  /** directories report st_nlink 1 */
+  staticNlink?: boolean;
+  /** POSIX ACLs enforced by the kernel (off: noacl) */
+  acl?: boolean;
+  /** read AUFS .wh. whiteouts in the lower layers: true, false, or undefined (only in
+   *  layers of a containers-storage store that mounts through a program) */
+  aufsWhiteouts?: boolean;
+  /** the union's own xattrs are user.overlay.* (overlayfs's userxattr); default: when not
+   *  root of the initial user namespace, which alone may write trusted.* */
+  userxattr?: boolean;
+  /** others may enter the mount; default: when mounting as root */
+  allowOther?: boolean;
+  /** owners shown and written (uidmapping=, gidmapping=, squash_*) */
+  uids?: IdMap;
+  gids?: IdMap;
 }
 
-export const MS_RDONLY = 1;
-export const MS_NOSUID = 2;
-export const MS_NODEV = 4;
-export const MS_NOEXEC = 8;
-export const MS_SYNCHRONOUS = 16;
-export const MS_DIRSYNC = 128;
-export const MS_NOATIME = 1024;
-export const MS_NODIRATIME = 2048;
-export const MS_RELATIME = 1 << 21;
-export const MS_STRICTATIME = 1 << 24;
+export {
+  MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
+  MS_STRICTATIME, MS_SYNCHRONOUS,
+} from './fuse/mount';
 
 /** Names a file the daemon writes, as it ends, with how many requests of each opcode the
  *  kernel sent it (JSON, by opcode name): what tests and the bench count. */
@@ -64,25 +79,35 @@ export interface Running {
 export function serve(o: MountOptions, log: (msg: string) => void): Running {
   const fault = process.env[FAULT_ENV] ? parseFault(process.env[FAULT_ENV]) : undefined;
   if (o.upper && o.work) LayerStack.prepareWorkDir(o.work, o.volatile);
-  const stack = new LayerStack({ lowers: o.lowers, upper: o.upper, work: o.work, volatile: o.volatile });
+  const privileged = initNamespaceRoot();
+  const userxattr = o.userxattr ?? !privileged;
+  const stack = new LayerStack({
+    lowers: o.lowers, upper: o.upper, work: o.work, volatile: o.volatile, noSync: o.noSync, aufsWhiteouts: o.aufsWhiteouts, userxattr,
+  });
   // directories are held open (see DirFds): as many as the hard limit allows
   const atime = atimeOptions(o.flags);
-  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), atime });
+  const union = new UnionFs(stack, { maxDirFds: dirFdBudget(native.raiseNofileLimit()), atime, staticNlink: o.staticNlink, uids: o.uids, gids: o.gids });
   if (union.atimeUnavailable) log(`strata-fs: atime options apply as the upper's own mount has them: ${union.atimeUnavailable}`);
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
-  const fd = native.openFuse();
-  const rootmode = 0o40000;
-  const data = `fd=${fd},rootmode=${rootmode.toString(8)},user_id=0,group_id=0,allow_other,default_permissions`;
   const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
-  native.mount(o.source, o.mountpoint, 'fuse.strata-fs', o.flags | (readOnly ? MS_RDONLY : 0), data);
+  const mounted = mountFuse({
+    source: o.source,
+    mountpoint: o.mountpoint,
+    subtype: 'strata-fs',
+    flags: o.flags | (readOnly ? MS_RDONLY : 0),
+    allowOther: o.allowOther ?? mayMountDirectly(),
+  });
+  const fd = mounted.fd;
   if (fault) log(`strata-fs: ${FAULT_ENV} is set: every ${fault.op} of '${fault.name.toString()}' throws (a test hook)`);
   const session = new FuseSession(fd, fault ? withFault(union, fault) : union, {
     entryTimeout: o.entryTimeout,
     attrTimeout: o.attrTimeout,
     negativeTimeout: o.negativeTimeout,
-    passthrough: o.passthrough,
+    // FUSE passthrough needs CAP_SYS_ADMIN in the initial namespace: data through our loop otherwise
+    passthrough: o.passthrough && privileged,
     // every listing of a strictatime mount is an access to record: none is kept
     cacheDirs: o.attrTimeout > 0 && !(o.flags & MS_STRICTATIME),
+    acl: o.acl,
     debug: o.debug,
     log,
   });
@@ -104,14 +129,11 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   returnMemory(union);
   const unmount = (lazy: boolean): void => {
     try {
-      native.umount2(o.mountpoint, lazy ? MNT_DETACH : 0);
+      mounted.unmount(lazy);
     } catch (e) {
-      if ((e as { code?: string }).code === 'EBUSY' && !lazy) {
-        log(`strata-fs: ${o.mountpoint} is busy; detaching it (lazy unmount), serving until the last user leaves`);
-        native.umount2(o.mountpoint, MNT_DETACH);
-      } else if ((e as { code?: string }).code !== 'EINVAL') {
-        throw e;
-      }
+      if ((e as { code?: string }).code !== 'EBUSY' || lazy) throw e;
+      log(`strata-fs: ${o.mountpoint} is busy; detaching it (lazy unmount), serving until the last user leaves`);
+      mounted.unmount(true);
     }
   };
   return { session, ended, unmount };

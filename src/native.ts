@@ -100,6 +100,12 @@ export interface Native {
   reap(pid: number): [number, number] | null;
   /** pipe2(O_CLOEXEC): [read end, write end] */
   pipe(): [number, number];
+  // mounting through fusermount3 (src/fuse/fusermount.ts)
+  /** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) */
+  socketPair(): [number, number];
+  /** The fd the peer sends (SCM_RIGHTS, close-on-exec here); -EAGAIN after timeoutMs
+   *  without one, -ECONNRESET if the peer closed without sending one, else -errno. */
+  receiveFd(sock: number, timeoutMs: number): number;
 }
 
 export const STAT_INO_LO = 0;

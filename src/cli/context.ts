@@ -1,5 +1,6 @@
 // What every command shares: the store it works on, how it prints, how it waits for the
 // store's lock. Commands stay thin: parse, call into store/image/..., print.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Store, DEFAULT_ROOT } from '../store/store';
@@ -17,13 +18,24 @@ export function setProgram(p: Command): void {
   program = p;
 }
 
+/** The store a user gets without --root or $STRATA_ROOT: root the system's, anyone else
+ *  their own under $XDG_DATA_HOME (default ~/.local/share), as podman keeps
+ *  ~/.local/share/containers. */
+export function defaultRoot(): string {
+  if (process.geteuid?.() === 0) return DEFAULT_ROOT;
+  const data = process.env.XDG_DATA_HOME && path.isAbsolute(process.env.XDG_DATA_HOME) ? process.env.XDG_DATA_HOME : path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'strata');
+}
+
+export const DEFAULT_ROOT_HELP = `$STRATA_ROOT, else ${DEFAULT_ROOT} for root and $XDG_DATA_HOME/strata (~/.local/share/strata) for other users`;
+
 export function rootOf(o: Common): string {
   const global = program ? (program.opts() as Common).root : undefined;
   const given = o.root ?? global;
   // '' would resolve to the current directory: never make that a store by accident
   if (given === '') throw new StoreRootError("--root '' is not a directory: give the store's directory (or leave --root out)");
   if (given === undefined && process.env.STRATA_ROOT === '') throw new StoreRootError('STRATA_ROOT is set but empty: give the store\'s directory (or unset it)');
-  return path.resolve(given ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT);
+  return path.resolve(given ?? process.env.STRATA_ROOT ?? defaultRoot());
 }
 
 export function openStore(o: Common): Store {
@@ -48,7 +60,7 @@ export async function locked<T>(store: Store, fn: () => Promise<T>): Promise<T> 
 
 /** The options every store command takes. */
 export function common(cmd: Command, withJson = false): Command {
-  cmd.option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`);
+  cmd.option('--root <dir>', `store root (default: ${DEFAULT_ROOT_HELP})`);
   if (withJson) cmd.option('--json', 'print JSON');
   return cmd;
 }

@@ -1,9 +1,8 @@
 // strata: the command line. One file per command under commands/, each parse -> call ->
 // print; errors become one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_ROOT } from '../store/store';
 import { CommandEntry, commands } from './commands';
-import { setProgram } from './context';
+import { DEFAULT_ROOT_HELP, setProgram } from './context';
 import { fsSentence } from '../store/root';
 import { strataVersion } from './version';
 import { expandGroups, finishGroups } from './group';
@@ -30,7 +29,7 @@ export function buildProgram(argv?: string[]): Command {
   program
     .name('strata')
     .description('Container image layer store with union mounts (strata-fs or kernel overlayfs)')
-    .option('--root <dir>', `store root (default: $STRATA_ROOT or ${DEFAULT_ROOT})`)
+    .option('--root <dir>', `store root (default: ${DEFAULT_ROOT_HELP})`)
     .version(`strata version ${strataVersion()}`, '-v, --version', 'print the version and exit')
     .showHelpAfterError(false)
     // commander's errors can span lines ("(Did you mean ...?)"): one line, like ours

@@ -8,6 +8,7 @@ import {
   MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
 } from '../daemon';
 import { DAEMON_ENV, type DaemonReport } from '../launch';
+import { IdMap, type IdRange, parseIdRanges } from '../union/idmap';
 
 export class UsageError extends Error {}
 
@@ -17,10 +18,15 @@ Mounts the union of the lower directories (topmost first) and, if given, the wri
 upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -f            stay in the foreground (SIGINT/SIGTERM unmount)
   -d            debug: log every request (implies -f)
-  -o OPTS       overlayfs options (lowerdir, upperdir, workdir, volatile, redirect_dir,
-                index, xino, metacopy), mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
+  -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
+                metacopy, userxattr, volatile), allow_other, mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
                 strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
-                negative_timeout=S, log=FILE
+                negative_timeout=S, log=FILE, aufs_whiteouts=on|off|auto; and what
+                containers-storage and fuse-overlayfs users pass: volatile, fsync=0|1,
+                static_nlink, noacl, timeout=S, context=..., threaded=N, fast_ino=N,
+                writeback=N, noxattrs=0, xattr_permissions=0, plugins=, and owners as
+                fuse-overlayfs maps them: uidmapping=C:H:N[:C:H:N...], gidmapping=...,
+                squash_to_root, squash_to_uid=U, squash_to_gid=G
 
 Exit status:
   0  mounted (the daemon serves it in the background); with -f/-d: unmounted cleanly
@@ -60,18 +66,28 @@ const OVERLAY_VALUES: Record<string, string[]> = {
   uuid: ['on', 'off', 'null', 'auto'],
   verity: ['on', 'off', 'require'],
 };
-const IGNORED = new Set(['default_permissions', 'allow_other', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'userxattr', 'lazytime', 'nolazytime', 'silent', 'loud']);
+const IGNORED = new Set(['default_permissions', 'defaults', 'auto', 'noauto', 'nofail', '_netdev', 'user', 'users', 'nouser', 'owner', 'lazytime', 'nolazytime', 'silent', 'loud']);
+// SELinux labels (containers-storage passes context="..." when it labels mounts) and
+// mount(8)'s bookkeeping: the kernel labels a FUSE mount itself
 const IGNORED_VALUED = new Set(['fsname', 'subtype', 'comment', 'context', 'fscontext', 'defcontext', 'rootcontext']);
+// fuse-overlayfs's tuning knobs (its threads, inode check, writeback cache): strata has
+// its own request loop and caches; the values are checked, their effect is strata's
+const FUSE_OVERLAYFS_TUNING = new Set(['threaded', 'fast_ino', 'writeback']);
 
 function splitOpts(s: string): string[] {
   // commas separate options; "\," and "\:" escape inside paths
+  // and commas inside double quotes are part of the value (context="a:b:s0:c1,c2")
   const out: string[] = [];
   let cur = '';
+  let quoted = false;
   for (let i = 0; i < s.length; i++) {
     const ch = s[i]!;
     if (ch === '\\' && i + 1 < s.length) {
       cur += ch + s[++i];
-    } else if (ch === ',') {
+    } else if (ch === '"') {
+      quoted = !quoted;
+      cur += ch;
+    } else if (ch === ',' && !quoted) {
       out.push(cur);
       cur = '';
     } else {
@@ -157,6 +173,32 @@ export function parseArgs(argv: string[]): Parsed {
   let attrTimeout = 86400;
   let negativeTimeout = 86400;
   let logFile: string | null = null;
+  let noSync = false;
+  let staticNlink = false;
+  let acl = true;
+  let aufsWhiteouts: boolean | undefined;
+  let userxattr: boolean | undefined;
+  let allowOther: boolean | undefined;
+  let uidRanges: IdRange[] | null = null;
+  let gidRanges: IdRange[] | null = null;
+  let squashRoot = false;
+  let squashUid: number | null = null;
+  let squashGid: number | null = null;
+  const id = (key: string, val: string): number => {
+    if (!/^\d+$/.test(val) || Number(val) > 0xfffffffe) throw new UsageError(`bad value for ${key}: '${val}' (a numeric ID expected)`);
+    return Number(val);
+  };
+  const ranges = (key: string, val: string): IdRange[] => {
+    try {
+      return parseIdRanges(key, val);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  };
+  const zeroOnly = (key: string, val: string, why: string): void => {
+    if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
+    if (Number(val) !== 0) throw new UsageError(`${key}=${val} is not supported: ${why}`);
+  };
   for (const o of optStrings.flatMap(splitOpts)) {
     const eq = o.indexOf('=');
     const key = eq < 0 ? o : o.slice(0, eq);
@@ -187,10 +229,38 @@ export function parseArgs(argv: string[]): Parsed {
       if (!val) throw new UsageError('log= is empty');
       logFile = path.resolve(val);
     } else if (key === 'debug' && eq < 0) { debug = true; foreground = true; }
+    else if (key === 'userxattr' && eq < 0) userxattr = true;
+    else if (key === 'allow_other' && eq < 0) allowOther = true;
+    else if (key === 'uidmapping') uidRanges = ranges(key, val);
+    else if (key === 'gidmapping') gidRanges = ranges(key, val);
+    else if (key === 'squash_to_root' && eq < 0) squashRoot = true;
+    else if (key === 'squash_to_uid') squashUid = id(key, val);
+    else if (key === 'squash_to_gid') squashGid = id(key, val);
+    else if (key === 'fsync') {
+      if (val !== '0' && val !== '1') throw new UsageError(`bad value for fsync: '${val}' (0 or 1)`);
+      noSync = val === '0'; // fuse-overlayfs's: no syncs, but no volatile marker either
+    } else if (key === 'static_nlink' && eq < 0) staticNlink = true;
+    else if (key === 'noacl' && eq < 0) acl = false;
+    else if (key === 'timeout') {
+      entryTimeout = seconds(key, val);
+      attrTimeout = entryTimeout;
+    } else if (FUSE_OVERLAYFS_TUNING.has(key)) {
+      if (!/^\d+$/.test(val)) throw new UsageError(`bad value for ${key}: '${val}' (a number expected)`);
+    } else if (key === 'noxattrs') zeroOnly(key, val, 'strata-fs always serves xattrs; leave the option out');
+    else if (key === 'xattr_permissions') zeroOnly(key, val, 'strata-fs keeps owners and modes in the files themselves; remove force_mask from storage.conf');
+    else if (key === 'plugins') {
+      if (val !== '') throw new UsageError(`plugins=${val}: strata-fs has no plugins (fuse-overlayfs's layer plugins); leave the option out`);
+    } else if (key === 'aufs_whiteouts') {
+      if (val !== 'on' && val !== 'off' && val !== 'auto') throw new UsageError(`bad value for aufs_whiteouts: '${val}' (on, off or auto)`);
+      aufsWhiteouts = val === 'auto' ? undefined : val === 'on';
+    }
     else if ((IGNORED.has(key) && eq < 0) || IGNORED_VALUED.has(key) || key.startsWith('x-')) { /* compatible no-op */ }
     else throw new UsageError(`unknown option '${o}'`);
   }
   if (!lowers) throw new UsageError('missing lowerdir=');
+  // squash_to_uid/gid take precedence over squash_to_root, as in fuse-overlayfs
+  const uids = new IdMap(uidRanges, squashUid ?? (squashRoot ? 0 : null));
+  const gids = new IdMap(gidRanges, squashGid ?? (squashRoot ? 0 : null));
   const lowerAbs = lowers.map((l) => requireDir('lowerdir', l));
   if ((upper === undefined) !== (work === undefined)) throw new UsageError('upperdir and workdir go together: give both or neither');
   let upperAbs: string | undefined;
@@ -213,11 +283,27 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      volatile, entryTimeout, attrTimeout, negativeTimeout, debug,
+      volatile, noSync, entryTimeout, attrTimeout, negativeTimeout, debug, staticNlink, acl, aufsWhiteouts, userxattr, allowOther, uids, gids,
     },
     foreground,
     logFile,
   };
+}
+
+/** Where a detached daemon logs unless told: /run/strata-fs.log, else (not root, or root
+ *  of a user namespace, who may not write there) the user's runtime directory; else
+ *  nowhere: a daemon must not fail for want of a log. */
+function defaultLog(): (msg: string) => void {
+  const candidates = ['/run/strata-fs.log'];
+  if (process.env.XDG_RUNTIME_DIR) candidates.push(path.join(process.env.XDG_RUNTIME_DIR, 'strata-fs.log'));
+  for (const c of candidates) {
+    try {
+      return openLog(c);
+    } catch {
+      /* the next one */
+    }
+  }
+  return () => {};
 }
 
 function openLog(file: string | null): (msg: string) => void {
@@ -229,7 +315,15 @@ function openLog(file: string | null): (msg: string) => void {
 }
 
 async function runDaemon(p: Parsed, toParent: ((m: DaemonReport) => void) | null): Promise<number> {
-  const log = openLog(p.logFile ?? (toParent ? '/run/strata-fs.log' : null));
+  let log: (msg: string) => void;
+  try {
+    log = p.logFile || !toParent ? openLog(p.logFile) : defaultLog();
+  } catch (e) {
+    const msg = `log ${p.logFile}: ${(e as Error).message}`;
+    if (toParent) toParent({ error: msg });
+    else process.stderr.write(`strata-fs: ${msg}\n`);
+    return 1;
+  }
   let running;
   try {
     running = serve(p.opts, log);

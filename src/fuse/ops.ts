@@ -49,7 +49,7 @@ function init(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): void {
     // them per inode, instead of asking for system.posix_acl_* on every ls -l. With
     // DONT_MASK the umask reaches us, and the upper filesystem applies it unless the
     // directory has a default ACL, as for any local filesystem.
-    INIT.POSIX_ACL;
+    (s.opts.acl === false ? 0n : INIT.POSIX_ACL);
   // Passthrough hands open files to the kernel; the kernel refuses it with writeback cache.
   if (s.opts.passthrough && kflags & INIT.PASSTHROUGH && process.getuid?.() === 0) want |= INIT.PASSTHROUGH;
   // Not HANDLE_KILLPRIV_V2: it would spare the kernel's security.capability probe

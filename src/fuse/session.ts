@@ -26,6 +26,8 @@ export interface SessionOptions {
   /** let the kernel open directories without asking and cache their listings (OPENDIR
    *  answered ENOSYS); else each open gets its own stable listing */
   cacheDirs: boolean;
+  /** ask the kernel to enforce POSIX ACLs (default on; fuse-overlayfs's noacl turns it off) */
+  acl?: boolean;
   debug: boolean;
   log: (msg: string) => void;
 }

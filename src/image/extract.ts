@@ -406,7 +406,12 @@ class Extractor {
     const uid = id(pax?.uid, h.uid, 'uid');
     const gid = id(pax?.gid, h.gid, 'gid');
     // chown clears setuid/setgid and capabilities, so it goes first
-    sys.lchown(abs, uid, gid);
+    try {
+      sys.lchown(abs, uid, gid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM' || process.geteuid?.() === 0) throw e;
+      throw new Error(`${JSON.stringify(h.name)} belongs to ${uid}:${gid} in the layer, which only root can give it here: pull and load as root for now (unpacking in a user namespace with subordinate IDs is not implemented)`);
+    }
     if (type !== 'symlink') fs.chmodSync(abs, (h.mode ?? 0o644) & 0o7777);
     for (const [name, value] of headerXattrs(pax)) {
       try {

@@ -6,14 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
+import type { OverlayXattrs } from './format';
 import { fail } from './errors';
 import type { Inodes } from './inodes';
 import type { LayerStack } from './layers';
 import type { Node } from './node';
-import { errnoName, fstat, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
+import { errnoName, fstat, openLowerAt, RealStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt } from './real';
 import { copyXattrs } from './xattr';
 
-const { O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_NOATIME } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fs.constants;
 
 export class CopyUp {
   /** told of a directory that now merges an upper and a lower directory */
@@ -48,7 +49,7 @@ export class CopyUp {
       if (type === S_IFDIR) {
         native.mkdirAt(work, tmp, 0o700);
       } else if (type === S_IFREG) {
-        const fin = native.openAt(srcDir, loc.name, O_RDONLY | O_NOFOLLOW | O_NOATIME, 0);
+        const fin = openLowerAt(srcDir, loc.name, O_RDONLY | O_NOFOLLOW);
         try {
           const fout = native.openAt(work, tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600);
           try {
@@ -67,7 +68,7 @@ export class CopyUp {
       } else {
         native.mknodAt(work, tmp, st.mode, st.rdev);
       }
-      copyMetadata(srcDir, loc.name, work, tmp, st);
+      copyMetadata(srcDir, loc.name, work, tmp, st, this.stack.xattrs);
       native.renameAt2(work, tmp, parentFd, node.name, 0);
     } catch (e) {
       this.stack.removeTmp(tmp);
@@ -101,9 +102,9 @@ function copyData(fin: number, fout: number, size: number): void {
 
 /** Owner, mode, xattrs and times of a lower object onto its copy, in the order that keeps
  *  each: chown clears setuid and capabilities, so it goes first; times go last. */
-function copyMetadata(srcDir: number, src: string, dstDir: number, dst: string, st: RealStat): void {
+function copyMetadata(srcDir: number, src: string, dstDir: number, dst: string, st: RealStat, x: OverlayXattrs): void {
   native.chownAt(dstDir, dst, st.uid, st.gid);
   if ((st.mode & S_IFMT) !== S_IFLNK) native.chmodAt(dstDir, dst, st.mode & 0o7777);
-  copyXattrs(srcDir, src, dstDir, dst);
+  copyXattrs(srcDir, src, dstDir, dst, x);
   native.utimensAt(dstDir, dst, st.atime, st.atimeNs, st.mtime, st.mtimeNs);
 }

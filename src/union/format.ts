@@ -22,6 +22,19 @@ export const ESCAPED_PREFIX = 'trusted.overlay.overlay.';
  *  would need a longer one fails with EXDEV (userspace then copies). */
 export const REDIRECT_MAX = 256;
 
+/**
+ * The other whiteout form, AUFS's, as tar layers carry it and as containers-storage keeps
+ * its layers when it mounts them through a program (fuse-overlayfs reads it): a file
+ * DIR/.wh.NAME deletes NAME in the layers below, DIR/.wh..wh..opq makes DIR opaque, and
+ * neither name is ever shown. Read in lower layers that containers-storage wrote (see
+ * layers.ts); never written.
+ */
+export const AUFS_WHITEOUT_PREFIX = '.wh.';
+export const AUFS_OPAQUE_MARKER = '.wh..wh..opq';
+/** The file containers-storage's overlay driver writes at its root when it mounts through
+ *  a program: its layers below that root keep AUFS whiteouts. */
+export const MOUNT_PROGRAM_FLAG_FILE = '.has-mount-program';
+
 export function isWhiteout(st: { mode: number | bigint; rdev: number | bigint }): boolean {
   return (Number(st.mode) & S_IFMT) === S_IFCHR && Number(st.rdev) === 0;
 }
@@ -31,30 +44,49 @@ export function isOpaqueValue(v: Buffer | null): boolean {
   return v !== null && v.length === 1 && v[0] === 0x79;
 }
 
+/** The namespace of the union's own xattrs: trusted.overlay.* by default; user.overlay.*
+ *  with overlayfs's userxattr option, for a server that may not write trusted.* (not root
+ *  of the initial user namespace). overlayfs then reads only user.overlay.*, and so does
+ *  strata: a trusted.overlay.* name is then an ordinary xattr. */
+export interface OverlayXattrs {
+  prefix: string;
+  opaque: string;
+  redirect: string;
+  /** where a user's own PREFIX* names are kept (PREFIX + "overlay.") */
+  escaped: string;
+}
+
+function overlayXattrs(prefix: string): OverlayXattrs {
+  return { prefix, opaque: prefix + 'opaque', redirect: prefix + 'redirect', escaped: prefix + 'overlay.' };
+}
+
+export const TRUSTED_XATTRS: OverlayXattrs = overlayXattrs(OVERLAY_PREFIX);
+export const USER_XATTRS: OverlayXattrs = overlayXattrs('user.overlay.');
+
 /**
- * The one rule for xattr names, as overlayfs has it: every trusted.overlay.* name is the
- * union's own (opaque, redirect, origin, impure, ...) except the escaped ones,
- * trusted.overlay.overlay.*, which are a user's trusted.overlay.* names. The union's own
- * are never shown through a mount, never copied up, never put in a layer tar and never
- * taken from one; escaped ones are shown unescaped, copied up as they are, and travel in
- * layer tars under the name users see (escaped again on import). Everything else,
- * user.overlay.* included (overlayfs uses that namespace only with -o userxattr), is an
- * ordinary xattr.
+ * The one rule for xattr names, as overlayfs has it: every trusted.overlay.* name (with
+ * userxattr: user.overlay.*) is the union's own (opaque, redirect, origin, impure, ...)
+ * except the escaped ones, trusted.overlay.overlay.*, which are a user's trusted.overlay.*
+ * names. The union's own are never shown through a mount, never copied up, never put in a
+ * layer tar and never taken from one; escaped ones are shown unescaped, copied up as they
+ * are, and travel in layer tars under the name users see (escaped again on import).
+ * Everything else, the other namespace's overlay.* included, is an ordinary xattr.
+ * Layers in the store are always in the trusted form (the default argument).
  */
-export function isInternalXattr(name: string): boolean {
-  return name.startsWith(OVERLAY_PREFIX) && !name.startsWith(ESCAPED_PREFIX);
+export function isInternalXattr(name: string, x: OverlayXattrs = TRUSTED_XATTRS): boolean {
+  return name.startsWith(x.prefix) && !name.startsWith(x.escaped);
 }
 
 /** The name under which an xattr a user sees as `name` is stored on a layer's object. */
-export function escapeXattr(name: string): string {
-  return name.startsWith(OVERLAY_PREFIX) ? ESCAPED_PREFIX + name.slice(OVERLAY_PREFIX.length) : name;
+export function escapeXattr(name: string, x: OverlayXattrs = TRUSTED_XATTRS): string {
+  return name.startsWith(x.prefix) ? x.escaped + name.slice(x.prefix.length) : name;
 }
 
 /** The name a stored xattr shows to users, or null for the union's own. */
-export function unescapeXattr(name: string): string | null {
-  if (!name.startsWith(OVERLAY_PREFIX)) return name;
-  if (!name.startsWith(ESCAPED_PREFIX)) return null;
-  return OVERLAY_PREFIX + name.slice(ESCAPED_PREFIX.length);
+export function unescapeXattr(name: string, x: OverlayXattrs = TRUSTED_XATTRS): string | null {
+  if (!name.startsWith(x.prefix)) return name;
+  if (!name.startsWith(x.escaped)) return null;
+  return x.prefix + name.slice(x.escaped.length);
 }
 
 export interface Redirect {

@@ -1,8 +1,10 @@
 // The layer stack on disk: where each layer is, its root directory held open (every
 // object below it is named relative to a directory descriptor), and the work dir.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AT_FDCWD, native } from '../native';
 import { fail } from './errors';
+import { MOUNT_PROGRAM_FLAG_FILE, OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './format';
 import { Loc } from './node';
 import { errnoName, statAt } from './real';
 
@@ -40,8 +42,10 @@ export class Layer {
   /** index among the distinct filesystems of the stack, for unique inode numbers */
   fsIndex = 0;
   readonly dev: number;
+  /** a lower layer whose whiteouts are AUFS's .wh. files (see format.ts) */
+  readonly aufs: boolean;
 
-  constructor(dir: string, readonly index: number, readOnlyMount = false) {
+  constructor(dir: string, readonly index: number, readOnlyMount = false, aufs?: boolean) {
     this.dir = fs.realpathSync(dir);
     let fd = openRoot(this.dir);
     if (readOnlyMount) {
@@ -55,6 +59,7 @@ export class Layer {
     this.rootFd = fd;
     this.rootLoc = new Loc(index, null, '');
     this.dev = statAt(this.rootFd, '').dev;
+    this.aufs = index > 0 && (aufs ?? keptByMountProgramStore(this.dir));
   }
 
   /** Files opened below rootFd can be handed to the kernel for passthrough reads. */
@@ -68,6 +73,18 @@ export class Layer {
   }
 }
 
+/** Is dir a layer of a containers-storage overlay store that mounts through a program
+ *  (ROOT/ID/diff, ROOT holding the driver's flag file)? Its layers were unpacked with
+ *  AUFS whiteouts. */
+export function keptByMountProgramStore(dir: string): boolean {
+  if (path.basename(dir) !== 'diff') return false;
+  try {
+    return fs.statSync(path.join(dir, '..', '..', MOUNT_PROGRAM_FLAG_FILE)).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export interface StackConfig {
   /** topmost first, as in lowerdir= */
   lowers: string[];
@@ -75,6 +92,12 @@ export interface StackConfig {
   work?: string;
   /** overlayfs's volatile: nothing is synced to the upper layer (see prepareWorkDir) */
   volatile?: boolean;
+  /** nothing is synced either, without volatile's marker (fuse-overlayfs's fsync=0) */
+  noSync?: boolean;
+  /** read AUFS whiteouts in every lower layer (default: in those of a mount-program store) */
+  aufsWhiteouts?: boolean;
+  /** the union's own xattrs are user.overlay.* (overlayfs's userxattr), not trusted.overlay.* */
+  userxattr?: boolean;
 }
 
 export class LayerStack {
@@ -84,15 +107,22 @@ export class LayerStack {
   readonly lowers: Layer[];
   /** W/work: where copy-ups and removals are prepared */
   readonly workDir: string | null;
+  /** the names of the union's own xattrs in these layers */
+  readonly xattrs: OverlayXattrs;
+  /** a moved merged directory keeps merging through a redirect xattr, and redirects are
+   *  followed: not with userxattr, where overlayfs allows neither (anyone may write
+   *  user.overlay.redirect), so such a rename is EXDEV and userspace copies */
+  readonly redirects: boolean;
   private workFdOpen = -1;
   private tmpSeq = 0;
   private readonly singleFs: boolean;
+  /** syncs nothing (volatile or noSync) */
   readonly volatile: boolean;
 
   constructor(cfg: StackConfig) {
-    this.volatile = !!(cfg.volatile && cfg.upper);
+    this.volatile = !!((cfg.volatile || cfg.noSync) && cfg.upper);
     this.upper = cfg.upper ? new Layer(cfg.upper, 0) : null;
-    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, true));
+    this.lowers = cfg.lowers.map((d, i) => new Layer(d, i + 1, true, cfg.aufsWhiteouts));
     this.layers = [this.upper, ...this.lowers];
     const devs: number[] = [];
     for (const l of [this.upper, ...this.lowers]) {
@@ -103,6 +133,8 @@ export class LayerStack {
     }
     this.singleFs = devs.length === 1;
     this.workDir = cfg.work ? cfg.work + '/work' : null;
+    this.xattrs = cfg.userxattr ? USER_XATTRS : TRUSTED_XATTRS;
+    this.redirects = !cfg.userxattr;
   }
 
   lower(index: number): Layer {

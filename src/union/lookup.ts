@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { native } from '../native';
 import type { DirFds } from './dirfds';
 import { fail } from './errors';
-import { isOpaqueValue, isWhiteout, OPAQUE_XATTR, OVERLAY_PREFIX, parseRedirect, Redirect, REDIRECT_XATTR } from './format';
+import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, isOpaqueValue, isWhiteout, OverlayXattrs, parseRedirect, Redirect } from './format';
 import type { LayerStack } from './layers';
 import { Loc, Node, NO_LOWERS, Resolved } from './node';
 import { errnoName, isDir, RealStat, statOrNull } from './real';
@@ -31,19 +31,31 @@ export function checkName(name: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/')) fail('EINVAL');
 }
 
-export function isOpaqueAt(dirfd: number, name: string): boolean {
-  return isOpaqueValue(native.getxattrAt(dirfd, name, OPAQUE_XATTR));
+export function isOpaqueAt(dirfd: number, name: string, x: OverlayXattrs): boolean {
+  return isOpaqueValue(native.getxattrAt(dirfd, name, x.opaque));
 }
 
 /** A directory's overlay marks, in one syscall when it has none (most directories). */
-function dirMarks(dirfd: number, name: string): Marks {
+function dirMarks(dirfd: number, name: string, x: OverlayXattrs, redirects: boolean): Marks {
   const names = native.listxattrAt(dirfd, name);
-  if (names.indexOf(OVERLAY_PREFIX, 0, 'latin1') < 0) return NO_MARKS;
-  const opaque = isOpaqueAt(dirfd, name);
-  const v = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+  if (names.indexOf(x.prefix, 0, 'latin1') < 0) return NO_MARKS;
+  const opaque = isOpaqueAt(dirfd, name, x);
+  const v = native.getxattrAt(dirfd, name, x.redirect);
   if (!v || v.length === 0) return { opaque, redirect: null, refused: false };
+  // where redirects are not followed, one found ends the lookup in this layer
+  if (!redirects) return { opaque, redirect: null, refused: true };
   const redirect = parseRedirect(v);
   return { opaque, redirect, refused: redirect === null };
+}
+
+/** In a layer with AUFS whiteouts: is `name` below dirfd whited out by a .wh. file? */
+export function aufsWhitedOut(dirfd: number, name: string): boolean {
+  return name.length + AUFS_WHITEOUT_PREFIX.length <= NAME_MAX && statOrNull(dirfd, AUFS_WHITEOUT_PREFIX + name) !== null;
+}
+
+/** In a layer with AUFS whiteouts: does directory `name` below dirfd hide the layers below it? */
+export function aufsOpaque(dirfd: number, name: string): boolean {
+  return statOrNull(dirfd, name === '' ? AUFS_OPAQUE_MARKER : name + '/' + AUFS_OPAQUE_MARKER) !== null;
 }
 
 function findLoc(locs: Loc[], layer: number): Loc | undefined {
@@ -72,7 +84,7 @@ export class Lookup {
         layer = 0;
         upper = true;
         if (!isDir(s)) return { upper, lowers: NO_LOWERS, st, layer };
-        const m = dirMarks(fd, name);
+        const m = dirMarks(fd, name, this.stack.xattrs, this.stack.redirects);
         // a redirect that could leave the layers ends the lookup here, as overlayfs refuses it
         if (m.opaque || m.refused) return { upper, lowers: NO_LOWERS, st, layer };
         if (m.redirect) {
@@ -101,9 +113,11 @@ export class Lookup {
         child = relName;
       }
       const fd = this.fds.lower(parent);
-      const s = statOrNull(fd, child);
+      const aufs = this.stack.lower(li).aufs;
+      // in such a layer the .wh. names are its whiteouts, never entries
+      const s = aufs && child.startsWith(AUFS_WHITEOUT_PREFIX) ? null : statOrNull(fd, child);
       if (!s) {
-        if (lastLayer) break;
+        if (lastLayer || (aufs && aufsWhitedOut(fd, child))) break;
         continue;
       }
       if (isWhiteout(s)) break;
@@ -116,8 +130,8 @@ export class Lookup {
         if (!isDir(s)) break; // a non-directory below a directory hides nothing more
         lowers.push(new Loc(li, parent, child));
       }
-      const m = dirMarks(fd, child);
-      if (m.opaque || lastLayer || m.refused) break;
+      const m = dirMarks(fd, child, this.stack.xattrs, this.stack.redirects);
+      if (m.opaque || lastLayer || m.refused || (aufs && aufsOpaque(fd, child))) break;
       if (m.redirect) {
         if (m.redirect.absolute) absolute = m.redirect.parts;
         // a relative redirect renames the last component of the path looked up
@@ -149,7 +163,7 @@ export class Lookup {
         if (fd !== layer.rootFd) fs.closeSync(fd);
         fd = next;
         loc = new Loc(li, loc, parts[i]!);
-        if (dirMarks(fd, '').opaque) last = true;
+        if (dirMarks(fd, '', this.stack.xattrs, this.stack.redirects).opaque) last = true;
       }
       found = true;
     } finally {
@@ -164,8 +178,11 @@ export class Lookup {
    *  or moving it away needs a whiteout. */
   lowerHas(dir: Node, name: string): boolean {
     for (const loc of dir.lowers) {
-      const st = statOrNull(this.fds.lower(loc), name);
+      const fd = this.fds.lower(loc);
+      const aufs = this.stack.lower(loc.layer).aufs;
+      const st = aufs && name.startsWith(AUFS_WHITEOUT_PREFIX) ? null : statOrNull(fd, name);
       if (st) return !isWhiteout(st);
+      if (aufs && aufsWhitedOut(fd, name)) return false;
     }
     return false;
   }

@@ -1,4 +1,5 @@
 // Stat of the real objects in the layers, named (dirfd, name) as everywhere in the union.
+import * as fs from 'node:fs';
 import type { Attr } from '../fuse/types';
 import {
   native, STAT_ATIME, STAT_ATIME_NS, STAT_BLOCKS, STAT_CTIME, STAT_CTIME_NS, STAT_DEV, STAT_GID, STAT_INO_HI,
@@ -74,4 +75,16 @@ export function fstat(fd: number): RealStat {
 
 export function isDir(st: { mode: number }): boolean {
   return (st.mode & S_IFMT) === S_IFDIR;
+}
+
+/** Opens a lower object so that reading it leaves its atime alone (O_NOATIME), where the
+ *  kernel lets us: only the file's owner (or CAP_FOWNER) may, so a server that is neither,
+ *  as an ordinary user's is for root's files, opens it plainly. */
+export function openLowerAt(dirfd: number, name: string, flags: number): number {
+  try {
+    return native.openAt(dirfd, name, flags | fs.constants.O_NOATIME, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    return native.openAt(dirfd, name, flags, 0);
+  }
 }

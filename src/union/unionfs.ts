@@ -12,12 +12,13 @@ import { AT_REMOVEDIR, native, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOU
 import { CopyUp } from './copyup';
 import { DirFds, dirFdBudget } from './dirfds';
 import { fail } from './errors';
-import { escapeXattr, isWhiteout, OPAQUE_XATTR, REDIRECT_MAX, REDIRECT_XATTR } from './format';
+import { AUFS_WHITEOUT_PREFIX, escapeXattr, isWhiteout, REDIRECT_MAX } from './format';
+import { IdMap } from './idmap';
 import { Inodes } from './inodes';
 import { LayerStack } from './layers';
-import { checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
+import { aufsOpaque, checkName, isOpaqueAt, Lookup, NAME_MAX } from './lookup';
 import { Loc, locPath, Node, NO_LOWERS, Resolved, nameKey } from './node';
-import { errnoName, fstat, isDir, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
+import { errnoName, fstat, isDir, openLowerAt, RealStat, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, statAt, statOrNull } from './real';
 import { noVisibleXattrs, visibleXattrs } from './xattr';
 
 const O_ACCMODE = 3;
@@ -54,6 +55,11 @@ export interface UnionOptions {
    *  directories are then read through a detached mount of the upper layer carrying them,
    *  so the kernel applies them exactly as on any mount. Unset: the upper's own mount's. */
   atime?: number;
+  /** directories report st_nlink 1 (fuse-overlayfs's static_nlink) */
+  staticNlink?: boolean;
+  /** owners shown and written (fuse-overlayfs's uidmapping/gidmapping/squash_*; idmap.ts) */
+  uids?: IdMap;
+  gids?: IdMap;
 }
 
 export const ATIME_RELATIME = 0;
@@ -78,16 +84,22 @@ export class UnionFs implements FileSystem {
   private readonly atimeMount: number = -1;
   /** why there is no atime mount although options asked for one */
   readonly atimeUnavailable: string | null = null;
+  private readonly staticNlink: boolean;
+  private readonly uids: IdMap;
+  private readonly gids: IdMap;
   onStaleAttrs?: (nodeid: number) => void;
 
   constructor(readonly stack: LayerStack, opts: UnionOptions = {}) {
     this.fds = new DirFds(stack, opts.maxDirFds ?? dirFdBudget(1024));
+    this.staticNlink = opts.staticNlink ?? false;
+    this.uids = opts.uids ?? IdMap.IDENTITY;
+    this.gids = opts.gids ?? IdMap.IDENTITY;
     const lowers: Loc[] = [];
     const upper = stack.upper;
-    if (!(upper && isOpaqueAt(upper.rootFd, ''))) {
+    if (!(upper && isOpaqueAt(upper.rootFd, '', stack.xattrs))) {
       for (const l of stack.lowers) {
         lowers.push(l.rootLoc);
-        if (isOpaqueAt(l.rootFd, '')) break;
+        if (isOpaqueAt(l.rootFd, '', stack.xattrs) || (l.aufs && aufsOpaque(l.rootFd, ''))) break;
       }
     }
     const top = upper ?? stack.lowers[0]!;
@@ -134,14 +146,26 @@ export class UnionFs implements FileSystem {
     if (!this.stack.upper) fail('EROFS');
   }
 
+  /** A chown; where owners are squashed, one the filesystem refuses is no matter (as
+   *  fuse-overlayfs: every object shows the squashed owner anyway). */
+  private owning(chown: () => void): void {
+    try {
+      chown();
+    } catch (e) {
+      if (this.uids.squash === null && this.gids.squash === null) throw e;
+    }
+  }
+
   /** The kernel's attributes of a node, made from (and in) its real object's fresh stat. */
   private attrOf(node: Node, st: RealStat): Attr {
     // Counting subdirectories across layers is not worth it; overlayfs answers 1 too.
-    if (node.isDir && node.lowerCount + (node.upper ? 1 : 0) > 1) st.nlink = 1;
+    if (node.isDir && (this.staticNlink || node.lowerCount + (node.upper ? 1 : 0) > 1)) st.nlink = 1;
     // a removed file still read from a lower layer shows the lower object's own count,
     // as overlayfs does: that object keeps its name there
     if (node.unlinked && node.upper) st.nlink = 0;
     st.ino = node.ino;
+    st.uid = this.uids.shown(st.uid);
+    st.gid = this.gids.shown(st.gid);
     return st;
   }
 
@@ -213,17 +237,19 @@ export class UnionFs implements FileSystem {
       else fail('EBADF');
     }
     const chown = set.uid !== undefined || set.gid !== undefined;
+    const uid = set.uid === undefined ? -1 : this.uids.disk(set.uid);
+    const gid = set.gid === undefined ? -1 : this.gids.disk(set.gid);
     const a = set.atime ?? [0, UTIME_OMIT];
     const m = set.mtime ?? [0, UTIME_OMIT];
     const times = set.atime !== undefined || set.mtime !== undefined;
     if (byName) {
       const dfd = this.fds.upperParent(node);
       const name = upperName(node);
-      if (chown) native.chownAt(dfd, name, set.uid ?? -1, set.gid ?? -1);
+      if (chown) this.owning(() => native.chownAt(dfd, name, uid, gid));
       if (set.mode !== undefined && node.type !== S_IFLNK) native.chmodAt(dfd, name, set.mode & 0o7777);
       if (times) native.utimensAt(dfd, name, a[0], a[1], m[0], m[1]);
     } else if (h) {
-      if (chown) fs.fchownSync(h.fd, set.uid ?? -1, set.gid ?? -1);
+      if (chown) this.owning(() => fs.fchownSync(h.fd, uid, gid));
       if (set.mode !== undefined) fs.fchmodSync(h.fd, set.mode & 0o7777);
       if (times) native.utimensAt(h.fd, '', a[0], a[1], m[0], m[1]);
     }
@@ -250,7 +276,8 @@ export class UnionFs implements FileSystem {
     const dst = fstat(dfd);
     const isDirectory = (mode & S_IFMT) === S_IFDIR;
     let perm = mode & 0o7777;
-    let gid = c.gid;
+    const uid = this.uids.disk(c.uid);
+    let gid = this.gids.disk(c.gid);
     if (dst.mode & 0o2000) {
       gid = dst.gid; // a setgid directory hands down its group, and its setgid bit to subdirectories
       if (isDirectory) perm |= 0o2000;
@@ -265,8 +292,8 @@ export class UnionFs implements FileSystem {
     };
     // through the new file's descriptor when there is one
     const finish = (d: number, n: string, fd: number | undefined): void => {
-      if (fd !== undefined) fs.fchownSync(fd, c.uid, gid);
-      else native.chownAt(d, n, c.uid, gid);
+      if (fd !== undefined) this.owning(() => fs.fchownSync(fd, uid, gid));
+      else this.owning(() => native.chownAt(d, n, uid, gid));
       // chown cleared setuid/setgid: put them back over what umask and ACLs left
       if ((mode & S_IFMT) === S_IFLNK || !(perm & 0o7000)) return;
       if (fd !== undefined) fs.fchmodSync(fd, (fstat(fd).mode & 0o777) | (perm & 0o7000));
@@ -290,7 +317,7 @@ export class UnionFs implements FileSystem {
         fd = create(work, tmp);
         finish(work, tmp, fd);
         if (isDirectory) {
-          native.setxattrAt(work, tmp, OPAQUE_XATTR, Y, 0);
+          native.setxattrAt(work, tmp, this.stack.xattrs.opaque, Y, 0);
           native.renameAt2(work, tmp, dfd, name, RENAME_EXCHANGE);
           native.unlinkAt(work, tmp, 0); // the whiteout, now in the work dir
         } else {
@@ -503,7 +530,8 @@ export class UnionFs implements FileSystem {
    *  merges none is made opaque when it lands in a merged parent. */
   private prepareMovedDir(node: Node, dirfd: number, name: string, samedir: boolean, newDir: Node): void {
     if (node.lowers.length) {
-      const cur = native.getxattrAt(dirfd, name, REDIRECT_XATTR);
+      if (!this.stack.redirects) fail('EXDEV', 'a merged directory moves only by copying here (no redirects with userxattr)');
+      const cur = native.getxattrAt(dirfd, name, this.stack.xattrs.redirect);
       if (cur && cur.length && (samedir || cur[0] === 0x2f)) return;
       let redirect = name;
       if (!samedir) {
@@ -511,9 +539,9 @@ export class UnionFs implements FileSystem {
         if (p === null) fail('EXDEV', 'redirect longer than redirect_max');
         redirect = '/' + p;
       }
-      native.setxattrAt(dirfd, name, REDIRECT_XATTR, Buffer.from(redirect, 'latin1'), 0);
-    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name)) {
-      native.setxattrAt(dirfd, name, OPAQUE_XATTR, Y, 0);
+      native.setxattrAt(dirfd, name, this.stack.xattrs.redirect, Buffer.from(redirect, 'latin1'), 0);
+    } else if (newDir.lowers.length && !isOpaqueAt(dirfd, name, this.stack.xattrs)) {
+      native.setxattrAt(dirfd, name, this.stack.xattrs.opaque, Y, 0);
     }
   }
 
@@ -539,6 +567,8 @@ export class UnionFs implements FileSystem {
       if (!src.isDir && dst.isDir) fail('EISDIR');
       if (dst.isDir && this.listDir(dst).length) fail('ENOTEMPTY');
     }
+    // without redirects a merged directory cannot move: say so before anything is copied up
+    if (!this.stack.redirects && ((src.isDir && src.lowers.length) || (exchange && dst!.isDir && dst!.lowers.length))) fail('EXDEV');
     this.cu.copyUp(od);
     this.cu.copyUp(nd);
     this.cu.copyUp(src);
@@ -608,9 +638,9 @@ export class UnionFs implements FileSystem {
         fail('ESTALE');
       }
     }
-    let oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
-    if (!node.upper) oflags |= O_NOATIME; // lower layers are never written, not even atime
-    let fd = native.openAt(this.topDir(node), this.topName(node), oflags, 0);
+    const oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW;
+    // lower layers are never written, not even atime
+    let fd = node.upper ? native.openAt(this.topDir(node), this.topName(node), oflags, 0) : openLowerAt(this.topDir(node), this.topName(node), oflags);
     if (node.upper) fd = this.throughAtimeMount(fd, oflags);
     return this.addHandle(node, fd, writable);
   }
@@ -706,9 +736,9 @@ export class UnionFs implements FileSystem {
     const out: DirEntry[] = [];
     if (node.upper && this.stack.upper) {
       const fd = this.fds.upper(node);
-      this.listInto(fd, seen, out, read ? this.readThroughAtimeMount(fd) : null);
+      this.listInto(fd, seen, out, false, read ? this.readThroughAtimeMount(fd) : null);
     }
-    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out);
+    for (const loc of node.lowers) this.listInto(this.fds.lower(loc), seen, out, this.stack.lower(loc.layer).aufs);
     return out;
   }
 
@@ -729,11 +759,16 @@ export class UnionFs implements FileSystem {
     }
   }
 
-  /** Adds one layer's entries: names not seen above, whiteouts not at all. `raw`: the
-   *  entries of fd's directory when read already. */
-  private listInto(fd: number, seen: Set<string>, out: DirEntry[], raw: Buffer | null = null): void {
+  /** Adds one layer's entries: names not seen above, whiteouts not at all (in an AUFS
+   *  layer, a .wh. file hides its name in the layers below). `raw`: the entries of fd's
+   *  directory when read already. */
+  private listInto(fd: number, seen: Set<string>, out: DirEntry[], aufs: boolean, raw: Buffer | null = null): void {
     forEachEntry(raw ?? this.fds.readdir(fd), (name, ino, type) => {
       const k = nameKey(name);
+      if (aufs && k.startsWith(AUFS_WHITEOUT_PREFIX)) {
+        seen.add(k.slice(AUFS_WHITEOUT_PREFIX.length));
+        return;
+      }
       if (seen.has(k)) return;
       seen.add(k);
       if (type === DT_CHR || type === DT_UNKNOWN) {
@@ -783,21 +818,22 @@ export class UnionFs implements FileSystem {
 
   // ---------- xattrs ----------
 
-  // trusted.overlay.* is the union's own; a name in it set through the mount is stored
-  // escaped as trusted.overlay.overlay.*, as overlayfs does, and shown unescaped.
+  // trusted.overlay.* (user.overlay.* with userxattr) is the union's own; a name in it set
+  // through the mount is stored escaped as trusted.overlay.overlay.*, as overlayfs does,
+  // and shown unescaped.
 
   setxattr(_c: Caller, nodeid: number, name: Buffer, value: Buffer, flags: number): void {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
     this.cu.copyUp(node);
-    native.setxattrAt(this.fds.upperParent(node), upperName(node), escapeXattr(nameKey(name)), value, flags);
+    native.setxattrAt(this.fds.upperParent(node), upperName(node), escapeXattr(nameKey(name), this.stack.xattrs), value, flags);
   }
 
   getxattr(_c: Caller, nodeid: number, name: Buffer): Buffer {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name)));
+    const v = native.getxattrAt(this.topDir(node), this.topName(node), escapeXattr(nameKey(name), this.stack.xattrs));
     if (v === null) fail('ENODATA');
     return v;
   }
@@ -805,20 +841,20 @@ export class UnionFs implements FileSystem {
   listxattr(c: Caller, nodeid: number): Buffer {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    return visibleXattrs(this.topDir(node), this.topName(node), c.uid === 0);
+    return visibleXattrs(this.topDir(node), this.topName(node), c.uid === 0, this.stack.xattrs);
   }
 
   xattrFree(nodeid: number): boolean {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
-    return noVisibleXattrs(this.topDir(node), this.topName(node));
+    return noVisibleXattrs(this.topDir(node), this.topName(node), this.stack.xattrs);
   }
 
   removexattr(_c: Caller, nodeid: number, name: Buffer): void {
     this.fds.settle();
     const node = this.inodes.get(nodeid);
     this.requireUpper();
-    const real = escapeXattr(nameKey(name));
+    const real = escapeXattr(nameKey(name), this.stack.xattrs);
     // removing what is not there needs no copy-up
     if (!node.upper && native.getxattrAt(this.topDir(node), this.topName(node), real) === null) fail('ENODATA');
     this.cu.copyUp(node);

@@ -2,7 +2,7 @@ import { copyUp, randRw, seqReadCold, seqReadWarm, seqWrite } from './data';
 import { newContainer } from './container';
 import { walkMem } from './memory';
 import { createMount, importImage, pullImage, pushImage } from './tools';
-import { buildDockerfile, runTrue } from './runtime';
+import { buildahMountProgram, buildDockerfile, runTrue } from './runtime';
 import { catSmall, createUnlink, findCold, findWarm, lsCold, lsWarm, rmRf, untar } from './tree';
 import { Workload } from './types';
 import { loadZstd, zstdDecode } from './zstd';
@@ -30,6 +30,7 @@ export const allWorkloads: Workload[] = [
   createMount,
   runTrue,
   buildDockerfile,
+  buildahMountProgram,
   pullImage,
   pushImage,
 ];

@@ -1,6 +1,7 @@
 // Containers and builds: `strata run --rm IMAGE true` beside `runc run` of the same
 // rootfs on a plain directory, and `strata build` of a 10-step Dockerfile (uncached, then
-// fully cached) beside `buildah bud --layers` with fuse-overlayfs as its mount program.
+// fully cached) beside `buildah bud --layers` with fuse-overlayfs as its mount program;
+// and that buildah build through strata-fs as the mount program beside fuse-overlayfs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { must, run } from '../exec';
@@ -125,35 +126,42 @@ const strataBuild: Tool = {
   },
 };
 
-const buildahBuild: Tool = {
-  name: 'buildah',
-  async prepare({ fx, scratchRoot }) {
-    if (!which('buildah')) return 'buildah not installed (apt-get install buildah)';
-    const fo = which('fuse-overlayfs');
-    if (!fo) return 'fuse-overlayfs not installed (apt-get install fuse-overlayfs)';
-    const conf = path.join(scratchRoot, 'conf');
-    fs.mkdirSync(conf);
-    fs.writeFileSync(path.join(conf, 'containers.conf'), '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\n');
-    const graph = path.join(scratchRoot, 'graph');
-    const runroot = path.join(scratchRoot, 'run');
-    fs.writeFileSync(path.join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\nrunroot = "${runroot}"\ngraphroot = "${graph}"\n[storage.options.overlay]\nmount_program = "${fo}"\n`);
-    const env = { ...process.env, CONTAINERS_CONF: path.join(conf, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(conf, 'storage.conf') };
-    const bh = ['buildah', '--root', graph, '--runroot', runroot];
-    await must([...bh, 'pull', '-q', `oci:${await fx.ociCopy()}:base`], { env, stdout: 'pipe' });
-    const id = (await must([...bh, 'images', '-q'], { env, stdout: 'pipe' })).stdout.trim().split('\n')[0];
-    await must([...bh, 'tag', id, 'localhost/base'], { env });
-    const ctx = path.join(scratchRoot, 'ctx');
-    writeContext(ctx);
-    return {
-      async run(c) {
-        const b = ['bud', '--isolation', 'chroot', '--layers', '-q', '-t', 'bench:1', ctx];
-        const build = await must([...bh, ...b.slice(0, 1), '--no-cache', ...b.slice(1)], { env, stdout: 'pipe', timeoutMs: c.timeoutMs, precise: true });
-        const cached = await must([...bh, ...b], { env, stdout: 'pipe', timeoutMs: c.timeoutMs, precise: true });
-        return { [TIME]: build.seconds, cached: cached.seconds };
-      },
-    };
-  },
-};
+/** buildah bud of the bench Dockerfile (uncached, then cached) in a store of its own whose
+ *  overlay driver mounts through `program` (fuse-overlayfs or strata-fs). */
+function buildahThrough(name: string, program: () => string | null, missing: string): Tool {
+  return {
+    name,
+    async prepare({ fx, scratchRoot }) {
+      if (!which('buildah')) return 'buildah not installed (apt-get install buildah)';
+      const mp = program();
+      if (!mp) return missing;
+      const conf = path.join(scratchRoot, 'conf');
+      fs.mkdirSync(conf);
+      fs.writeFileSync(path.join(conf, 'containers.conf'), '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\n');
+      const graph = path.join(scratchRoot, 'graph');
+      const runroot = path.join(scratchRoot, 'run');
+      fs.writeFileSync(path.join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\nrunroot = "${runroot}"\ngraphroot = "${graph}"\n[storage.options.overlay]\nmount_program = "${mp}"\n`);
+      const env = { ...process.env, CONTAINERS_CONF: path.join(conf, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(conf, 'storage.conf') };
+      const bh = ['buildah', '--root', graph, '--runroot', runroot];
+      await must([...bh, 'pull', '-q', `oci:${await fx.ociCopy()}:base`], { env, stdout: 'pipe' });
+      const id = (await must([...bh, 'images', '-q'], { env, stdout: 'pipe' })).stdout.trim().split('\n')[0];
+      await must([...bh, 'tag', id, 'localhost/base'], { env });
+      const ctx = path.join(scratchRoot, 'ctx');
+      writeContext(ctx);
+      return {
+        async run(c) {
+          const b = ['bud', '--isolation', 'chroot', '--layers', '-q', '-t', 'bench:1', ctx];
+          const build = await must([...bh, ...b.slice(0, 1), '--no-cache', ...b.slice(1)], { env, stdout: 'pipe', timeoutMs: c.timeoutMs, precise: true });
+          const cached = await must([...bh, ...b], { env, stdout: 'pipe', timeoutMs: c.timeoutMs, precise: true });
+          return { [TIME]: build.seconds, cached: cached.seconds };
+        },
+      };
+    },
+  };
+}
+
+const FUSE_OVERLAYFS_MISSING = 'fuse-overlayfs not installed (apt-get install fuse-overlayfs)';
+const buildahBuild = buildahThrough('buildah', () => which('fuse-overlayfs'), FUSE_OVERLAYFS_MISSING);
 
 export const buildDockerfile: ToolWorkload = {
   kind: 'tool',
@@ -165,4 +173,21 @@ export const buildDockerfile: ToolWorkload = {
   ],
   cold: false,
   tools: [strataBuild, buildahBuild],
+};
+
+/** The same buildah build, its store mounting through strata-fs (column "strata") and
+ *  through fuse-overlayfs: strata-fs as containers-storage's mount program. */
+export const buildahMountProgram: ToolWorkload = {
+  kind: 'tool',
+  id: 'buildah-mp',
+  describe: '`buildah bud --isolation chroot --layers` of the same 10-step Dockerfile, uncached then cached, its overlay driver mounting through strata-fs (column strata) vs through fuse-overlayfs (`mount_program` in storage.conf)',
+  metrics: () => [
+    { id: TIME, label: 'buildah bud through the mount program', unit: 's' },
+    { id: 'cached', label: '  buildah rebuild, fully cached', unit: 's' },
+  ],
+  cold: false,
+  tools: [
+    buildahThrough('strata', () => (fs.existsSync(binPath('strata-fs')) ? binPath('strata-fs') : null), `${binPath('strata-fs')} not found`),
+    buildahThrough('fuse-overlayfs', () => which('fuse-overlayfs'), FUSE_OVERLAYFS_MISSING),
+  ],
 };

@@ -1,0 +1,59 @@
+// The CLI for a user other than root: its own store under $XDG_DATA_HOME/strata
+// (~/.local/share/strata by default), as podman keeps ~/.local/share/containers; root
+// keeps the system's.
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { tempDirFor } from './helpers/tmp';
+import { asUserArgv } from './helpers/asuser';
+import { FIXTURES, STRATA } from './image-helpers';
+import { defaultRoot } from '../src/cli/context';
+import { DEFAULT_ROOT } from '../src/store/store';
+
+const USER = { uid: 1000, gid: 1000 };
+
+function strataAs(env: Record<string, string>, args: string[]): { status: number | null; out: string; err: string } {
+  // nothing of ours decides the store but what the test sets
+  const argv = asUserArgv(USER, ['env', '-u', 'STRATA_ROOT', '-u', 'XDG_DATA_HOME', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, STRATA, ...args]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('root keeps the system store by default', (t) => {
+  t.is(process.geteuid?.(), 0);
+  t.is(defaultRoot(), DEFAULT_ROOT);
+});
+
+test('a user gets a store of its own under ~/.local/share/strata, or $XDG_DATA_HOME/strata', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const r = strataAs({ HOME: home }, ['images']);
+  t.is(r.status, 0, r.err);
+  t.regex(r.out, /^REPOSITORY/);
+  const store = path.join(home, '.local', 'share', 'strata');
+  const st = fs.statSync(store);
+  t.true(st.isDirectory());
+  t.is(st.uid, USER.uid, 'made by and for the user');
+  const xdg = path.join(home, 'data');
+  const x = strataAs({ HOME: home, XDG_DATA_HOME: xdg }, ['images']);
+  t.is(x.status, 0, x.err);
+  t.true(fs.statSync(path.join(xdg, 'strata')).isDirectory());
+  const explicit = path.join(home, 'elsewhere');
+  const e = strataAs({ HOME: home, STRATA_ROOT: explicit }, ['images']);
+  t.is(e.status, 0, e.err);
+  t.true(fs.existsSync(explicit), '$STRATA_ROOT still decides');
+});
+
+test('a user loading an image whose files belong to others is told in one line what to do, and the store keeps nothing of it', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const r = strataAs({ HOME: home }, ['load', '-i', path.join(FIXTURES, 'docker-archive', 'base.docker.tar')]);
+  t.not(r.status, 0);
+  t.regex(r.err, /^strata: .*belongs to \d+:\d+ in the layer, which only root can give it here: pull and load as root/);
+  t.is(r.err.trim().split('\n').length, 1, r.err);
+  const images = strataAs({ HOME: home }, ['images']);
+  t.is(images.status, 0, images.err);
+  t.is(images.out.trim().split('\n').length, 1, `no image half-loaded: ${images.out}`);
+  t.deepEqual(fs.readdirSync(path.join(home, '.local', 'share', 'strata', 'layers')), [], 'no layer left behind');
+});
