@@ -32,16 +32,19 @@ test('a user gets a store of its own under ~/.local/share/strata, or $XDG_DATA_H
   t.is(r.status, 0, r.err);
   t.regex(r.out, /^REPOSITORY/);
   const store = path.join(home, '.local', 'share', 'strata');
+  t.false(fs.existsSync(store), 'a read makes no store');
+  // a command that writes makes it (this load is then refused: its files belong to root)
+  const archive = path.join(FIXTURES, 'docker-archive', 'base.docker.tar');
+  strataAs({ HOME: home }, ['load', '-i', archive]);
   const st = fs.statSync(store);
   t.true(st.isDirectory());
   t.is(st.uid, USER.uid, 'made by and for the user');
+  t.true(fs.existsSync(path.join(store, 'strata-store.json')), 'marked as a store');
   const xdg = path.join(home, 'data');
-  const x = strataAs({ HOME: home, XDG_DATA_HOME: xdg }, ['images']);
-  t.is(x.status, 0, x.err);
+  strataAs({ HOME: home, XDG_DATA_HOME: xdg }, ['load', '-i', archive]);
   t.true(fs.statSync(path.join(xdg, 'strata')).isDirectory());
   const explicit = path.join(home, 'elsewhere');
-  const e = strataAs({ HOME: home, STRATA_ROOT: explicit }, ['images']);
-  t.is(e.status, 0, e.err);
+  strataAs({ HOME: home, STRATA_ROOT: explicit }, ['load', '-i', archive]);
   t.true(fs.existsSync(explicit), '$STRATA_ROOT still decides');
 });
 
