@@ -92,6 +92,7 @@ struct strata_backing_map {
 #define STRATA_AT_RECURSIVE 0x8000
 #define STRATA_MOUNT_ATTR_RDONLY 0x1
 #define STRATA_MOUNT_ATTR_NOATIME 0x10
+#define STRATA_MOUNT_ATTR_NODIRATIME 0x80
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -646,20 +647,29 @@ static napi_value n_fallocate(napi_env env, napi_callback_info info) {
   RETURN_CALL("fallocate", fallocate(I32(0), I32(1), I64(2), I64(3)));
 }
 
+// A detached mount of dirfd's directory (open_tree OPEN_TREE_CLONE, AT_RECURSIVE when
+// asked) carrying attr_set/attr_clr -> its fd, or -errno (the fd closed).
+static int detached_mount(int dirfd, bool recursive, uint64_t attr_set, uint64_t attr_clr) {
+  unsigned rec = recursive ? STRATA_AT_RECURSIVE : 0;
+  int fd = (int)syscall(SYS_open_tree, dirfd, "", STRATA_OPEN_TREE_CLONE | O_CLOEXEC | rec | AT_EMPTY_PATH);
+  if (fd < 0) return -errno;
+  struct strata_mount_attr attr = {.attr_set = attr_set, .attr_clr = attr_clr};
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 // cloneMountAt(dirfd, atimeAttrs): a detached mount of dirfd's directory (open_tree
 // OPEN_TREE_CLONE), its atime attributes (MOUNT_ATTR_NOATIME, _STRICTATIME, _NODIRATIME;
 // 0 is relatime) set -> [the mount's own (O_PATH) fd, its root directory opened] (the
 // mount lives while the first is open; open_by_handle_at takes no O_PATH fd)
 static napi_value n_clone_mount_at(napi_env env, napi_callback_info info) {
   ARGS(2);
-  int fd = (int)syscall(SYS_open_tree, I32(0), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-  if (fd < 0) return throw_errno(env, errno, "open_tree");
-  struct strata_mount_attr attr = {.attr_set = (uint64_t)I64(1), .attr_clr = STRATA_MOUNT_ATTR__ATIME | 0x80};
-  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, e, "mount_setattr");
-  }
+  int fd = detached_mount(I32(0), false, (uint64_t)I64(1), STRATA_MOUNT_ATTR__ATIME | STRATA_MOUNT_ATTR_NODIRATIME);
+  if (fd < 0) return throw_errno(env, -fd, "open_tree/mount_setattr");
   int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) {
     int e = errno;
@@ -821,16 +831,8 @@ static int open_tree_missing = 0;
 static napi_value n_open_tree_noatime(napi_env env, napi_callback_info info) {
   ARGS(1);
   if (open_tree_missing) return throw_errno(env, ENOSYS, "open_tree");
-  int fd = (int)syscall(SYS_open_tree, I32(0), "", STRATA_OPEN_TREE_CLONE | O_CLOEXEC | STRATA_AT_RECURSIVE | AT_EMPTY_PATH);
-  if (fd < 0) return throw_errno(env, errno, "open_tree");
-  struct strata_mount_attr attr = {
-    .attr_set = STRATA_MOUNT_ATTR_RDONLY | STRATA_MOUNT_ATTR_NOATIME, .attr_clr = STRATA_MOUNT_ATTR__ATIME,
-  };
-  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | STRATA_AT_RECURSIVE, &attr, sizeof attr) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, e, "mount_setattr");
-  }
+  int fd = detached_mount(I32(0), true, STRATA_MOUNT_ATTR_RDONLY | STRATA_MOUNT_ATTR_NOATIME, STRATA_MOUNT_ATTR__ATIME);
+  if (fd < 0) return throw_errno(env, -fd, "open_tree/mount_setattr");
   return make_i64(env, fd);
 }
 
@@ -1394,19 +1396,24 @@ static napi_value n_console_receive(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
+// [a, b] as a JavaScript array
+static napi_value int_pair(napi_env env, int a, int b) {
+  napi_value out, x, y;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_int32(env, a, &x);
+  napi_create_int32(env, b, &y);
+  napi_set_element(env, out, 0, x);
+  napi_set_element(env, out, 1, y);
+  return out;
+}
+
 // socketPair() -> [fd, fd]: a connected unix stream pair, close-on-exec (a child gets
 // one end as an inherited stdio slot)
 static napi_value n_socket_pair(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return throw_errno(env, errno, "socketpair");
-  napi_value out, a, b;
-  napi_create_array_with_length(env, 2, &out);
-  napi_create_int32(env, fds[0], &a);
-  napi_create_int32(env, fds[1], &b);
-  napi_set_element(env, out, 0, a);
-  napi_set_element(env, out, 1, b);
-  return out;
+  return int_pair(env, fds[0], fds[1]);
 }
 
 // receiveFd(sock, timeoutMs) -> the fd the peer sent (SCM_RIGHTS), -EAGAIN when none came
@@ -1448,13 +1455,7 @@ static napi_value n_reap(napi_env env, napi_callback_info info) {
     napi_get_null(env, &out);
     return out;
   }
-  napi_value a, b;
-  napi_create_int32(env, WIFEXITED(st) ? WEXITSTATUS(st) : -1, &a);
-  napi_create_int32(env, WIFSIGNALED(st) ? WTERMSIG(st) : -1, &b);
-  napi_create_array_with_length(env, 2, &out);
-  napi_set_element(env, out, 0, a);
-  napi_set_element(env, out, 1, b);
-  return out;
+  return int_pair(env, WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : -1);
 }
 
 // pipe() -> [readFd, writeFd], close-on-exec: a container's stdio must be pipes, not the
@@ -1463,13 +1464,7 @@ static napi_value n_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, errno, "pipe2");
-  napi_value out, a, b;
-  napi_create_array_with_length(env, 2, &out);
-  napi_create_int32(env, fds[0], &a);
-  napi_create_int32(env, fds[1], &b);
-  napi_set_element(env, out, 0, a);
-  napi_set_element(env, out, 1, b);
-  return out;
+  return int_pair(env, fds[0], fds[1]);
 }
 
 static void register_runtime(napi_env env, napi_value exports) {
