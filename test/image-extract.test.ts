@@ -233,6 +233,14 @@ for (const [what, mk, re] of bad) {
   });
 }
 
+test('LIBARCHIVE.xattr names are URI-decoded; a malformed one is a one-line layer error', async (t) => {
+  const d = mkTmp(t);
+  await extract(await makeTar([{ name: 'f', body: 'x', pax: { 'LIBARCHIVE.xattr.user.a%20b': Buffer.from('v1').toString('base64') } }]), path.join(d, 'l'));
+  t.is(lgetxattr(path.join(d, 'l/f'), 'user.a b')?.toString(), 'v1');
+  const err = await t.throwsAsync(extract(await makeTar([{ name: 'g', body: 'x', pax: { 'LIBARCHIVE.xattr.user.%zz': 'eA==' } }]), path.join(d, 'm')));
+  t.regex(err!.message, /^malformed LIBARCHIVE\.xattr name in a PAX header: "user\.%zz"$/);
+});
+
 test('truncated tar is an error', async (t) => {
   const d = mkTmp(t);
   const full = await makeTar([{ name: 'big', body: Buffer.alloc(10000, 1) } as E]);

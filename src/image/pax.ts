@@ -2,6 +2,7 @@
 // with a fraction, decimal ids, and xattrs under the keys GNU tar and star write
 // (SCHILY.xattr.NAME = the value's bytes) or libarchive does (LIBARCHIVE.xattr.NAME with
 // the name URI-encoded and the value in base64). Values are byte strings (tarbytes.ts).
+import { LayerError } from './layer-error';
 
 /** "1700000000.123456789" -> nanoseconds; null when absent, empty or not such a number. */
 export function paxTimeNs(v: string | undefined): bigint | null {
@@ -24,7 +25,15 @@ export function paxXattrs(pax: Record<string, string> | null | undefined): Array
   if (!pax) return out;
   for (const [k, v] of Object.entries(pax)) {
     if (k.startsWith('SCHILY.xattr.')) out.push([k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'latin1')]);
-    else if (k.startsWith('LIBARCHIVE.xattr.')) out.push([decodeURIComponent(k.slice('LIBARCHIVE.xattr.'.length)), Buffer.from(v, 'base64')]);
+    else if (k.startsWith('LIBARCHIVE.xattr.')) out.push([libarchiveName(k.slice('LIBARCHIVE.xattr.'.length)), Buffer.from(v, 'base64')]);
   }
   return out;
+}
+
+function libarchiveName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new LayerError(`malformed LIBARCHIVE.xattr name in a PAX header: ${JSON.stringify(encoded.slice(0, 80))}`);
+  }
 }
