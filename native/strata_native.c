@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1436,6 +1437,17 @@ static napi_value n_set_winsize(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// rawOutput(fd): no output processing (OPOST off), which libuv's raw mode keeps on
+static napi_value n_raw_output(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = get_i32(env, argv[0]);
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) return throw_errno(env, errno, "tcgetattr");
+  t.c_oflag &= ~(tcflag_t)OPOST;
+  if (tcsetattr(fd, TCSANOW, &t) < 0) return throw_errno(env, errno, "tcsetattr");
+  return NULL;
+}
+
 // becomeSubreaper(): orphaned descendants (a container's init once runc has exited) become our children
 static napi_value n_become_subreaper(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1470,7 +1482,7 @@ static napi_value n_pipe(napi_env env, napi_callback_info info) {
 static void register_runtime(napi_env env, napi_value exports) {
   napi_value f;
   struct { const char *name; napi_callback fn; } fns[] = {
-    {"consoleListen", n_console_listen}, {"consoleReceive", n_console_receive}, {"setWinsize", n_set_winsize},
+    {"consoleListen", n_console_listen}, {"consoleReceive", n_console_receive}, {"setWinsize", n_set_winsize}, {"rawOutput", n_raw_output},
     {"becomeSubreaper", n_become_subreaper}, {"reap", n_reap}, {"pipe", n_pipe},
     {"socketPair", n_socket_pair}, {"receiveFd", n_receive_fd},
   };

@@ -94,6 +94,8 @@ export interface Native {
   /** Accepts one connection and receives the fd it sends (SCM_RIGHTS); -EAGAIN after timeoutMs without one. */
   consoleReceive(listenFd: number, timeoutMs: number): number;
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** Clears OPOST on a terminal: newlines go out as they are. */
+  rawOutput(fd: number): void;
   /** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants become this process's children. */
   becomeSubreaper(): void;
   /** waitpid(pid, WNOHANG): null while it runs, else [exit code, signal], one of them -1. */

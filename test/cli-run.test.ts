@@ -73,7 +73,14 @@ send('exit 9\\n')
 rd(3)`,
   );
   t.is(r.code, 9, r.out);
-  t.regex(r.out, /40 100\r?\r\n\/dev\/pts\/0/);
+  // our terminal is raw, output processing included: the pty's \r\n arrives as it is
+  t.regex(r.out, /40 100\r\n\/dev\/pts\/0/);
+  t.notRegex(r.out, /\r\r\n/);
+  // raw before the process starts: output written at once is not processed twice either
+  const quick = await underPty(s, ['run', '--rm', '-it', 'base', 'sh', '-c', 'echo hi; echo there'], `rd(5)`);
+  t.is(quick.code, 0, quick.out);
+  t.regex(quick.out, /hi\r\nthere\r\n/);
+  t.notRegex(quick.out, /\r\r\n/);
   t.regex(r.out, /30 90/);
   // -t without a terminal of our own: the process still gets one
   const n = s.run(['run', '--rm', '-t', 'base', 'sh', '-c', 'tty; exit 4']);

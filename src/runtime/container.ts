@@ -201,6 +201,19 @@ export interface Attach {
   quiet?: boolean;
 }
 
+/**
+ * With -it on a terminal, our terminal goes raw before the process starts, as docker's
+ * does: output the process writes at once would otherwise pass through our terminal's
+ * output processing as well as the pty's (\r\r\n) and its input would be echoed twice.
+ */
+function rawTerminal(tty: boolean, attachStdin: boolean): () => void {
+  if (!tty || !attachStdin || !process.stdin.isTTY) return () => undefined;
+  process.stdin.setRawMode(true);
+  // the pty already turned \n into \r\n; setRawMode(false) restores the saved settings, OPOST included
+  native.rawOutput(0);
+  return () => process.stdin.setRawMode(false);
+}
+
 /** Output to our stdout/stderr (when attached) and the log; our stdin, window size and signals to the process. */
 function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWriter | null; keepStdinOpen: boolean }): () => void {
   const undo: Array<() => void> = [];
@@ -213,10 +226,6 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
   if (o.attach) {
     if (o.attach.stdin && l.stdin) {
       const stdin = l.stdin;
-      if (o.tty && process.stdin.isTTY) {
-        process.stdin.setRawMode(true);
-        undo.push(() => process.stdin.setRawMode(false));
-      }
       const onData = (d: Buffer) => stdin.write(d);
       const onEnd = () => {
         if (!o.tty) stdin.end();
@@ -270,6 +279,7 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
     return prepare(store, c);
   });
   const { spec, runtime } = prep;
+  const cooked = rawTerminal(spec.tty, !!attach?.stdin);
   let l: Launched;
   try {
     l = await launch({
@@ -281,6 +291,7 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
       openStdin: spec.interactive,
     });
   } catch (e) {
+    cooked();
     await cleanup(store, c, prep, null);
     throw e;
   }
@@ -292,6 +303,7 @@ export async function startContainer(store: Store, c: ContainerRecord, attach: A
   const code = await l.exited;
   await drained(l, 1000);
   stopRelay();
+  cooked();
   log?.close();
   saveRun(store, c, { ...st, status: 'exited', exitCode: code, finishedAt: new Date().toISOString() });
   await cleanup(store, c, prep, runtime);
@@ -440,6 +452,7 @@ export async function execInContainer(store: Store, c: ContainerRecord, o: ExecO
   const env = containerEnv(img, [...spec.env, ...o.env], { hostname, home: user.home, tty: o.tty });
   const proc = processSpec({ args: o.cmd, env, cwd: o.workdir ?? spec.workdir ?? (img.WorkingDir || '/'), user, tty: o.tty });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-exec-'));
+  const cooked = rawTerminal(o.tty, !o.detach && o.interactive);
   try {
     const pf = path.join(tmp, 'process.json');
     fs.writeFileSync(pf, JSON.stringify(proc));
@@ -461,6 +474,7 @@ export async function execInContainer(store: Store, c: ContainerRecord, o: ExecO
     stop();
     return code;
   } finally {
+    cooked();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
