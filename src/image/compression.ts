@@ -39,17 +39,23 @@ class ZstdNapi extends Transform {
     const binding = require('zstd-napi/binding') as typeof import('zstd-napi/binding');
     this.dctx = new binding.DCtx();
   }
-  // output goes into a slab, handed out as views (as node:zlib does): a fresh buffer per
-  // call costs more in page faults and GC than the decoding itself
-  private slab = Buffer.allocUnsafe(0);
+  // Output goes into slabs, handed out as views (as node:zlib does): a fresh buffer per
+  // call costs more in page faults and GC than the decoding itself. Slabs the consumer
+  // says it is done with (consumed()) are decoded into again, which spares a one-shot
+  // process the first-touch faults of new memory; without that word a slab is never reused.
+  private slab: Buffer = Buffer.allocUnsafe(0);
   private slabOff = 0;
+  /** slabs handed out since the oldest one the consumer may still hold, oldest first; the last is `slab` */
+  private readonly out: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
       let src = chunk;
       for (;;) {
         if (this.slab.length - this.slabOff < ZSTD_MIN_OUT) {
-          this.slab = Buffer.allocUnsafe(ZSTD_SLAB);
+          this.slab = this.spare.pop() ?? Buffer.allocUnsafe(ZSTD_SLAB);
           this.slabOff = 0;
+          this.out.push(this.slab);
         }
         const dst = this.slab.subarray(this.slabOff);
         const [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
@@ -66,6 +72,16 @@ class ZstdNapi extends Transform {
       cb(new Error(`corrupt zstd data: ${(e as Error).message}`));
     }
   }
+  /**
+   * The consumer is done with `chunk`, a piece of this stream's output, and with all the
+   * output before it, and keeps no reference to any of it: the slabs wholly before it may
+   * be overwritten. A chunk that is not a view of a slab (a copy) is ignored.
+   */
+  consumed(chunk: Buffer): void {
+    const i = this.out.findIndex((s) => s.buffer === chunk.buffer);
+    if (i <= 0) return;
+    for (const s of this.out.splice(0, i)) if (this.spare.length < ZSTD_SPARE) this.spare.push(s);
+  }
   override _flush(cb: TransformCallback): void {
     if (this.inFrame) cb(new Error('corrupt or truncated zstd data: unexpected EOF'));
     else cb();
@@ -75,6 +91,8 @@ class ZstdNapi extends Transform {
 const ZSTD_OUT = 1 << 18;
 const ZSTD_SLAB = 1 << 20;
 const ZSTD_MIN_OUT = 1 << 16;
+/** free slabs kept: more than the stream's backpressure lets be in flight */
+const ZSTD_SPARE = 16;
 
 /** A zlib stream whose errors (corrupt, truncated) name the format, and surface through this stream. */
 class ZlibChecked extends Transform {
@@ -109,6 +127,15 @@ class ZlibChecked extends Transform {
 
 /** Which zstd decoder decompressor('zstd') uses here. */
 export const zstdDecoder = (): 'node:zlib' | 'zstd-napi' => (builtinZstd && !process.env.STRATA_ZSTD_NAPI ? 'node:zlib' : 'zstd-napi');
+
+/**
+ * A decompressor's output recycler: call it with each output chunk once it and everything
+ * before it are consumed and unreferenced (written out synchronously, say), and the
+ * decompressor may reuse their memory. A no-op for decoders that do not reuse.
+ */
+export function consumedBy(d: Transform): (chunk: Buffer) => void {
+  return d instanceof ZstdNapi ? (c) => d.consumed(c) : () => undefined;
+}
 
 export function decompressor(kind: Compression): Transform {
   switch (kind) {

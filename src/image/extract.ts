@@ -22,6 +22,9 @@ export interface ExtractOptions {
   lowers: string[];
   /** cap on the file data the tar may declare (default: free space at dest) */
   maxFileBytes?: number;
+  /** told of each input chunk once it and all input before it are written and unreferenced
+   *  (the decompressor's consumedBy(), so that it can reuse their memory) */
+  consumed?: (chunk: Buffer) => void;
 }
 
 /** Space the layer may use: what statfs says is free, minus a reserve for the system. */
@@ -152,6 +155,7 @@ class Extractor {
     private readonly dest: string,
     private readonly lowers: string[],
     private readonly budget: Budget,
+    private readonly consumed: (chunk: Buffer) => void,
   ) {}
 
   private abs(rel: string): Buffer {
@@ -384,7 +388,12 @@ class Extractor {
     try {
       const w = new HoleWriter(fd);
       if (!sparse) {
-        for await (const chunk of stream) w.write(chunk as Buffer);
+        for await (const chunk of stream) {
+          w.write(chunk as Buffer);
+          // written synchronously, and tar-stream hands out data in stream order, holding
+          // only what comes after it (sparse data is not reported: ChunkReader keeps tails)
+          this.consumed(chunk as Buffer);
+        }
         fs.ftruncateSync(fd, w.pos);
         return;
       }
@@ -485,7 +494,7 @@ async function drain(stream: Readable): Promise<void> {
  */
 export async function extractLayer(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractStats> {
   const budget = new Budget(opts.maxFileBytes ?? availableBytes(dest));
-  const ex = new Extractor(dest, opts.lowers, budget);
+  const ex = new Extractor(dest, opts.lowers, budget, opts.consumed ?? (() => undefined));
   ex.init();
   const tx = byteExtract();
   const guard = new BombGuard(budget);

@@ -2,7 +2,7 @@
 // uncompressed tar, optionally keeps a copy of the blob, and extracts it.
 import * as fs from 'node:fs';
 import { pipeline, PassThrough } from 'node:stream';
-import { Compression, decompressor, detectCompression, readMagic } from './compression';
+import { Compression, consumedBy, decompressor, detectCompression, readMagic } from './compression';
 import { HashingStream } from './digest';
 import { extractLayer, LayerError } from './extract';
 import { followFile, GrowingFile } from './growing';
@@ -68,10 +68,12 @@ export async function importLayer(o: ImportLayerOptions): Promise<ImportedLayer>
       copy.once('drain', () => tee.resume());
     }
   });
-  const out = pipeline(openBlob(o.src), hc, tee, decompressor(compression), hd, () => {
+  const dec = decompressor(compression);
+  const out = pipeline(openBlob(o.src), hc, tee, dec, hd, () => {
     /* errors surface on the last stream */
   });
-  const stats = o.verifyOnly ? await consume(out) : await extractLayer(out, o.dest, { lowers: o.lowers });
+  // hd hashes each chunk as it passes and keeps none, so the extractor's word holds for dec
+  const stats = o.verifyOnly ? await consume(out) : await extractLayer(out, o.dest, { lowers: o.lowers, consumed: consumedBy(dec) });
   if (copy) await new Promise<void>((res, rej) => copy.end((e?: Error | null) => (e ? rej(e) : res())));
   if (copyErr) throw copyErr;
   const digest = hc.digest();

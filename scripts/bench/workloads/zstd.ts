@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompressor, zstdDecoder } from '../../../src/image/compression';
+import { consumedBy, decompressor, zstdDecoder } from '../../../src/image/compression';
 import { must } from '../exec';
 import { binPath, sharedDir, which } from '../paths';
 import { Tool, ToolWorkload, TIME } from './types';
@@ -21,15 +21,19 @@ function baseLayer(layout: string): string {
 /** Wall and CPU seconds (user+sys, of this process) to decompress FILE through strata's decoder. */
 async function decodeSeconds(file: string, kind: 'gzip' | 'zstd'): Promise<{ wall: number; cpu: number }> {
   let n = 0;
+  const dec = decompressor(kind);
+  // done with each chunk once counted, as the extractor is once it has written one
+  const done = consumedBy(dec);
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
       n += chunk.length;
+      done(chunk);
       cb();
     },
   });
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor(kind), sink);
+  await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), dec, sink);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(c0);
   if (n === 0) throw new Error(`${file}: nothing decompressed`);
