@@ -27,6 +27,11 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <linux/io_uring.h>
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -932,11 +937,16 @@ static int request_body(const char *req, size_t len, void *body, size_t size) {
   return 1;
 }
 
-// A reply of outlen bytes whose payload (if any) is in place after the header in out.
-static void send_reply(int devfd, char *out, uint64_t unique, int32_t error, uint32_t outlen) {
+typedef struct ring_ent ring_ent;
+static void ring_commit(ring_ent *e, const char *out, uint32_t outlen);
+
+// A reply of outlen bytes whose payload (if any) is in place after the header in out:
+// written to /dev/fuse, or committed through the io_uring entry (via) the request came in.
+static void send_reply(int devfd, ring_ent *via, char *out, uint64_t unique, int32_t error, uint32_t outlen) {
   struct fuse_out_header oh = {.len = outlen, .error = error, .unique = unique};
   memcpy(out, &oh, sizeof oh);
-  if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted; the kernel dropped it */ }
+  if (via) ring_commit(via, out, outlen);
+  else if (write(devfd, out, outlen) < 0) { /* ENOENT: interrupted; the kernel dropped it */ }
 }
 
 typedef struct {
@@ -959,15 +969,19 @@ static void poller_closed(uv_handle_t *h) {
 }
 
 // Called inside a callback scope opened by the caller (see on_readable).
-static void poller_call(poller_t *p, napi_value arg) {
+static void call_js(napi_env env, napi_ref cbref, size_t argc, napi_value *argv) {
   napi_value cb, recv, result;
-  napi_get_reference_value(p->env, p->cb, &cb);
-  napi_get_undefined(p->env, &recv);
-  if (napi_call_function(p->env, recv, cb, 1, &arg, &result) == napi_pending_exception) {
+  napi_get_reference_value(env, cbref, &cb);
+  napi_get_undefined(env, &recv);
+  if (napi_call_function(env, recv, cb, argc, argv, &result) == napi_pending_exception) {
     napi_value exc;
-    napi_get_and_clear_last_exception(p->env, &exc);
+    napi_get_and_clear_last_exception(env, &exc);
     fprintf(stderr, "strata-fs: uncaught exception in request handler\n");
   }
+}
+
+static void poller_call(poller_t *p, napi_value arg) {
+  call_js(p->env, p->cb, 1, &arg);
 }
 
 static void poller_end(poller_t *p, int err) {
@@ -982,6 +996,9 @@ static void poller_end(poller_t *p, int err) {
 }
 
 static long spin_ns = 0;
+// Requests come over io_uring (see below): /dev/fuse carries only FORGET, INTERRUPT and
+// the like, not worth waiting for.
+static int ring_serving = 0;
 
 typedef struct u64_entry {
   uint64_t key;
@@ -1063,7 +1080,7 @@ static napi_value n_stop_serving_reads(napi_env env, napi_callback_info info) {
 }
 
 // A FUSE_READ for a registered fh: pread into the reply and write it. Returns 1 if served.
-static int serve_read(int devfd, const struct fuse_in_header *h, const char *req, size_t len, char *out, size_t outcap) {
+static int serve_read(int devfd, ring_ent *via, const struct fuse_in_header *h, const char *req, size_t len, char *out, size_t outcap) {
   struct fuse_read_in in;
   if (h->opcode != FUSE_READ || !request_body(req, len, &in, sizeof in)) return 0;
   int fd = map_get(&read_fds, in.fh);
@@ -1083,7 +1100,7 @@ static int serve_read(int devfd, const struct fuse_in_header *h, const char *req
     if (r == 0) break;
     got += (size_t)r;
   }
-  send_reply(devfd, out, h->unique, err, (uint32_t)(err ? at : at + got));
+  send_reply(devfd, via, out, h->unique, err, (uint32_t)(err ? at : at + got));
   return 1;
 }
 
@@ -1103,7 +1120,7 @@ static napi_value n_mark_xattr_free(napi_env env, napi_callback_info info) {
 
 // Keeps the set right for the request about to be handled; answers GETXATTR/LISTXATTR
 // of an inode in it. Returns 1 if it answered.
-static int serve_xattr(int devfd, const struct fuse_in_header *h, const char *req, size_t len, char *out) {
+static int serve_xattr(int devfd, ring_ent *via, const struct fuse_in_header *h, const char *req, size_t len, char *out) {
   switch (h->opcode) {
     case FUSE_SETXATTR:
     case FUSE_REMOVEXATTR:
@@ -1129,13 +1146,13 @@ static int serve_xattr(int devfd, const struct fuse_in_header *h, const char *re
       if (!request_body(req, len, &in, sizeof in) || map_get(&xattr_free, h->nodeid) < 0) return 0;
       const uint32_t at = sizeof(struct fuse_out_header);
       if (h->opcode == FUSE_GETXATTR) {
-        send_reply(devfd, out, h->unique, -ENODATA, at);
+        send_reply(devfd, via, out, h->unique, -ENODATA, at);
       } else if (in.size == 0) {
         struct fuse_getxattr_out need = {.size = 0}; // the empty list needs 0 bytes
         memcpy(out + at, &need, sizeof need);
-        send_reply(devfd, out, h->unique, 0, at + sizeof need);
+        send_reply(devfd, via, out, h->unique, 0, at + sizeof need);
       } else {
-        send_reply(devfd, out, h->unique, 0, at); // the empty list
+        send_reply(devfd, via, out, h->unique, 0, at); // the empty list
       }
       return 1;
     }
@@ -1185,7 +1202,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
           clock_gettime(CLOCK_MONOTONIC, &now);
           if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0) idle_since = now;
           long waited = (now.tv_sec - idle_since.tv_sec) * 1000000000L + (now.tv_nsec - idle_since.tv_nsec);
-          if (waited < spin_ns) { i--; continue; }
+          if (waited < spin_ns && !ring_serving) { i--; continue; }
           break;
         }
         if (errno == EINTR || errno == ENOENT) continue;
@@ -1202,8 +1219,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       if ((size_t)n >= sizeof hdr) {
         memcpy(&hdr, p->buf, sizeof hdr);
         request_counts[hdr.opcode < COUNTED_OPCODES - 1 ? hdr.opcode : COUNTED_OPCODES - 1]++;
-        if (serve_read(p->fd, &hdr, p->buf, (size_t)n, p->out, p->bufsize)) continue;
-        if (serve_xattr(p->fd, &hdr, p->buf, (size_t)n, p->out)) continue;
+        if (serve_read(p->fd, NULL, &hdr, p->buf, (size_t)n, p->out, p->bufsize)) continue;
+        if (serve_xattr(p->fd, NULL, &hdr, p->buf, (size_t)n, p->out)) continue;
       }
       // The request stays in p->buf, which JavaScript sees as the buffer startPoll
       // returned; it is handled (and answered) before the next read overwrites it.
@@ -1267,6 +1284,492 @@ static napi_value n_write_fd(napi_env env, napi_callback_info info) {
   return make_i64(env, n < 0 ? -errno : n);
 }
 
+// ---- FUSE over io_uring (Linux 6.14): each request arrives in a buffer registered with
+// the kernel, and one submission both commits its reply and waits for the next request
+// in that buffer. The ring is polled by the JavaScript thread's event loop, as /dev/fuse
+// is; FORGET, INTERRUPT and notifications still go through /dev/fuse. ----
+
+// include/uapi/linux/fuse.h of 6.14, mirrored as above.
+struct fuse_uring_ent_in_out {
+  uint64_t flags;
+  uint64_t commit_id;   // names the request in its commit (its unique)
+  uint32_t payload_sz;  // bytes of the payload buffer in use, either way
+  uint32_t padding;
+  uint64_t reserved;
+};
+
+#define FUSE_URING_IN_OUT_HEADER_SZ 128
+#define FUSE_URING_OP_IN_OUT_SZ 128
+
+struct fuse_uring_req_header {
+  char in_out[FUSE_URING_IN_OUT_HEADER_SZ];  // fuse_in_header; the fuse_out_header back
+  char op_in[FUSE_URING_OP_IN_OUT_SZ];       // the opcode's own struct (fuse_read_in, ...), if any
+  struct fuse_uring_ent_in_out ring_ent_in_out;
+};
+
+enum fuse_uring_cmd {
+  FUSE_IO_URING_CMD_REGISTER = 1,
+  FUSE_IO_URING_CMD_COMMIT_AND_FETCH = 2,
+};
+
+// in the command area of the SQE
+struct fuse_uring_cmd_req {
+  uint64_t flags;
+  uint64_t commit_id;
+  uint16_t qid;
+  uint8_t padding[6];
+};
+
+// io_uring (include/uapi/linux/io_uring.h): a 128-byte SQE (IORING_SETUP_SQE128, 5.19)
+// for IORING_OP_URING_CMD, whose command starts at byte 48. Setup and completions use
+// the system header's structs, which are older than that.
+struct strata_sqe128 {
+  uint8_t opcode;
+  uint8_t flags;
+  uint16_t ioprio;
+  int32_t fd;
+  uint32_t cmd_op;
+  uint32_t pad1;
+  uint64_t addr;
+  uint32_t len;
+  uint32_t uring_cmd_flags;
+  uint64_t user_data;
+  uint16_t buf_index;
+  uint16_t personality;
+  int32_t splice_fd_in;
+  unsigned char cmd[80];
+};
+#define STRATA_IORING_SETUP_SQE128 (1U << 10)
+#define STRATA_IORING_OP_URING_CMD 46
+
+_Static_assert(sizeof(struct fuse_uring_ent_in_out) == 32, "fuse_uring_ent_in_out is 32 bytes");
+_Static_assert(sizeof(struct fuse_uring_req_header) == 288, "fuse_uring_req_header is 288 bytes");
+_Static_assert(sizeof(struct fuse_uring_cmd_req) == 24, "fuse_uring_cmd_req is 24 bytes");
+_Static_assert(sizeof(struct strata_sqe128) == 128, "an SQE128 is 128 bytes");
+_Static_assert(offsetof(struct strata_sqe128, cmd) == 48, "the SQE's command is at byte 48");
+
+// Before each entry's payload buffer: room to rebuild its request as /dev/fuse gives one
+// (fuse_in_header, the opcode's struct, then the payload), and the reply's header.
+#define RING_HEAD_ROOM 4096
+
+struct ring_ent {
+  struct fuse_uring_req_header hdr;
+  struct iovec iov[2];   // the header and the payload buffer, as REGISTER hands them over
+  char *payload;
+  uint16_t qid;
+  bool replied;          // the request it holds has its commit queued
+  bool dead;             // ended (the connection is gone), or failed too often
+  int failures;          // commits refused in a row
+};
+
+typedef struct {
+  int fd;
+  int devfd;
+  unsigned *sq_tail, *sq_mask, *sq_array;
+  unsigned *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_cqe *cqes;
+  struct strata_sqe128 *sqes;
+  void *sq_map, *cq_map;
+  size_t sq_map_len, cq_map_len, sqes_len;
+  unsigned queued;       // SQEs filled since the last submission
+  ring_ent *ents;
+  unsigned nents, nqueues;
+  char *area;            // per entry: RING_HEAD_ROOM bytes, then its payload buffer
+  size_t stride, payload_size;
+  ring_ent *current;     // the entry whose request JavaScript is answering
+  unsigned live;         // entries not ended
+  bool serving;          // a request has come over the ring: the kernel has switched to it
+  int end_err;           // why the ring ended, for JavaScript
+  bool polling;
+  bool in_callback;      // on_ring_ready is running: it ends the async context
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+} fuse_ring;
+
+// One ring per process: the fast paths' tables above are per process too.
+static fuse_ring *the_ring;
+static double ring_requests;
+
+static int ring_enter(fuse_ring *r, unsigned to_submit, unsigned flags) {
+  return (int)syscall(__NR_io_uring_enter, r->fd, to_submit, 0, flags, NULL, 0);
+}
+
+static struct strata_sqe128 *ring_sqe(fuse_ring *r, ring_ent *e, uint32_t cmd_op) {
+  unsigned tail = *r->sq_tail;
+  unsigned idx = tail & *r->sq_mask;
+  struct strata_sqe128 *sqe = &r->sqes[idx];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = STRATA_IORING_OP_URING_CMD;
+  sqe->fd = r->devfd;
+  sqe->cmd_op = cmd_op;
+  sqe->user_data = (uint64_t)(e - r->ents);
+  struct fuse_uring_cmd_req req = {.qid = e->qid};
+  if (cmd_op == FUSE_IO_URING_CMD_COMMIT_AND_FETCH) req.commit_id = e->hdr.ring_ent_in_out.commit_id;
+  memcpy(sqe->cmd, &req, sizeof req);
+  r->sq_array[idx] = idx;
+  __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+  r->queued++;
+  return sqe;
+}
+
+static void ring_register(fuse_ring *r, ring_ent *e) {
+  struct strata_sqe128 *sqe = ring_sqe(r, e, FUSE_IO_URING_CMD_REGISTER);
+  sqe->addr = (uint64_t)(uintptr_t)e->iov;
+  sqe->len = 2;
+}
+
+static void ring_submit(fuse_ring *r) {
+  while (r->queued > 0) {
+    int n = ring_enter(r, r->queued, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break; // EAGAIN/EBUSY: they stay in the ring for the next submission
+    }
+    r->queued -= (unsigned)n;
+    if (n == 0) break;
+  }
+}
+
+// The reply (header and payload, as for /dev/fuse) into the entry's buffers, and its
+// commit queued: submitted with the others of the batch (ring_submit).
+static void ring_commit(ring_ent *e, const char *out, uint32_t outlen) {
+  fuse_ring *r = the_ring;
+  if (!r || e->replied || outlen < sizeof(struct fuse_out_header)) return;
+  uint32_t n = outlen - (uint32_t)sizeof(struct fuse_out_header);
+  memcpy(e->hdr.in_out, out, sizeof(struct fuse_out_header));
+  if (n > r->payload_size) {
+    struct fuse_out_header oh;
+    memcpy(&oh, out, sizeof oh);
+    oh.error = -EIO;
+    memcpy(e->hdr.in_out, &oh, sizeof oh);
+    n = 0;
+  }
+  const char *from = out + sizeof(struct fuse_out_header);
+  if (n && from != e->payload) memmove(e->payload, from, n);
+  e->hdr.ring_ent_in_out.payload_sz = n;
+  e->replied = true;
+  ring_sqe(r, e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+}
+
+static void ring_free(fuse_ring *r) {
+  if (r->sqes) munmap(r->sqes, r->sqes_len);
+  if (r->cq_map && r->cq_map != r->sq_map) munmap(r->cq_map, r->cq_map_len);
+  if (r->sq_map) munmap(r->sq_map, r->sq_map_len);
+  if (r->fd >= 0) close(r->fd);
+  free(r->ents);
+  // r->area stays: JavaScript holds it as the request buffer (freed with it)
+  free(r);
+}
+
+static void ring_closed(uv_handle_t *h) {
+  ring_free(h->data);
+}
+
+// Ends the ring; JavaScript hears why (once) if it was started.
+static void ring_end(fuse_ring *r, int err) {
+  if (the_ring != r) return;
+  the_ring = NULL;
+  ring_serving = 0;
+  if (!r->polling) {
+    ring_free(r);
+    return;
+  }
+  uv_poll_stop(&r->poll);
+  napi_value arg[2];
+  napi_create_int64(r->env, -err, &arg[0]);
+  napi_create_int64(r->env, 0, &arg[1]);
+  call_js(r->env, r->cb, 2, arg);
+  napi_delete_reference(r->env, r->cb);
+  if (!r->in_callback) napi_async_destroy(r->env, r->actx);
+  uv_close((uv_handle_t *)&r->poll, ring_closed);
+}
+
+static bool connection_gone(int err) {
+  return err == ENOTCONN || err == ECONNABORTED || err == ECANCELED || err == ENODEV;
+}
+
+// One completion: a request in entry e, or the end of its command.
+static void ring_complete(fuse_ring *r, ring_ent *e, int res) {
+  if (res < 0) {
+    int err = -res;
+    if (!r->serving && !connection_gone(err)) {
+      // A refused REGISTER: the kernel has gone back to /dev/fuse for good.
+      ring_end(r, err);
+      return;
+    }
+    if (!connection_gone(err) && ++e->failures < 3) {
+      // A refused commit leaves the entry idle: hand it over again, or its queue would
+      // be one entry short for as long as the mount lives.
+      ring_register(r, e);
+      return;
+    }
+    e->dead = true;
+    if (!connection_gone(err)) r->end_err = err;
+    if (--r->live == 0) ring_end(r, r->end_err ? r->end_err : err);
+    return;
+  }
+  e->failures = 0;
+  r->serving = true;
+  ring_serving = 1;
+  ring_requests++;
+  e->replied = false;
+  struct fuse_in_header h;
+  memcpy(&h, e->hdr.in_out, sizeof h);
+  uint32_t payload = e->hdr.ring_ent_in_out.payload_sz;
+  char *out = e->payload - sizeof(struct fuse_out_header);
+  // the opcode's struct is what the length leaves beside the header and the payload
+  size_t op = (size_t)h.len - sizeof h - payload;
+  if (h.len < sizeof h + payload || op > FUSE_URING_OP_IN_OUT_SZ || payload > r->payload_size) {
+    send_reply(r->devfd, e, out, h.unique, -EIO, sizeof(struct fuse_out_header));
+    return;
+  }
+  char *req = e->payload - op - sizeof h;
+  memcpy(req, &h, sizeof h);
+  memcpy(req + sizeof h, e->hdr.op_in, op);
+  request_counts[h.opcode < COUNTED_OPCODES - 1 ? h.opcode : COUNTED_OPCODES - 1]++;
+  if (serve_read(r->devfd, e, &h, req, h.len, out, r->payload_size + sizeof(struct fuse_out_header))) return;
+  if (serve_xattr(r->devfd, e, &h, req, h.len, out)) return;
+  r->current = e;
+  napi_handle_scope inner;
+  napi_open_handle_scope(r->env, &inner);
+  napi_value arg[2];
+  napi_create_int64(r->env, h.len, &arg[0]);
+  napi_create_int64(r->env, (int64_t)(req - r->area), &arg[1]);
+  call_js(r->env, r->cb, 2, arg);
+  napi_close_handle_scope(r->env, inner);
+  if (the_ring != r) return; // ended from JavaScript (uringClose)
+  r->current = NULL;
+  // every request over the ring wants a reply, or the entry would never come back
+  if (!e->replied) send_reply(r->devfd, e, out, h.unique, -EIO, sizeof(struct fuse_out_header));
+}
+
+// The completions there are now; how many.
+static unsigned ring_reap(fuse_ring *r) {
+  unsigned done = 0;
+  for (;;) {
+    unsigned head = *r->cq_head;
+    if (head == __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) return done;
+    struct io_uring_cqe cqe = r->cqes[head & *r->cq_mask];
+    __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+    done++;
+    if (cqe.user_data < r->nents) ring_complete(r, &r->ents[cqe.user_data], cqe.res);
+    if (the_ring != r) return done;
+  }
+}
+
+static void on_ring_ready(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  fuse_ring *r = h->data;
+  napi_env env = r->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value resource;
+  napi_create_object(env, &resource);
+  napi_async_context actx = r->actx;
+  napi_callback_scope cscope;
+  napi_open_callback_scope(env, resource, actx, &cscope);
+  r->in_callback = true;
+  struct timespec idle_since = {0, 0};
+  for (int i = 0; i < 256 && the_ring == r; i++) {
+    unsigned n = ring_reap(r);
+    if (the_ring != r) break;
+    ring_submit(r);
+    if (n > 0) {
+      idle_since.tv_sec = idle_since.tv_nsec = 0;
+      continue;
+    }
+    // as on /dev/fuse: the next request usually comes within microseconds
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (idle_since.tv_sec == 0 && idle_since.tv_nsec == 0) idle_since = now;
+    long waited = (now.tv_sec - idle_since.tv_sec) * 1000000000L + (now.tv_nsec - idle_since.tv_nsec);
+    if (waited >= spin_ns) break;
+    // runs the task work that copies a request in and posts its completion
+    ring_enter(r, 0, IORING_ENTER_GETEVENTS);
+    i--;
+  }
+  bool ended = the_ring != r;
+  if (!ended) r->in_callback = false;
+  napi_close_callback_scope(env, cscope);
+  if (ended) napi_async_destroy(env, actx);
+  napi_close_handle_scope(env, scope);
+}
+
+// How many CPUs the kernel may ever run: it has one queue per possible CPU, and a request
+// waits on the queue of the CPU its caller runs on.
+static unsigned possible_cpus(void) {
+  char buf[256];
+  int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (n <= 0) return (unsigned)sysconf(_SC_NPROCESSORS_CONF);
+  buf[n] = 0;
+  unsigned count = 0;
+  for (char *p = buf; *p && *p != '\n';) {
+    char *end;
+    unsigned long a = strtoul(p, &end, 10), b = a;
+    if (end == p) break;
+    if (*end == '-') b = strtoul(end + 1, &end, 10);
+    count += (unsigned)(b - a + 1);
+    p = *end == ',' ? end + 1 : end;
+  }
+  return count ? count : 1;
+}
+
+static void free_area(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+// uringSetup(depth, payloadSize) -> the Buffer requests arrive in (see uringStart).
+// A ring with depth entries per possible CPU, not yet handed to the kernel.
+static napi_value n_uring_setup(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  if (the_ring) return throw_errno(env, EBUSY, "io_uring (one per process)");
+  unsigned depth = (unsigned)I32(0);
+  size_t payload = ((size_t)I64(1) + 4095) & ~(size_t)4095;
+  if (depth < 1 || depth > 64 || payload < 8192) return throw_errno(env, EINVAL, "uringSetup");
+  fuse_ring *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, ENOMEM, "uringSetup");
+  r->fd = -1;
+  r->nqueues = possible_cpus();
+  r->nents = r->nqueues * depth;
+  r->payload_size = payload;
+  r->stride = RING_HEAD_ROOM + payload;
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = STRATA_IORING_SETUP_SQE128;
+  r->fd = (int)syscall(__NR_io_uring_setup, r->nents, &p);
+  int err = errno;
+  if (r->fd < 0) {
+    ring_free(r);
+    return throw_errno(env, err, "io_uring_setup");
+  }
+  r->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  r->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  bool single = (p.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single && r->cq_map_len > r->sq_map_len) r->sq_map_len = r->cq_map_len;
+  r->sq_map = mmap(NULL, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+  if (r->sq_map == MAP_FAILED) r->sq_map = NULL;
+  r->cq_map = single ? r->sq_map
+                     : mmap(NULL, r->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+  if (r->cq_map == MAP_FAILED) r->cq_map = NULL;
+  r->sqes_len = p.sq_entries * sizeof(struct strata_sqe128);
+  r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+  if (r->sqes == MAP_FAILED) r->sqes = NULL;
+  r->ents = calloc(r->nents, sizeof *r->ents);
+  // payload pages are only touched as requests need them
+  r->area = mmap(NULL, r->nents * r->stride, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r->area == MAP_FAILED) r->area = NULL;
+  if (!r->sq_map || !r->cq_map || !r->sqes || !r->ents || !r->area || p.sq_entries < r->nents) {
+    err = errno ? errno : ENOMEM;
+    if (r->area) munmap(r->area, r->nents * r->stride);
+    ring_free(r);
+    return throw_errno(env, err, "io_uring mmap");
+  }
+  char *sq = r->sq_map, *cq = r->cq_map;
+  r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+  r->sq_array = (unsigned *)(sq + p.sq_off.array);
+  r->cq_head = (unsigned *)(cq + p.cq_off.head);
+  r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+  for (unsigned i = 0; i < r->nents; i++) {
+    ring_ent *e = &r->ents[i];
+    e->qid = (uint16_t)(i / depth);
+    e->payload = r->area + (size_t)i * r->stride + RING_HEAD_ROOM;
+    e->iov[0] = (struct iovec){.iov_base = &e->hdr, .iov_len = sizeof e->hdr};
+    e->iov[1] = (struct iovec){.iov_base = e->payload, .iov_len = r->payload_size};
+  }
+  napi_value buf;
+  size_t area_len = r->nents * r->stride;
+  if (napi_create_external_buffer(env, area_len, r->area, free_area, (void *)(uintptr_t)area_len, &buf) != napi_ok) {
+    munmap(r->area, area_len);
+    ring_free(r);
+    napi_throw_error(env, NULL, "strata_native: N-API call failed");
+    return NULL;
+  }
+  the_ring = r;
+  return buf;
+}
+
+// uringStart(fuseFd, onRequest(length | -errno, offset)): hands every entry to the kernel
+// (after INIT is answered: the kernel sizes the ring by it) and serves the ring from the
+// event loop. A request is at offset in uringSetup's buffer, laid out as from /dev/fuse;
+// its reply goes through fuseWrite before onRequest returns. -errno: the ring has ended
+// (ENOTCONN: unmounted; others: the kernel refused it and is back on /dev/fuse).
+static napi_value n_uring_start(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  fuse_ring *r = the_ring;
+  if (!r || r->polling) return throw_errno(env, EINVAL, "uringStart");
+  r->devfd = I32(0);
+  r->env = env;
+  CHECK(napi_create_reference(env, argv[1], 1, &r->cb));
+  napi_value name;
+  napi_create_string_utf8(env, "strata-fuse-uring", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_async_init(env, NULL, name, &r->actx));
+  struct uv_loop_s *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  if (uv_poll_init(loop, &r->poll, r->fd) != 0) return throw_errno(env, EINVAL, "uv_poll_init");
+  r->poll.data = r;
+  r->polling = true;
+  r->live = r->nents;
+  for (unsigned i = 0; i < r->nents; i++) ring_register(r, &r->ents[i]);
+  ring_submit(r);
+  if (uv_poll_start(&r->poll, UV_READABLE, on_ring_ready) != 0) return throw_errno(env, EINVAL, "uv_poll_start");
+  return NULL;
+}
+
+// uringClose(): the ring ends (unused, or the session is over)
+static napi_value n_uring_close(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (the_ring) ring_end(the_ring, ENOTCONN);
+  return NULL;
+}
+
+// uringInfo() -> [queues, entries per queue, requests served over the ring]
+static napi_value n_uring_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, v;
+  napi_create_array_with_length(env, 3, &out);
+  napi_create_int64(env, the_ring ? the_ring->nqueues : 0, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_int64(env, the_ring ? the_ring->nents / the_ring->nqueues : 0, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_double(env, ring_requests, &v);
+  napi_set_element(env, out, 2, v);
+  return out;
+}
+
+// fuseWrite(fd, Buffer, length) -> bytes | -errno: a reply or notification. The reply to
+// the request JavaScript is answering from the ring goes back through the ring.
+static napi_value n_fuse_write(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  int64_t want = I64(2);
+  if (want >= 0 && (size_t)want < len) len = (size_t)want;
+  fuse_ring *r = the_ring;
+  if (r && r->current && len >= sizeof(struct fuse_out_header)) {
+    struct fuse_out_header oh;
+    memcpy(&oh, data, sizeof oh);
+    struct fuse_in_header h;
+    memcpy(&h, r->current->hdr.in_out, sizeof h);
+    if (oh.unique == h.unique && oh.unique != 0) {
+      if (r->current->replied) return make_i64(env, -EINVAL);
+      ring_commit(r->current, data, (uint32_t)len);
+      return make_i64(env, (int64_t)len);
+    }
+  }
+  ssize_t n = write(I32(0), data, len);
+  return make_i64(env, n < 0 ? -errno : n);
+}
+
 static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
   (void)info;
   int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -1326,6 +1829,11 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("serveReads", n_serve_reads);
   EXPORT("stopServingReads", n_stop_serving_reads);
   EXPORT("writeFd", n_write_fd);
+  EXPORT("fuseWrite", n_fuse_write);
+  EXPORT("uringSetup", n_uring_setup);
+  EXPORT("uringStart", n_uring_start);
+  EXPORT("uringClose", n_uring_close);
+  EXPORT("uringInfo", n_uring_info);
   EXPORT("openFuse", n_open_fuse);
   return exports;
 }

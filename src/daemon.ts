@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { FAULT_ENV, parseFault, withFault } from './fuse/fault';
 import { OPS } from './fuse/ops';
-import { FuseSession } from './fuse/session';
+import { FuseSession, prepareUring } from './fuse/session';
 import {
   initNamespaceRoot, mayMountDirectly, mountFuse, MS_NOATIME, MS_NODIRATIME, MS_RDONLY, MS_RELATIME, MS_STRICTATIME,
 } from './fuse/mount';
@@ -42,6 +42,9 @@ export interface MountOptions {
   /** the union's own xattrs are user.overlay.* (overlayfs's userxattr); default: when not
    *  root of the initial user namespace, which alone may write trusted.* */
   userxattr?: boolean;
+  /** FUSE over io_uring: on (refuse to mount without it), auto (when the kernel offers
+   *  it), off; default off */
+  uring?: 'auto' | 'on' | 'off';
   /** others may enter the mount; default: when mounting as root */
   allowOther?: boolean;
   /** owners shown and written (uidmapping=, gidmapping=, squash_*) */
@@ -64,6 +67,9 @@ function writeRequestCounts(file: string): void {
   counts.forEach((n, op) => {
     if (n > 0) out[op === counts.length - 1 ? 'OTHER' : OPS[op]?.name ?? `OPCODE_${op}`] = n;
   });
+  // of those, how many came over io_uring rather than /dev/fuse
+  const overRing = native.uringInfo()[2];
+  if (overRing > 0) out.OVER_IO_URING = overRing;
   fs.writeFileSync(file, JSON.stringify(out) + '\n');
 }
 
@@ -90,6 +96,8 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
   if (union.atimeUnavailable) log(`strata-fs: atime options apply as the upper's own mount has them: ${union.atimeUnavailable}`);
   process.umask(0); // modes arrive with the caller's umask applied; ours must not apply again
   const readOnly = !o.upper || (o.flags & MS_RDONLY) !== 0;
+  // before the mount: uring=on refuses here, with the reason
+  const ring = prepareUring(o.uring ?? 'off');
   const mounted = mountFuse({
     source: o.source,
     mountpoint: o.mountpoint,
@@ -108,6 +116,7 @@ export function serve(o: MountOptions, log: (msg: string) => void): Running {
     // every listing of a strictatime mount is an access to record: none is kept
     cacheDirs: o.attrTimeout > 0 && !(o.flags & MS_STRICTATIME),
     acl: o.acl,
+    ring,
     debug: o.debug,
     log,
   });

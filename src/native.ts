@@ -85,6 +85,20 @@ export interface Native {
   /** Let the request loop answer GETXATTR (ENODATA) and LISTXATTR (empty) of nodeid itself,
    *  until any SETXATTR/REMOVEXATTR, or a FORGET of it. */
   markXattrFree(nodeid: number): void;
+  /** A reply or notification to /dev/fuse fd: bytes written or -errno. The reply to the
+   *  request being answered from the io_uring ring (uringStart) goes back through the ring. */
+  fuseWrite(fd: number, data: Buffer, length: number): number;
+  /** FUSE over io_uring: a ring with `depth` entries for each possible CPU, each with a
+   *  payload buffer of payloadSize bytes; the buffer its requests arrive in. Not yet handed
+   *  to the kernel. Throws (EBUSY: one per process; io_uring_setup's errors). */
+  uringSetup(depth: number, payloadSize: number): Buffer;
+  /** Hands the ring's entries to the kernel (after INIT's reply) and serves it from the
+   *  event loop: onRequest gets a request's length and its offset in uringSetup's buffer
+   *  (laid out as from /dev/fuse), or once -errno as the ring ends. */
+  uringStart(fuseFd: number, onRequest: (len: number, at: number) => void): void;
+  uringClose(): void;
+  /** [queues, entries per queue, requests served over the ring so far] */
+  uringInfo(): [number, number, number];
   /** write(2) of data, or of its first `length` bytes; bytes written or -errno. */
   writeFd(fd: number, data: Buffer, length?: number): number;
   openFuse(): number;

@@ -20,7 +20,7 @@ upper directory, like mount -t overlay. Without upperdir the mount is read-only.
   -d            debug: log every request (implies -f)
   -o OPTS       overlayfs options (lowerdir, upperdir, workdir, redirect_dir, index, xino,
                 metacopy, userxattr, volatile), allow_other, mount flags (ro, rw, nosuid, nodev, noexec, noatime, ...) and
-                strata's own: passthrough=on|off, entry_timeout=S, attr_timeout=S,
+                strata's own: passthrough=on|off, uring=auto|on|off, entry_timeout=S, attr_timeout=S,
                 negative_timeout=S, log=FILE, aufs_whiteouts=on|off|auto; and what
                 containers-storage and fuse-overlayfs users pass: volatile, fsync=0|1,
                 static_nlink, noacl, timeout=S, context=..., threaded=N, fast_ino=N,
@@ -179,6 +179,7 @@ export function parseArgs(argv: string[]): Parsed {
   let aufsWhiteouts: boolean | undefined;
   let userxattr: boolean | undefined;
   let allowOther: boolean | undefined;
+  let uring = uringMode('STRATA_FS_URING', process.env.STRATA_FS_URING ?? 'off');
   let uidRanges: IdRange[] | null = null;
   let gidRanges: IdRange[] | null = null;
   let squashRoot = false;
@@ -221,7 +222,8 @@ export function parseArgs(argv: string[]): Parsed {
     } else if (key === 'passthrough') {
       if (val !== 'on' && val !== 'off') throw new UsageError(`bad value for passthrough: '${val}' (on or off)`);
       passthrough = val === 'on';
-    } else if (key === 'volatile' && eq < 0) volatile = true;
+    } else if (key === 'uring') uring = uringMode(key, val);
+    else if (key === 'volatile' && eq < 0) volatile = true;
     else if (key === 'entry_timeout') entryTimeout = seconds(key, val);
     else if (key === 'attr_timeout') attrTimeout = seconds(key, val);
     else if (key === 'negative_timeout') negativeTimeout = seconds(key, val);
@@ -283,11 +285,17 @@ export function parseArgs(argv: string[]): Parsed {
   return {
     opts: {
       lowers: lowerAbs, upper: upperAbs, work: workAbs, mountpoint, source, flags, passthrough,
-      volatile, noSync, entryTimeout, attrTimeout, negativeTimeout, debug, staticNlink, acl, aufsWhiteouts, userxattr, allowOther, uids, gids,
+      volatile, noSync, entryTimeout, attrTimeout, negativeTimeout, debug, staticNlink, acl, aufsWhiteouts, userxattr, allowOther, uids, gids, uring,
     },
     foreground,
     logFile,
   };
+}
+
+/** uring=auto|on|off (and STRATA_FS_URING, its default) */
+function uringMode(key: string, val: string): 'auto' | 'on' | 'off' {
+  if (val !== 'auto' && val !== 'on' && val !== 'off') throw new UsageError(`bad value for ${key}: '${val}' (auto, on or off)`);
+  return val;
 }
 
 /** Where a detached daemon logs unless told: /run/strata-fs.log, else (not root, or root

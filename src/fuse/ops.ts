@@ -52,11 +52,16 @@ function init(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): void {
     (s.opts.acl === false ? 0n : INIT.POSIX_ACL);
   // Passthrough hands open files to the kernel; the kernel refuses it with writeback cache.
   if (s.opts.passthrough && kflags & INIT.PASSTHROUGH && process.getuid?.() === 0) want |= INIT.PASSTHROUGH;
+  // offered only while the kernel's enable_uring is on; the ring is handed over once this
+  // is answered (the kernel sizes its buffers by max_write), and until then the kernel
+  // holds every other request back
+  if (s.opts.ring) want |= INIT.OVER_IO_URING;
   // Not HANDLE_KILLPRIV_V2: it would spare the kernel's security.capability probe
   // before each write, but then the kernel leaves clearing setuid/setgid to us, a
   // passthrough write never reaches us, and its cached mode would not see our change.
   const flags = want & kflags;
   s.passthroughOn = (flags & INIT.PASSTHROUGH) !== 0n;
+  s.uringOn = (flags & INIT.OVER_IO_URING) !== 0n;
   const out = s.payload(InitOut.SIZE);
   out.writeUInt32LE(KERNEL_VERSION, InitOut.major);
   out.writeUInt32LE(Math.min(minor, KERNEL_MINOR), InitOut.minor);
@@ -71,6 +76,7 @@ function init(s: FuseSession, _nodeid: number, _c: Caller, b: Buffer): void {
   out.writeUInt32LE(s.passthroughOn ? 1 : 0, InitOut.max_stack_depth);
   if (s.opts.debug) s.opts.log(`init: kernel ${major}.${minor} flags ${kflags.toString(16)} -> ${flags.toString(16)}`);
   s.reply(out);
+  s.afterInit();
 }
 
 function destroy(s: FuseSession): void {

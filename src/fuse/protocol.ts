@@ -42,6 +42,8 @@ export const INIT = {
   SETXATTR_EXT: 1n << 29n,
   INIT_EXT: 1n << 30n,
   PASSTHROUGH: 1n << 37n,
+  /** 6.14: requests and replies through io_uring (fuse.h's FUSE_OVER_IO_URING) */
+  OVER_IO_URING: 1n << 41n,
 } as const;
 
 /** Unsolicited message codes (in the error field of a reply with unique 0). */

@@ -1,6 +1,7 @@
 // One FUSE connection: read each request from /dev/fuse, hand it to its opcode's handler
 // (ops.ts), write the reply. Knows the wire format and the kernel's caching rules; knows
 // nothing of layers.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { native } from '../native';
 import { MAX_WRITE, OPS, UNKNOWN_OP } from './ops';
@@ -28,6 +29,8 @@ export interface SessionOptions {
   cacheDirs: boolean;
   /** ask the kernel to enforce POSIX ACLs (default on; fuse-overlayfs's noacl turns it off) */
   acl?: boolean;
+  /** offer FUSE over io_uring at INIT: the request buffer of a ring made by prepareUring */
+  ring?: Buffer;
   debug: boolean;
   log: (msg: string) => void;
 }
@@ -47,17 +50,55 @@ export interface FuseDevice {
   /** FUSE_DEV_IOC_BACKING_OPEN: a backing id for fd, for FOPEN_PASSTHROUGH */
   backingOpen(fd: number): number;
   backingClose(backingId: number): void;
+  /** FUSE over io_uring, where the device has a ring: serve it from now on (INIT is
+   *  answered), each request at `at` in SessionOptions.ring; or drop it unused */
+  startUring?(onRequest: (len: number, at: number) => void): void;
+  closeUring?(): void;
 }
 
 export function nativeDevice(fuseFd: number): FuseDevice {
   return {
-    write: (data, length) => native.writeFd(fuseFd, data, length),
+    write: (data, length) => native.fuseWrite(fuseFd, data, length),
     serveReads: (fh, fd) => native.serveReads(fh, fd),
     stopServingReads: (fh) => native.stopServingReads(fh),
     markXattrFree: (nodeid) => native.markXattrFree(nodeid),
     backingOpen: (fd) => native.backingOpen(fuseFd, fd),
     backingClose: (id) => native.backingClose(fuseFd, id),
+    startUring: (onRequest) => native.uringStart(fuseFd, onRequest),
+    closeUring: () => native.uringClose(),
   };
+}
+
+/** Requests each CPU's queue may hold at once. The one JavaScript thread answers them in
+ *  turn; more entries let it take several per wake-up. */
+const URING_DEPTH = 4;
+
+/** The kernel's switch for FUSE over io_uring (6.14+, CONFIG_FUSE_IO_URING). */
+export const ENABLE_URING_PARAM = '/sys/module/fuse/parameters/enable_uring';
+
+/** A ring for FUSE over io_uring, made before mounting so that uring=on can refuse with
+ *  a reason: 'on' throws when the kernel does not offer it, 'auto' then returns undefined
+ *  (the session stays on /dev/fuse reads). The kernel offers it only while its
+ *  enable_uring parameter is Y, which only root can set. */
+export function prepareUring(mode: 'auto' | 'on' | 'off'): Buffer | undefined {
+  if (mode === 'off') return undefined;
+  let param: string;
+  try {
+    param = fs.readFileSync(ENABLE_URING_PARAM, 'utf8').trim();
+  } catch {
+    if (mode === 'on') throw new Error('uring=on: this kernel has no FUSE over io_uring (6.14+ with CONFIG_FUSE_IO_URING); use uring=auto or off');
+    return undefined;
+  }
+  if (param !== 'Y' && param !== '1') {
+    if (mode === 'on') throw new Error(`uring=on: FUSE over io_uring is switched off (${ENABLE_URING_PARAM} is ${param}): as root, echo Y > ${ENABLE_URING_PARAM}, or use uring=auto`);
+    return undefined;
+  }
+  try {
+    return native.uringSetup(URING_DEPTH, MAX_WRITE);
+  } catch (e) {
+    if (mode === 'on') throw new Error(`uring=on: cannot set up an io_uring: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Per inode: how many handles are open in cached mode and in passthrough mode (on which real file). */
@@ -78,6 +119,8 @@ export class FuseSession {
   readonly attrValid: Timeout;
   /** set by INIT */
   passthroughOn = false;
+  /** requests come over io_uring (INIT agreed on it, and the ring has not ended) */
+  uringOn = false;
 
   private readonly ptFiles = new Map<number, number>();
   private readonly ptWritable = new Set<number>();
@@ -86,6 +129,8 @@ export class FuseSession {
   private readonly negValid: Timeout;
   private destroyed = false;
   private req: Buffer = Buffer.alloc(0);
+  /** where the request being answered starts in req */
+  private reqAt = 0;
   private readonly out = Buffer.allocUnsafe(BUF_SIZE);
   private readonly notifyBuf = Buffer.alloc(OutHeader.SIZE + NotifyInvalInodeOut.SIZE);
   onEnd: (err?: string) => void = () => {};
@@ -120,6 +165,7 @@ export class FuseSession {
       if (len < 0) {
         // ENODEV: unmounted. Anything else is a broken connection.
         try { this.destroy(); } catch { /* ending anyway */ }
+        if (this.opts.ring) this.dev.closeUring?.();
         this.onEnd(len === -19 ? undefined : `read /dev/fuse: errno ${-len}`);
         return;
       }
@@ -127,18 +173,39 @@ export class FuseSession {
     });
   }
 
-  /** One request: its first len bytes of req, a fuse_in_header and its opcode's body. It is
-   *  answered (through the device) before this returns, and req and the reply buffer are
-   *  reused for the next one: nothing that outlives a request may keep a view of either. */
-  receive(req: Buffer, len: number): void {
+  /** INIT is answered: serve the ring if the kernel took it, else let it go. */
+  afterInit(): void {
+    if (!this.opts.ring) return;
+    const ring = this.opts.ring;
+    if (!this.uringOn || !this.dev.startUring) {
+      this.dev.closeUring?.();
+      return;
+    }
+    this.dev.startUring((len, at) => {
+      if (len >= 0) return this.receive(ring, len, at);
+      this.uringOn = false;
+      // ENOTCONN: unmounted. Otherwise the kernel refused the ring and went back to /dev/fuse.
+      if (len !== -ERRNO.ENOTCONN) this.opts.log(`strata-fs: FUSE over io_uring ended (errno ${-len}); serving /dev/fuse reads`);
+    });
+    const [queues, depth] = native.uringInfo();
+    this.opts.log(`strata-fs: FUSE over io_uring: ${queues} queues of ${depth} entries`);
+  }
+
+  /** One request: len bytes of req from `at`, a fuse_in_header and its opcode's body. It
+   *  is answered (through the device) before this returns, and req and the reply buffer
+   *  are reused for the next one: nothing that outlives a request may keep a view of
+   *  either. Over io_uring the reply is written where the request's payload was: a
+   *  handler reads nothing of its request once it has replied. */
+  receive(req: Buffer, len: number, at = 0): void {
     this.req = req;
-    const opcode = req.readUInt32LE(InHeader.opcode);
-    const nodeid = readU64(req, InHeader.nodeid);
-    const c: Caller = { uid: req.readUInt32LE(InHeader.uid), gid: req.readUInt32LE(InHeader.gid), pid: req.readUInt32LE(InHeader.pid) };
-    const extlen = req.readUInt16LE(InHeader.total_extlen) * 8;
-    const body = req.subarray(InHeader.SIZE, len - extlen);
+    this.reqAt = at;
+    const opcode = req.readUInt32LE(at + InHeader.opcode);
+    const nodeid = readU64(req, at + InHeader.nodeid);
+    const c: Caller = { uid: req.readUInt32LE(at + InHeader.uid), gid: req.readUInt32LE(at + InHeader.gid), pid: req.readUInt32LE(at + InHeader.pid) };
+    const extlen = req.readUInt16LE(at + InHeader.total_extlen) * 8;
+    const body = req.subarray(at + InHeader.SIZE, at + len - extlen);
     const op = OPS[opcode] ?? UNKNOWN_OP;
-    if (this.opts.debug) this.opts.log(`req ${req.readBigUInt64LE(InHeader.unique)} ${op.name} node ${nodeid} uid ${c.uid} len ${len}`);
+    if (this.opts.debug) this.opts.log(`req ${req.readBigUInt64LE(at + InHeader.unique)} ${op.name} node ${nodeid} uid ${c.uid} len ${len}${at > 0 ? ' (io_uring)' : ''}`);
     try {
       op.handle(this, nodeid, c, body);
     } catch (e) {
@@ -316,7 +383,7 @@ export class FuseSession {
     const out = this.out;
     out.writeUInt32LE(len, OutHeader.len);
     out.writeInt32LE(error, OutHeader.error);
-    this.req.copy(out, OutHeader.unique, InHeader.unique, InHeader.unique + 8);
+    this.req.copy(out, OutHeader.unique, this.reqAt + InHeader.unique, this.reqAt + InHeader.unique + 8);
     const r = this.dev.write(out, len);
     // ENOENT: the caller was interrupted and the kernel dropped the request
     if (r < 0 && r !== -ERRNO.ENOENT && this.opts.debug) this.opts.log(`reply write failed: errno ${-r}`);
