@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1777,6 +1780,18 @@ static napi_value n_open_fuse(napi_env env, napi_callback_info info) {
   return make_i64(env, fd);
 }
 
+// After many nodes are forgotten their tables' memory is free but glibc keeps it: a
+// buffer freed from the middle of the heap (or one that grew past the mmap threshold,
+// which then rises) stays resident. malloc_trim gives the free pages back.
+static napi_value n_trim_memory(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return NULL;
+}
+
 #define EXPORT(name, fn)                                              \
   do {                                                                \
     napi_value f;                                                     \
@@ -1835,6 +1850,7 @@ static napi_value init(napi_env env, napi_value exports) {
   EXPORT("uringClose", n_uring_close);
   EXPORT("uringInfo", n_uring_info);
   EXPORT("openFuse", n_open_fuse);
+  EXPORT("trimMemory", n_trim_memory);
   return exports;
 }
 

@@ -102,6 +102,8 @@ export interface Native {
   /** write(2) of data, or of its first `length` bytes; bytes written or -errno. */
   writeFd(fd: number, data: Buffer, length?: number): number;
   openFuse(): number;
+  /** Give the allocator's free pages back to the system (malloc_trim; nothing without glibc). */
+  trimMemory(): void;
   // the container supervisor (src/runtime/supervise.ts)
   /** A listening unix socket at path, for runc's --console-socket. */
   consoleListen(path: string): number;

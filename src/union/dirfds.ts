@@ -21,7 +21,8 @@ export function dirFdBudget(nofileLimit: number): number {
   return Math.min(4096, Math.max(64, Math.floor(nofileLimit / 8)));
 }
 
-type Key = Node | Loc;
+/** a merged directory by its node's id, a lower one by its Loc */
+type Key = number | Loc;
 
 /** Least recently used first, by a Map's insertion order; every value that leaves (pushed
  *  out, deleted, replaced, cleared) goes to dispose. */
@@ -91,7 +92,7 @@ export class DirFds {
 
   /** The upper directory of a merged directory node that exists in the upper layer. */
   upper(node: Node): number {
-    const hit = this.cache.get(node);
+    const hit = this.cache.get(node.id);
     if (hit !== undefined) return hit;
     // the uncached ancestors, nearest first; the root's is the layer's own
     const chain: Node[] = [];
@@ -105,14 +106,14 @@ export class DirFds {
         break;
       }
       chain.push(n);
-      const c = this.cache.get(p);
+      const c = this.cache.get(p.id);
       if (c !== undefined) {
         fd = c;
         break;
       }
       n = p;
     }
-    return this.walkDown(chain, fd, (k) => k.name);
+    return this.walkDown(chain, fd, (k) => k.name, (k) => k.id);
   }
 
   /** A directory in a lower layer. */
@@ -137,7 +138,7 @@ export class DirFds {
       }
       l = p;
     }
-    return this.walkDown(chain, fd, (k) => k.name);
+    return this.walkDown(chain, fd, (k) => k.name, (k) => k);
   }
 
   /** The entries of a directory held here (a layer root or a cached one), in getdents form. */
@@ -161,7 +162,7 @@ export class DirFds {
   }
 
   /** Opens chain (nearest first) from fd, the directory of the farthest one's parent. */
-  private walkDown<K extends Key>(chain: K[], fd: number, nameOf: (k: K) => string): number {
+  private walkDown<K>(chain: K[], fd: number, nameOf: (k: K) => string, keyOf: (k: K) => Key): number {
     let temporary = false;
     for (let i = chain.length - 1; i >= 0; i--) {
       const k = chain[i]!;
@@ -171,20 +172,20 @@ export class DirFds {
       if (temporary) fs.closeSync(fd);
       if (next < 0) fail(errnoName(next), 'opening a layer directory');
       temporary = i >= this.walkCache;
-      if (!temporary) this.cache.set(k, next);
+      if (!temporary) this.cache.set(keyOf(k), next);
       fd = next;
     }
     return fd;
   }
 
   /** The descriptor of a directory found in a walk from a layer root, cached under key. */
-  add(key: Key, fd: number): void {
+  add(key: Loc, fd: number): void {
     this.cache.set(key, fd);
   }
 
   /** The directory of key was removed or replaced, or its node is gone. */
-  forget(key: Key): void {
-    this.cache.delete(key);
+  forget(key: Node | Loc): void {
+    this.cache.delete(key instanceof Loc ? key : key.id);
   }
 
   private retire(fd: number): void {

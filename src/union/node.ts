@@ -1,5 +1,6 @@
 // The union's inodes: what the kernel holds by number, where each one lives in the
 // layers, and the names it is known by.
+import { DETACHED, NodeTable, UNLINKED, UPPER } from './nodetable';
 import type { RealStat } from './real';
 
 export const ROOT_ID = 1;
@@ -37,190 +38,163 @@ export function sameLoc(a: Loc | null, b: Loc | null): boolean {
 
 export interface Link {
   parent: Node;
-  /** latin1 (one char per byte of the name), also the key in the parent's children */
+  /** latin1 (one char per byte of the name) */
   name: string;
 }
 
-// Node's flag bits: one small integer in place of four fields
-const UPPER = 1;
-const UNLINKED = 2;
-const DETACHED = 4;
-/** the file type (mode & S_IFMT) sits above the flags */
-const TYPE_SHIFT = 3;
-
-/** A node's names after the first (hard links), in the order they were made: few nodes have any. */
-const moreLinks = new WeakMap<Node, Link[]>();
-
-/** A number as V8 keeps it in a small integer where it fits: stat fields arrive as doubles
- *  (from a Float64Array), and one double stored in a field makes that field a separate
- *  heap box in every node. */
-export function smallInt(n: number): number {
-  return n >= -0x40000000 && n < 0x40000000 && n === Math.floor(n) ? n | 0 : n;
-}
-
 /**
- * One per inode the kernel holds. A walk of a big tree makes one for every entry, so a
- * node is kept small: no per-node arrays or link objects for the common case of one name
- * (its first name is two fields; only further hard links take an array), the flags in one
- * integer, and nothing a node without lowers or children needs beyond a shared constant.
+ * One per inode the kernel holds: a handle on its slot in the NodeTable, where all its
+ * fields are (a walk of a big tree makes a node per entry; see nodetable.ts). Handles are
+ * made as needed and thrown away, so two handles of one node are two objects: compare
+ * nodes by id, never by identity. A handle is good while its node lives: one held across
+ * requests (an open file's) keeps its node alive.
  */
 export class Node {
-  nlookup = 0;
-  opens = 0;
+  constructor(private readonly t: NodeTable, readonly id: number, readonly slot: number) {}
+
+  get nlookup(): number {
+    return this.t.nlookup[this.slot]!;
+  }
+
+  set nlookup(v: number) {
+    this.t.nlookup[this.slot] = v;
+  }
+
+  /** open files and directories */
+  get opens(): number {
+    return this.t.opens.get(this.slot) ?? 0;
+  }
+
+  set opens(v: number) {
+    NodeTable.bump(this.t.opens, this.slot, v - this.opens);
+  }
+
   /** live child nodes naming this one as parent: a parent outlives its children */
-  kids = 0;
+  get kids(): number {
+    return this.t.kids[this.slot]!;
+  }
+
+  set kids(v: number) {
+    this.t.kids[this.slot] = v;
+  }
+
   /** open handles reading the lower object */
-  lowerOpens = 0;
+  get lowerOpens(): number {
+    return this.t.lowerOpens.get(this.slot) ?? 0;
+  }
+
+  set lowerOpens(v: number) {
+    NodeTable.bump(this.t.lowerOpens, this.slot, v - this.lowerOpens);
+  }
+
   /** identity of the real object on top (its inode number, made unique across filesystems) */
-  key = 0;
-  private bits: number;
-  /** the first of its names (null: it has none): the parent whose children hold it... */
-  parent: Node | null = null;
-  /** ...under this name (latin1, one char per byte, also the key in the parent's children) */
-  name = '';
-  children: Map<string, Node> | null;
-  /** dirs: their lowers array; non-dirs: their one lower object, or null (no array per file) */
-  private lw: Loc[] | Loc | null;
+  get key(): number {
+    return this.t.key[this.slot]!;
+  }
+
+  /** (its st_ino stays) */
+  set key(v: number) {
+    this.t.setKey(this.slot, v);
+  }
 
   /** the number the kernel is told (st_ino) */
-  ino: number;
+  get ino(): number {
+    return this.t.ino(this.slot);
+  }
 
-  constructor(readonly id: number, ino: number, type: number, upper: boolean, lowers: Loc[]) {
-    this.ino = smallInt(ino);
-    this.bits = (upper ? UPPER : 0) | (type << TYPE_SHIFT);
-    this.children = type === 0o040000 ? new Map() : null;
-    this.lw = null;
-    this.lowers = lowers;
+  /** the first of its names (null: it has none): its parent... */
+  get parent(): Node | null {
+    const p = this.t.parent[this.slot]!;
+    return p === 0 ? null : new Node(this.t, this.t.idOf(p), p);
+  }
+
+  /** ...and the name there (latin1, one char per byte) */
+  get name(): string {
+    return this.t.name(this.slot);
   }
 
   /** dirs: the lower dirs merged below the upper one, topmost first;
-   *  non-dirs: the lower object while it is not copied up (at most one). A non-directory's
-   *  array is made on each read: where it is hot, topLower and lowerCount are used. */
+   *  non-dirs: the lower object while it is not copied up (at most one). Made on each
+   *  read: where it is hot, topLower and lowerCount are used. */
   get lowers(): Loc[] {
-    const l = this.lw;
-    if (this.children !== null) return l as Loc[];
-    return l === null ? NO_LOWERS : [l as Loc];
+    if (this.isDir) return this.t.dirLowers.get(this.slot) ?? NO_LOWERS;
+    if (!this.t.hasLower(this.slot)) return NO_LOWERS;
+    const dir = this.t.lowDir(this.slot);
+    return [new Loc(dir.layer, dir, this.t.lowName(this.slot))];
   }
 
   set lowers(v: Loc[]) {
-    if (this.children !== null) this.lw = v;
-    else if (v.length > 1) throw new Error('a non-directory has one lower object at most');
-    else this.lw = v.length ? v[0]! : null;
+    if (this.isDir) {
+      if (v.length) this.t.dirLowers.set(this.slot, v);
+      else this.t.dirLowers.delete(this.slot);
+    } else if (v.length > 1) throw new Error('a non-directory has one lower object at most');
+    else if (v.length === 0) this.t.setLower(this.slot, null, '');
+    else if (v[0]!.parent === null || v[0]!.parent.layer !== v[0]!.layer) throw new Error('a lower file is in a directory of its layer');
+    else this.t.setLower(this.slot, v[0]!.parent, v[0]!.name);
   }
 
   /** lowers[0] */
   get topLower(): Loc | undefined {
-    const l = this.lw;
-    if (this.children !== null) return (l as Loc[])[0];
-    return l === null ? undefined : (l as Loc);
+    if (this.isDir) return this.lowers[0];
+    if (!this.t.hasLower(this.slot)) return undefined;
+    const dir = this.t.lowDir(this.slot);
+    return new Loc(dir.layer, dir, this.t.lowName(this.slot));
   }
 
   /** lowers.length */
   get lowerCount(): number {
-    const l = this.lw;
-    if (this.children !== null) return (l as Loc[]).length;
-    return l === null ? 0 : 1;
+    if (this.isDir) return this.lowers.length;
+    return this.t.hasLower(this.slot) ? 1 : 0;
   }
 
   /** mode & S_IFMT */
   get type(): number {
-    return this.bits >>> TYPE_SHIFT;
+    return this.t.type(this.slot);
   }
 
   get isDir(): boolean {
-    return this.children !== null;
+    return this.t.isDir(this.slot);
   }
 
   /** true once the object exists in the upper layer (its path there is its merged path) */
   get upper(): boolean {
-    return (this.bits & UPPER) !== 0;
+    return this.t.flag(this.slot, UPPER);
   }
 
   set upper(v: boolean) {
-    this.bits = v ? this.bits | UPPER : this.bits & ~UPPER;
+    this.flag(UPPER, v);
   }
 
   /** set when the last name is gone while the kernel or an open file still holds it */
   get unlinked(): boolean {
-    return (this.bits & UNLINKED) !== 0;
+    return this.t.flag(this.slot, UNLINKED);
   }
 
   set unlinked(v: boolean) {
-    this.bits = v ? this.bits | UNLINKED : this.bits & ~UNLINKED;
+    this.flag(UNLINKED, v);
   }
 
   /** handed its names to a fresh node (see UnionFs.open); lives on for its open files */
   get detached(): boolean {
-    return (this.bits & DETACHED) !== 0;
+    return this.t.flag(this.slot, DETACHED);
   }
 
   set detached(v: boolean) {
-    this.bits = v ? this.bits | DETACHED : this.bits & ~DETACHED;
+    this.flag(DETACHED, v);
+  }
+
+  private flag(bit: number, v: boolean): void {
+    this.t.setFlag(this.slot, bit, v);
   }
 
   /** How many names it has. */
   get linkCount(): number {
-    if (this.parent === null) return 0;
-    const more = moreLinks.get(this);
-    return more ? 1 + more.length : 1;
+    return this.t.linkCount(this.slot);
   }
 
   /** Its names, first first (a fresh array). */
   links(): Link[] {
-    if (this.parent === null) return [];
-    const first: Link = { parent: this.parent, name: this.name };
-    const more = moreLinks.get(this);
-    return more ? [first, ...more] : [first];
-  }
-
-  /** Which of its names is parent/name: its index among links(), or -1. */
-  linkIndex(parent: Node, name: string): number {
-    if (this.parent === null) return -1;
-    if (this.parent === parent && this.name === name) return 0;
-    const more = moreLinks.get(this);
-    if (!more) return -1;
-    const i = more.findIndex((l) => l.parent === parent && l.name === name);
-    return i < 0 ? -1 : i + 1;
-  }
-
-  /** A name after the ones it has. */
-  pushLink(parent: Node, name: string): void {
-    if (this.parent === null) {
-      this.parent = parent;
-      this.name = name;
-      return;
-    }
-    const more = moreLinks.get(this);
-    if (more) more.push({ parent, name });
-    else moreLinks.set(this, [{ parent, name }]);
-  }
-
-  /** Name i becomes parent/name, in its place. */
-  setLink(i: number, parent: Node, name: string): void {
-    if (i === 0) {
-      this.parent = parent;
-      this.name = name;
-    } else moreLinks.get(this)![i - 1] = { parent, name };
-  }
-
-  /** Name i goes; the ones after it move up. */
-  removeLink(i: number): void {
-    const more = moreLinks.get(this);
-    if (i === 0) {
-      const next = more ? more.shift() : undefined;
-      this.parent = next ? next.parent : null;
-      this.name = next ? next.name : '';
-    } else more!.splice(i - 1, 1);
-    if (more && more.length === 0) moreLinks.delete(this);
-  }
-
-  /** All its names go; returns them. */
-  takeLinks(): Link[] {
-    const all = this.links();
-    this.parent = null;
-    this.name = '';
-    moreLinks.delete(this);
-    return all;
+    return this.t.links(this.slot).map((l) => ({ parent: new Node(this.t, this.t.idOf(l.parent), l.parent), name: l.name }));
   }
 }
 

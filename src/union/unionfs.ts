@@ -75,7 +75,7 @@ export class UnionFs implements FileSystem {
   private readonly handles = new Map<number, Handle>();
   private readonly dirHandles = new Map<number, DirHandle>();
   /** listings being read without a handle (see readdir), until read to the end */
-  private readonly listings = new Map<Node, DirEntry[]>();
+  private readonly listings = new Map<number, DirEntry[]>();
   private nextFh = 1;
   private destroyed = false;
   /** the upper layer as a detached mount with the atime options (see UnionOptions.atime):
@@ -105,7 +105,7 @@ export class UnionFs implements FileSystem {
     const top = upper ?? stack.lowers[0]!;
     const ino = stack.inodeNumber(top, statAt(top.rootFd, '').ino);
     this.inodes = new Inodes(stack, this.fds, ino, lowers);
-    this.inodes.onDrop = (node) => this.listings.delete(node);
+    this.inodes.onDrop = (node) => this.listings.delete(node.id);
     this.look = new Lookup(stack, this.fds);
     if (opts.atime !== undefined && upper) {
       try {
@@ -176,14 +176,14 @@ export class UnionFs implements FileSystem {
     if (h && !h.lower) return fstat(h.fd);
     if (node.unlinked || node.detached) {
       if (h) return fstat(h.fd);
-      for (const o of this.handles.values()) if (o.node === node) return fstat(o.fd);
+      for (const o of this.handles.values()) if (o.node.id === node.id) return fstat(o.fd);
     }
     return statAt(this.topDir(node), this.topName(node));
   }
 
   /** An open file of the node on its upper object, if any. */
   private upperHandleOf(node: Node): Handle | undefined {
-    for (const o of this.handles.values()) if (o.node === node && !o.lower) return o;
+    for (const o of this.handles.values()) if (o.node.id === node.id && !o.lower) return o;
     return undefined;
   }
 
@@ -557,11 +557,11 @@ export class UnionFs implements FileSystem {
     const { node: src } = this.childNode(od, k);
     const rd = this.look.resolveChild(nd, nk);
     const dst = rd ? this.inodes.nodeFor(nd, nk, rd) : null;
-    if (dst === src) return;
+    if (dst && dst.id === src.id) return;
     if ((flags & RENAME_NOREPLACE) && dst) fail('EEXIST');
     if (exchange && !dst) fail('ENOENT');
-    for (let a: Node | null = nd; a; a = a.parent) if (a === src) fail('EINVAL');
-    if (dst && exchange) for (let a: Node | null = od; a; a = a.parent) if (a === dst) fail('EINVAL');
+    for (let a: Node | null = nd; a; a = a.parent) if (a.id === src.id) fail('EINVAL');
+    if (dst && exchange) for (let a: Node | null = od; a; a = a.parent) if (a.id === dst.id) fail('EINVAL');
     if (dst && !exchange) {
       if (src.isDir && !dst.isDir) fail('ENOTDIR');
       if (!src.isDir && dst.isDir) fail('EISDIR');
@@ -573,7 +573,7 @@ export class UnionFs implements FileSystem {
     this.cu.copyUp(nd);
     this.cu.copyUp(src);
     if (exchange) this.cu.copyUp(dst!);
-    const samedir = od === nd;
+    const samedir = od.id === nd.id;
     const ofd = this.fds.upper(od);
     const nfd = this.fds.upper(nd);
     if (src.isDir) this.prepareMovedDir(src, ofd, k, samedir, nd);
@@ -710,7 +710,7 @@ export class UnionFs implements FileSystem {
       native.ioctlBuf(node.upper ? this.fds.upper(node) : this.fds.lower(node.topLower!), cmd, buf);
     } else if (node.unlinked || node.detached) {
       const mine = this.handles.get(fh);
-      const h = mine && mine.node === node && (!set || !mine.lower) ? mine : this.upperHandleOf(node);
+      const h = mine && mine.node.id === node.id && (!set || !mine.lower) ? mine : this.upperHandleOf(node);
       if (!h) fail('ESTALE');
       native.ioctlBuf(h.fd, cmd, buf);
     } else {
@@ -791,9 +791,9 @@ export class UnionFs implements FileSystem {
     this.fds.settle();
     if (fh === 0) {
       const node = this.inodes.dir(nodeid);
-      let entries = this.listings.get(node);
-      if (offset === 0 || !entries) this.listings.set(node, (entries = this.listDir(node, true)));
-      if (offset >= entries.length) this.listings.delete(node); // read to the end
+      let entries = this.listings.get(node.id);
+      if (offset === 0 || !entries) this.listings.set(node.id, (entries = this.listDir(node, true)));
+      if (offset >= entries.length) this.listings.delete(node.id); // read to the end
       return entries;
     }
     const h = this.dirHandles.get(fh);
