@@ -15,7 +15,7 @@ import { sparseOf, SparseFile, writeSparseData } from './sparse';
 import { byteExtract, GnuSparseInfo } from './tarbytes';
 import * as sys from '../native';
 import { bytesPath, lstatOrNull, resolveLower } from './lower';
-import { escapeXattr, isInternalXattr, isWhiteout, OPAQUE_XATTR } from '../union/format';
+import { escapeXattr, isInternalXattr, isWhiteout, OverlayXattrs, TRUSTED_XATTRS } from '../union/format';
 
 export interface ExtractOptions {
   /** Overlay-format dirs of the layers below this one, top first. */
@@ -25,6 +25,12 @@ export interface ExtractOptions {
   /** told of each input chunk once it and all input before it are written and unreferenced
    *  (the decompressor's consumedBy(), so that it can reuse their memory) */
   consumed?: (chunk: Buffer) => void;
+  /** the union's marks: trusted.overlay.* (default), or user.overlay.* for a store kept
+   *  without root (overlayfs's userxattr form: trusted.* needs root of the host) */
+  xattrs?: OverlayXattrs;
+  /** running as root of a user's namespace (src/userns.ts): devices other than the 0/0
+   *  whiteout cannot be made there and are left out, as rootless podman and docker do */
+  userNamespace?: boolean;
 }
 
 /** Space the layer may use: what statfs says is free, minus a reserve for the system. */
@@ -127,14 +133,14 @@ export function normalizeName(name: string): string {
   return rel;
 }
 
-function headerXattrs(pax: Record<string, string> | null | undefined): Array<[string, Buffer]> {
+function headerXattrs(pax: Record<string, string> | null | undefined, x: OverlayXattrs): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
   for (const [name, value] of paxXattrs(pax)) {
     // An empty PAX value means "unset" (the Go tools' reading). A tar names xattrs as
     // users see them: a trusted.overlay.* one is stored escaped, so that no tar can make
     // layer structure, which it must express with whiteout files instead.
     if (value.length === 0) continue;
-    out.push([escapeXattr(name), value]);
+    out.push([escapeXattr(name, x), value]);
   }
   return out;
 }
@@ -156,6 +162,8 @@ class Extractor {
     private readonly lowers: string[],
     private readonly budget: Budget,
     private readonly consumed: (chunk: Buffer) => void,
+    private readonly x: OverlayXattrs,
+    private readonly inNamespace: boolean,
   ) {}
 
   private abs(rel: string): Buffer {
@@ -164,7 +172,7 @@ class Extractor {
 
   init(): void {
     // the layer root shows through as the merged root: inherit it unless the tar has "./"
-    const lower = resolveLower(this.lowers, '');
+    const lower = resolveLower(this.lowers, '', this.x);
     if (lower) this.copyDirMeta(lower.abs, '', lower.st);
   }
 
@@ -178,7 +186,7 @@ class Extractor {
 
   private copyXattrs(from: Buffer, to: Buffer): void {
     for (const name of sys.llistxattr(from)) {
-      if (isInternalXattr(name)) continue;
+      if (isInternalXattr(name, this.x)) continue;
       const v = sys.lgetxattr(from, name);
       if (v !== null) sys.lsetxattr(to, name, v);
     }
@@ -205,7 +213,7 @@ class Extractor {
         if (st.isSymbolicLink()) throw new LayerError(`entry ${JSON.stringify(entryName)} goes through a symlink in the layer (${JSON.stringify(cur)})`);
         throw new LayerError(`entry ${JSON.stringify(entryName)}: parent ${JSON.stringify(cur)} is not a directory`);
       }
-      const lower = resolveLower(this.lowers, cur);
+      const lower = resolveLower(this.lowers, cur, this.x);
       const lowerDir = lower && lower.st.isDirectory() ? lower : null;
       if (forWhiteout && !lowerDir) return false;
       fs.mkdirSync(this.abs(cur), 0o755);
@@ -229,7 +237,7 @@ class Extractor {
   }
 
   private setOpaque(rel: string): void {
-    sys.lsetxattr(this.abs(rel), OPAQUE_XATTR, Buffer.from('y'));
+    sys.lsetxattr(this.abs(rel), this.x.opaque, Buffer.from('y'));
   }
 
   async entry(h: Header, stream: Readable): Promise<void> {
@@ -310,6 +318,8 @@ class Extractor {
       case 'block-device':
       case 'fifo': {
         const ft = type === 'fifo' ? S_IFIFO : type === 'block-device' ? S_IFBLK : S_IFCHR;
+        // only the host's root may make a device node (a 0/0 one would read as a whiteout)
+        if (this.inNamespace && type !== 'fifo') return drain(stream);
         sys.mknod(abs, ft | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
         this.applyMeta(rel, h, type);
         return drain(stream);
@@ -363,7 +373,7 @@ class Extractor {
     if (tst && (tst.isDirectory() || isWhiteout(tst))) throw new LayerError(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} is not a file`);
     if (!tst) {
       // a link to a file of a lower layer: copy that file up so both names share an inode
-      const lower = resolveLower(this.lowers, target);
+      const lower = resolveLower(this.lowers, target, this.x);
       if (!lower || lower.st.isDirectory()) throw new LayerError(`hard link ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} is not in the layer or below it`);
       this.ensureParent(tparent, false, h.linkname ?? '');
       this.copyUp(lower.abs, lower.st, target);
@@ -418,16 +428,20 @@ class Extractor {
     try {
       sys.lchown(abs, uid, gid);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM' || process.geteuid?.() === 0) throw e;
-      throw new Error(`${JSON.stringify(h.name)} belongs to ${uid}:${gid} in the layer, which only root can give it here: pull and load as root for now (unpacking in a user namespace with subordinate IDs is not implemented)`);
+      const code = (e as NodeJS.ErrnoException).code;
+      // a user namespace refuses an ID it does not map with EINVAL
+      if (this.inNamespace && code === 'EINVAL') throw new Error(`${JSON.stringify(h.name)} belongs to ${uid}:${gid} in the layer, outside the IDs your user namespace maps: give your user a larger range in /etc/subuid and /etc/subgid (at least ${Math.max(uid, gid)} IDs), or load as root`);
+      if (code !== 'EPERM' || process.geteuid?.() === 0) throw e;
+      throw new Error(`${JSON.stringify(h.name)} belongs to ${uid}:${gid} in the layer, which only root can give it here: load as root or through strata, which unpacks in a user namespace with your subordinate IDs`);
     }
     if (type !== 'symlink') fs.chmodSync(abs, (h.mode ?? 0o644) & 0o7777);
-    for (const [name, value] of headerXattrs(pax)) {
+    for (const [name, value] of headerXattrs(pax, this.x)) {
       try {
         sys.lsetxattr(abs, name, value);
       } catch (e) {
         // user.* xattrs cannot exist on symlinks or devices; the kernel says EPERM
         if (type !== 'file' && type !== 'directory' && (e as NodeJS.ErrnoException).code === 'EPERM') continue;
+        if (this.inNamespace && (e as NodeJS.ErrnoException).code === 'EPERM') throw new Error(`${JSON.stringify(h.name)} carries the xattr ${name}, which only the host's root may set: load this image as root`);
         throw e;
       }
     }
@@ -494,7 +508,7 @@ async function drain(stream: Readable): Promise<void> {
  */
 export async function extractLayer(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractStats> {
   const budget = new Budget(opts.maxFileBytes ?? availableBytes(dest));
-  const ex = new Extractor(dest, opts.lowers, budget, opts.consumed ?? (() => undefined));
+  const ex = new Extractor(dest, opts.lowers, budget, opts.consumed ?? (() => undefined), opts.xattrs ?? TRUSTED_XATTRS, !!opts.userNamespace);
   ex.init();
   const tx = byteExtract();
   const guard = new BombGuard(budget);

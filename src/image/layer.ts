@@ -1,10 +1,10 @@
 // Imports one layer blob: one read of the blob computes its digest, the diff_id of the
 // uncompressed tar, optionally keeps a copy of the blob, and extracts it.
 import * as fs from 'node:fs';
-import { pipeline, PassThrough } from 'node:stream';
+import { pipeline, PassThrough, Readable } from 'node:stream';
 import { Compression, consumedBy, decompressor, detectCompression, readMagic } from './compression';
 import { HashingStream } from './digest';
-import { extractLayer, LayerError } from './extract';
+import { extractLayer, ExtractStats, LayerError } from './extract';
 import { followFile, GrowingFile } from './growing';
 
 export interface BlobSource {
@@ -29,6 +29,8 @@ export interface ImportLayerOptions {
   onBytes?: (n: number) => void;
   /** only compute and check digests (the layer is already extracted) */
   verifyOnly?: boolean;
+  /** how the uncompressed tar is unpacked into dest (default: extractLayer here) */
+  extract?: (tar: Readable, dest: string, lowers: string[]) => Promise<ExtractStats>;
 }
 
 export interface ImportedLayer {
@@ -73,7 +75,8 @@ export async function importLayer(o: ImportLayerOptions): Promise<ImportedLayer>
     /* errors surface on the last stream */
   });
   // hd hashes each chunk as it passes and keeps none, so the extractor's word holds for dec
-  const stats = o.verifyOnly ? await consume(out) : await extractLayer(out, o.dest, { lowers: o.lowers, consumed: consumedBy(dec) });
+  // (an extract of the caller's, into a user namespace, writes to a pipe: it gets no such word)
+  const stats = o.verifyOnly ? await consume(out) : o.extract ? await o.extract(out as Readable, o.dest, o.lowers) : await extractLayer(out as Readable, o.dest, { lowers: o.lowers, consumed: consumedBy(dec) });
   if (copy) await new Promise<void>((res, rej) => copy.end((e?: Error | null) => (e ? rej(e) : res())));
   if (copyErr) throw copyErr;
   const digest = hc.digest();

@@ -2,7 +2,7 @@
 // kernel would, so that an importer can inherit what the lower layers show there.
 import * as fs from 'node:fs';
 import { lgetxattr } from '../native';
-import { isOpaqueValue, isWhiteout, OPAQUE_XATTR } from '../union/format';
+import { isOpaqueValue, isWhiteout, OverlayXattrs, TRUSTED_XATTRS } from '../union/format';
 
 export interface LowerHit {
   layerIndex: number;
@@ -24,8 +24,8 @@ export function lstatOrNull(p: Buffer | string): fs.BigIntStats | null {
   }
 }
 
-export function isOpaque(p: Buffer | string): boolean {
-  return isOpaqueValue(lgetxattr(p, OPAQUE_XATTR));
+export function isOpaque(p: Buffer | string, x: OverlayXattrs = TRUSTED_XATTRS): boolean {
+  return isOpaqueValue(lgetxattr(p, x.opaque));
 }
 
 export type LayerFinding =
@@ -38,7 +38,7 @@ export type LayerFinding =
  * What one layer says about rel: the entry itself, a whiteout, or a parent in this
  * layer that hides everything below (whiteout/non-dir) or hides lower layers (opaque).
  */
-export function examineLayer(dir: string, rel: string): LayerFinding {
+export function examineLayer(dir: string, rel: string, x: OverlayXattrs = TRUSTED_XATTRS): LayerFinding {
   const comps = rel === '' ? [] : rel.split('/');
   let cur = '';
   let opaqueParent: string | null = null;
@@ -50,21 +50,21 @@ export function examineLayer(dir: string, rel: string): LayerFinding {
     if (!st) return opaqueParent !== null ? { kind: 'hidden-by-parent', parent: opaqueParent, why: 'opaque' } : { kind: 'absent' };
     if (last) {
       if (isWhiteout(st)) return { kind: 'whiteout' };
-      return { kind: 'present', st, opaque: st.isDirectory() && isOpaque(abs) };
+      return { kind: 'present', st, opaque: st.isDirectory() && isOpaque(abs, x) };
     }
     if (isWhiteout(st)) return { kind: 'hidden-by-parent', parent: cur, why: 'whiteout' };
     if (!st.isDirectory()) return { kind: 'hidden-by-parent', parent: cur, why: 'not-a-dir' };
-    if (isOpaque(abs)) opaqueParent = cur;
+    if (isOpaque(abs, x)) opaqueParent = cur;
   }
   const st = lstatOrNull(bytesPath(dir, ''));
   if (!st) return { kind: 'absent' };
-  return { kind: 'present', st, opaque: isOpaque(bytesPath(dir, '')) };
+  return { kind: 'present', st, opaque: isOpaque(bytesPath(dir, ''), x) };
 }
 
 /** The entry that a union of these layers (top first) shows at rel, or null. */
-export function resolveLower(lowers: string[], rel: string): LowerHit | null {
+export function resolveLower(lowers: string[], rel: string, x: OverlayXattrs = TRUSTED_XATTRS): LowerHit | null {
   for (let i = 0; i < lowers.length; i++) {
-    const f = examineLayer(lowers[i], rel);
+    const f = examineLayer(lowers[i], rel, x);
     switch (f.kind) {
       case 'present':
         return { layerIndex: i, abs: bytesPath(lowers[i], rel), st: f.st };

@@ -8,7 +8,9 @@ import { openSource, SourceImage, MT, ociManifest } from '../image/sources';
 import { BlobSource, importLayer } from '../image/layer';
 import { chainIds, hex, sha256 } from '../image/digest';
 import { Compression } from '../image/compression';
-import { treeDigest } from './treedigest';
+import { treeDigest, TreeDigest } from './treedigest';
+import { extractInUserNamespace } from './userns-extract';
+import { removeTree } from '../userns';
 
 export interface Progress {
   start(label: string, total: number): void;
@@ -104,7 +106,15 @@ export class ImageImport {
     fs.mkdirSync(path.join(root, 'diff'), { recursive: true });
     const blobTmp = l.adoptSource ? null : path.join(this.op, `blob-${k}`);
     const lowers = l.chains.slice(0, l.index).map((c) => this.dirOf(c)).reverse();
+    let tree: TreeDigest | null = null;
     const r = await importLayer({
+      extract: this.store.rootless
+        ? async (tar, dest, lw) => {
+            const x = await extractInUserNamespace(tar, dest, lw);
+            tree = x.tree;
+            return x;
+          }
+        : undefined,
       src: l.src,
       dest: path.join(root, 'diff'),
       lowers,
@@ -117,9 +127,9 @@ export class ImageImport {
     const mediaType = l.mediaType ?? layerMediaType(r.compression);
     this.blobs.set(r.digest, blobTmp ?? l.src.file);
     const rec: LayerRecord = { chainId: chain, diffId: r.diffId, digest: r.digest, mediaType, size: r.size, diffSize: r.diffSize, parent: l.index === 0 ? null : l.chains[l.index - 1] };
-    if (have) fs.rmSync(root, { recursive: true, force: true });
+    if (have) removeTree(root);
     else {
-      rec.tree = treeDigest(path.join(root, 'diff'));
+      rec.tree = tree ?? treeDigest(path.join(root, 'diff'));
       fs.writeFileSync(path.join(root, 'layer.json'), JSON.stringify(rec, null, 2) + '\n');
       this.built.set(chain, { root, rec });
     }
@@ -168,7 +178,7 @@ export class ImageImport {
   }
 
   dispose(): void {
-    fs.rmSync(this.op, { recursive: true, force: true });
+    removeTree(this.op);
   }
 }
 

@@ -22,6 +22,9 @@ const TRANSIENT = /^(lock(\.break)?\.\d+\.\d+|\.strata-store\.json\.[0-9a-f]+)$/
 export interface Marker {
   layout: number;
   created?: string;
+  /** made by a user other than root: its layers carry the union's marks as user.overlay.*
+   *  xattrs (overlayfs's userxattr form) and their owners as that user's subordinate IDs */
+  userxattr?: boolean;
 }
 
 export type RootState =
@@ -194,6 +197,7 @@ export function prepareRoot(root: string): void {
 function writeMarker(root: string): void {
   const tmp = path.join(root, `.${MARKER}.${randomBytes(6).toString('hex')}`);
   const m: Marker = { layout: LAYOUT_VERSION, created: new Date().toISOString() };
+  if ((process.geteuid?.() ?? 0) !== 0) m.userxattr = true;
   try {
     fs.writeFileSync(tmp, JSON.stringify(m) + '\n', { mode: 0o644, flag: 'wx' });
     fs.renameSync(tmp, path.join(root, MARKER));

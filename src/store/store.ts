@@ -21,6 +21,8 @@ import { hex } from '../image/digest';
 import type { TreeDigest } from './treedigest';
 import { usage } from './usage';
 import { RootState, StoreRootError, causeOf, prepareRoot, probeRoot } from './root';
+import { OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from '../union/format';
+import { needsUserNamespace } from '../userns';
 
 export interface LayerRecord {
   chainId: string;
@@ -103,6 +105,15 @@ export class Store {
     const s = new Store(root);
     s.state = probeRoot(root);
     return s;
+  }
+
+  /** A store kept without root (see userns.ts): its layers are unpacked in the user's
+   *  namespace and mark whiteouts' opaque dirs with user.overlay.* xattrs. */
+  get rootless(): boolean {
+    return needsUserNamespace();
+  }
+  get xattrs(): OverlayXattrs {
+    return this.rootless ? USER_XATTRS : TRUSTED_XATTRS;
   }
 
   /** What was at the root when opened (see root.ts); null for a Store made with new. */
