@@ -60,3 +60,35 @@ test('a user without a subordinate ID range loading an image is told in one line
   t.is(images.out.trim().split('\n').length, 1, `no image half-loaded: ${images.out}`);
   t.deepEqual(fs.readdirSync(path.join(home, '.local', 'share', 'strata', 'layers')), [], 'no layer left behind');
 });
+
+test('a user with a subordinate ID range loads an image in its own user namespace: owners kept, shifted into the range', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  // the range is given in a private mount namespace, never in the host's /etc/subuid
+  const ids = path.join(tempDirFor(t, 'strata-subid-'), 'subid');
+  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
+  fs.chmodSync(ids, 0o644);
+  fs.chmodSync(path.dirname(ids), 0o755);
+  const inner = asUserArgv(USER, ['env', '-u', 'STRATA_ROOT', '-u', 'XDG_DATA_HOME', `HOME=${home}`, process.execPath, STRATA, 'load', '-q', '-i', path.join(FIXTURES, 'docker-archive', 'base.docker.tar')]);
+  const script = `mount --bind "$1" /etc/subuid && mount --bind "$1" /etc/subgid && shift && exec "$@"`;
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', ids, ...inner], { encoding: 'utf8', timeout: 300_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr.trim(), '');
+  const store = path.join(home, '.local', 'share', 'strata');
+  const layers = fs.readdirSync(path.join(store, 'layers'));
+  t.is(layers.length, 1);
+  const shift = (id: number) => (id === 0 ? USER.uid : 100000 + id - 1);
+  const ownersOf = (manifest: string) =>
+    manifest
+      .split('\n')
+      .filter((l) => l && !/ type=char /.test(l))
+      .map((l) => /^(.*?) type=(\S+) mode=\S+ uid=(\d+) gid=(\d+)/.exec(l)!)
+      .map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
+  const truth = ownersOf(fs.readFileSync(path.join(FIXTURES, 'truth', 'base.manifest'), 'utf8')).map((l) => {
+    const [p, type, uid, gid] = l.split(' ');
+    return `${p} ${type} ${shift(Number(uid))} ${shift(Number(gid))}`;
+  });
+  const got = ownersOf(spawnSync(path.join(FIXTURES, '..', 'tools', 'tree-manifest'), ['--no-hash', '--no-xattrs', path.join(store, 'layers', layers[0]!, 'diff')], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
+  t.true(truth.some((l) => !/ 1000 1000$/.test(l)), 'the image has owners other than root');
+  t.deepEqual(got, truth);
+});
