@@ -69,6 +69,8 @@ async function runOps(sides: Side[], ops: PyOps, gen: OpGen, n: number, user: bo
       explicit.set(key(op.args.p as Buffer), String(op.args.mtime));
     }
     gen.observe(op, outcome === 'ok');
+    // a replay aid: STRATA_DIFF_LOG=1 with STRATA_SEED prints every operation and overlayfs's result
+    if (process.env.STRATA_DIFF_LOG) console.error(`${describe(op)} -> ${JSON.stringify(res[0])}`);
     if (JSON.stringify(res[0]) !== JSON.stringify(res[1])) {
       mismatches.push(`${describe(op)}: overlay=${JSON.stringify(res[0])} strata=${JSON.stringify(res[1])}`);
     }

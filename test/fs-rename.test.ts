@@ -110,6 +110,25 @@ test('rename errors: ENOTEMPTY, ENOTDIR, EISDIR, EINVAL, ENOENT; onto an empty l
   });
 });
 
+test('a dir renamed onto a non-empty upper-only dir: ENOTEMPTY after the copy-up overlayfs does first, so the source is merged (nlink 1)', async (t) => {
+  const r = await runBoth(t, { layers }, async (c) => {
+    await c.ops.must('mkdir', { p: c.p('dst/newdir') });
+    await c.ops.must('create', { p: c.p('dst/newdir/x') });
+    const res = {
+      // upper only: overlayfs copies src/sub up, then the upper's rename says ENOTEMPTY
+      ontoUpperOnly: await c.ops.res('rename', { p: c.p('src/sub'), p2: c.p('dst/newdir') }),
+      nlink: (await c.ops.must('lstat', { p: c.p('src/sub') })).nlink,
+      // a target with a lower layer is checked before anything is copied up
+      ontoLower: await c.ops.res('rename', { p: c.p('other'), p2: c.p('dst/fulldir') }),
+      otherNlink: (await c.ops.must('lstat', { p: c.p('other') })).nlink,
+    };
+    return { res, manifest: c.manifest({ mtime: true }), upper: treeManifest(c.upper, { noHash: true }) };
+  }, overlayView);
+  sameAsOverlay(t, { overlay: r.overlay.res, strata: r.strata.res }, { ontoUpperOnly: 'ENOTEMPTY', nlink: 1, ontoLower: 'ENOTEMPTY', otherNlink: 2 });
+  t.deepEqual(manifestDiff(r.strata.upper, r.overlay.upper), [], 'the same upper (- overlay, + strata)');
+  t.deepEqual(manifestDiff(r.strataAfter, r.strata.manifest), [], 'kernel overlayfs over the strata upper (- strata live, + overlay)');
+});
+
 test('RENAME_NOREPLACE refuses an existing (lower) target and accepts a whited-out one', async (t) => {
   const r = await runBoth(t, { layers }, async (c) => ({
     lowerTarget: await c.ops.res('rename', { p: c.p('src/f1'), p2: c.p('dst/existing'), flags: ['NOREPLACE'] }),

@@ -565,13 +565,17 @@ export class UnionFs implements FileSystem {
     if (dst && !exchange) {
       if (src.isDir && !dst.isDir) fail('ENOTDIR');
       if (!src.isDir && dst.isDir) fail('EISDIR');
-      if (dst.isDir && this.listDir(dst).length) fail('ENOTEMPTY');
     }
     // without redirects a merged directory cannot move: say so before anything is copied up
     if (!this.stack.redirects && ((src.isDir && src.lowers.length) || (exchange && dst!.isDir && dst!.lowers.length))) fail('EXDEV');
+    // overlayfs checks a target with lower layers itself, before any copy-up; a target that
+    // is upper only it leaves to the upper's rename, after copying the source up
+    const notEmpty = !!dst && !exchange && dst.isDir && this.listDir(dst).length > 0;
+    if (notEmpty && dst!.lowers.length) fail('ENOTEMPTY');
     this.cu.copyUp(od);
     this.cu.copyUp(nd);
     this.cu.copyUp(src);
+    if (notEmpty) fail('ENOTEMPTY');
     if (exchange) this.cu.copyUp(dst!);
     const samedir = od.id === nd.id;
     const ofd = this.fds.upper(od);
