@@ -77,7 +77,7 @@ rd(3)`,
   t.regex(r.out, /40 100\r\n\/dev\/pts\/0/);
   t.notRegex(r.out, /\r\r\n/);
   // raw before the process starts: output written at once is not processed twice either
-  const quick = await underPty(s, ['run', '--rm', '-it', 'base', 'sh', '-c', 'echo hi; echo there'], `rd(5)`);
+  const quick = await underPty(s, ['run', '--rm', '-it', 'base', 'sh', '-c', 'echo hi; echo there'], `until('there', 60)`);
   t.is(quick.code, 0, quick.out);
   t.regex(quick.out, /hi\r\nthere\r\n/);
   t.notRegex(quick.out, /\r\r\n/);

@@ -85,13 +85,14 @@ sys.stdout.write(json.dumps({'out': out.decode('utf8', 'replace'), 'code': os.wa
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    // each until() waits up to 20 s: a loaded CI machine needs them all
+    const t = setTimeout(() => p.kill('SIGKILL'), 150_000);
     p.on('exit', () => {
       clearTimeout(t);
       try {
         resolve(JSON.parse(out) as { out: string; code: number });
       } catch {
-        reject(new Error(`pty helper failed: ${err || out}`));
+        reject(new Error(`pty helper failed${p.signalCode ? ` (${p.signalCode})` : ''}: ${err || out}`));
       }
     });
   });
