@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
 import { asUserArgv } from './helpers/asuser';
 import { FIXTURES, STRATA } from './image-helpers';
+import { repoRoot } from './helpers/paths';
 import { defaultRoot } from '../src/cli/context';
 import { DEFAULT_ROOT } from '../src/store/store';
 
@@ -91,4 +92,110 @@ test('a user with a subordinate ID range loads an image in its own user namespac
   const got = ownersOf(spawnSync(path.join(FIXTURES, '..', 'tools', 'tree-manifest'), ['--no-hash', '--no-xattrs', path.join(store, 'layers', layers[0]!, 'diff')], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
   t.true(truth.some((l) => !/ 1000 1000$/.test(l)), 'the image has owners other than root');
   t.deepEqual(got, truth);
+});
+
+// The rest of a container's life in a user's store. The mount is made in the user's own
+// (here: the test's private) mount namespace by fusermount3, so the user sees it like any
+// FUSE mount of theirs; the daemon serves it from the user's namespace and shows owners as
+// the host's IDs, as they are on disk. Everything runs in one private mount namespace
+// (a 0666 /dev/fuse and the subordinate range bound over the host's), which takes the
+// mounts with it if the test fails.
+test('a user with a subordinate ID range creates, mounts, changes, diffs, commits, unmounts and removes containers and images in its own store', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const work = tempDirFor(t, 'strata-subid-');
+  fs.chmodSync(work, 0o755);
+  const ids = path.join(work, 'subid');
+  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
+  fs.chmodSync(ids, 0o644);
+  const node = path.join(work, 'fuse-node');
+  const out = path.join(work, 'out');
+  fs.mkdirSync(out);
+  fs.chmodSync(out, 0o777); // written to by the user too
+  const userns = path.join(repoRoot, 'dist', 'src', 'userns.js');
+  const archive = path.join(FIXTURES, 'docker-archive', 'base.docker.tar');
+  const store = path.join(home, '.local', 'share', 'strata');
+  const script = `
+set -e
+mknod -m 0666 "$NODE" c 10 229
+mount --bind "$NODE" /dev/fuse; mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid
+U() { setpriv --reuid ${USER.uid} --regid ${USER.gid} --clear-groups -- "$@"; }
+S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRATA" "$@"; }
+# as root of the user's namespace (the user's ID 0, 1..N its range), as podman unshare
+NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
+S load -q -i "$ARCHIVE"
+S create --name c1 localhost/fixture-base > "$OUT/cid"
+M=$(S mount c1)
+echo "$M" > "$OUT/mnt"
+grep " $M " /proc/self/mountinfo > "$OUT/mountinfo"
+# mounted again: the same mountpoint, nothing new
+S mount c1 > "$OUT/mnt-again"
+U find "$M" -printf '%P %y %U %G\\n' > "$OUT/merged" 2> "$OUT/find.err" || true
+U sh -c "echo new > '$M/added' && rm '$M/etc/shadow' && echo more >> '$M/etc/motd'"
+NS "set -e; cd '$M'; echo x >> var/log/wtmp; echo o > owned; chown 42:43 owned; stat -c '%n %u %g' owned var/log/wtmp etc/gshadow > '$OUT/ns-stat'"
+U stat -c '%n %u %g' "$M/owned" "$M/var/log/wtmp" "$M/etc/gshadow" > "$OUT/user-stat"
+UP="$STORE/containers/$(cat "$OUT/cid")/upper"
+stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" > "$OUT/upper"
+S diff c1 > "$OUT/diff"
+S commit c1 mine:1 > /dev/null
+S umount c1 > /dev/null
+grep -c " $M " /proc/self/mountinfo > "$OUT/after-umount" || true
+n=0; while pgrep -f "x-strata.mountpoint=$M" > /dev/null; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
+pgrep -f "x-strata.mountpoint=$M" > "$OUT/daemons-left" || true
+S mount --driver overlay c1 > /dev/null 2> "$OUT/overlay.err" && echo mounted > "$OUT/overlay.err"
+S create --name c2 mine:1 > /dev/null
+M2=$(S mount c2)
+U stat -c '%n %u %g' "$M2/owned" "$M2/var/log/wtmp" > "$OUT/committed"
+U test ! -e "$M2/etc/shadow"
+S umount c2 > /dev/null
+S rm c1 c2 > /dev/null
+S rmi mine:1 localhost/fixture-base > /dev/null
+find "$STORE" -mindepth 2 > "$OUT/left"
+`;
+  const env = { ...process.env, NODE: node, IDS: ids, OUT: out, HOME_DIR: home, NODE_BIN: process.execPath, STRATA, USERNS: userns, ARCHIVE: archive, STORE: store };
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env, timeout: 400_000, killSignal: 'SIGKILL' });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr.trim(), '', 'no command complained');
+  const read = (f: string) => fs.readFileSync(path.join(out, f), 'utf8');
+  const cid = read('cid').trim();
+  const mnt = read('mnt').trim();
+  t.is(mnt, path.join(store, 'containers', cid, 'merged'));
+  t.is(read('mnt-again').trim(), mnt);
+  // a FUSE mount of the user's, as fusermount3 makes them
+  t.regex(read('mountinfo'), new RegExp(` - fuse\\.strata-fs strata \\S*user_id=${USER.uid},group_id=${USER.gid}`));
+  t.regex(read('mountinfo'), /\bnosuid\b.*\bnodev\b/);
+  // the merged tree shows the owners the layer has on disk: the fixture's truth shifted into the range
+  const shift = (id: number) => (id === 0 ? USER.uid : 100000 + id - 1);
+  const letter: Record<string, string> = { file: 'f', dir: 'd', symlink: 'l' };
+  const truth = fs.readFileSync(path.join(FIXTURES, 'truth', 'base.manifest'), 'utf8').split('\n').filter((l) => l && !/ type=char /.test(l)).map((l) => {
+    const m = /^(.*?) type=(\S+) mode=\S+ uid=(\d+) gid=(\d+)/.exec(l)!;
+    return `${m[1]!.slice(1)} ${letter[m[2]!]} ${shift(Number(m[3]))} ${shift(Number(m[4]))}`;
+  }).sort();
+  const merged = read('merged').split('\n').filter((l) => l && !/ c \d+ \d+$/.test(l)).sort();
+  t.true(truth.some((l) => / 10004[12] /.test(l)), 'the image has owners other than root');
+  t.deepEqual(merged, truth);
+  // the user may not list what a subordinate ID keeps to itself (0700 dirs), like any other user's files
+  t.true(read('find.err').split('\n').filter(Boolean).every((l) => /Permission denied/.test(l)), read('find.err'));
+  // inside the user's namespace the owners are the image's own; from outside, the host's
+  t.deepEqual(read('ns-stat').trim().split('\n'), ['owned 42 43', 'var/log/wtmp 0 43', 'etc/gshadow 0 42']);
+  t.deepEqual(read('user-stat').trim().split('\n'), [`${mnt}/owned 100041 100042`, `${mnt}/var/log/wtmp ${USER.uid} 100042`, `${mnt}/etc/gshadow ${USER.uid} 100041`]);
+  // on disk: the upper holds the owners shifted, the copied-up file keeps its group, the
+  // deleted lower file is a 0/0 character device (a whiteout)
+  const up = path.join(store, 'containers', cid, 'upper');
+  t.deepEqual(read('upper').trim().split('\n'), [
+    `${up}/added regular file ${USER.uid} ${USER.gid} 0:0`,
+    `${up}/owned regular file 100041 100042 0:0`,
+    `${up}/var/log/wtmp regular file ${USER.uid} 100042 0:0`,
+    `${up}/etc/shadow character special file ${USER.uid} ${USER.gid} 0:0`,
+  ]);
+  t.deepEqual(read('diff').trim().split('\n'), ['A /added', 'C /etc', 'C /etc/motd', 'D /etc/shadow', 'A /owned', 'C /var', 'C /var/log', 'C /var/log/wtmp']);
+  t.is(read('after-umount').trim(), '0', 'unmounted');
+  t.is(read('daemons-left').trim(), '', 'the daemon ends with its mount');
+  const overlay = read('overlay.err').trim();
+  t.regex(overlay, /^strata: the overlay driver needs root .*: use --driver strata-fs, or run as root$/);
+  // the committed layer carries the image's owners: the new container shows them shifted again
+  const mnt2 = read('committed').trim().split('\n')[0]!.split(' ')[0]!.replace(/\/owned$/, '');
+  t.deepEqual(read('committed').trim().split('\n'), [`${mnt2}/owned 100041 100042`, `${mnt2}/var/log/wtmp ${USER.uid} 100042`]);
+  // rm and rmi leave nothing, files of subordinate IDs included
+  t.deepEqual(read('left').trim().split('\n').filter(Boolean).sort(), [path.join(store, 'blobs', 'sha256')]);
 });

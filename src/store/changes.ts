@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { Store, ContainerRecord } from './store';
 import { upperDir } from './containers';
 import { bytesPath, examineLayer, isOpaque, LayerFinding, resolveLower } from '../image/lower';
-import { isWhiteout } from '../union/format';
+import { isWhiteout, OverlayXattrs } from '../union/format';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';
@@ -14,23 +14,25 @@ export interface Change {
 export function containerChanges(store: Store, c: ContainerRecord): Change[] {
   const upper = upperDir(store, c.id);
   const lowers = store.lowerDirs(c.layers);
+  // a user's store marks the union with user.overlay.* (see Store.xattrs)
+  const x = store.xattrs;
   const out: Change[] = [];
   const visit = (rel: string, lowerVisible: boolean) => {
     const names = (fs.readdirSync(bytesPath(upper, rel), { encoding: 'buffer' }) as Buffer[]).map((b) => b.toString('latin1'));
     for (const n of names) {
       const r = rel ? rel + '/' + n : n;
       const st = fs.lstatSync(bytesPath(upper, r), { bigint: true });
-      const lower = lowerVisible ? resolveLower(lowers, r) : null;
+      const lower = lowerVisible ? resolveLower(lowers, r, x) : null;
       if (isWhiteout(st)) {
         if (lower) out.push({ kind: 'D', path: '/' + r });
         continue;
       }
       out.push({ kind: lower ? 'C' : 'A', path: '/' + r });
       if (st.isDirectory()) {
-        const opaque = isOpaque(bytesPath(upper, r));
+        const opaque = isOpaque(bytesPath(upper, r), x);
         if (opaque && lower && lower.st.isDirectory()) {
           // an opaque dir hides every lower child it does not recreate
-          for (const ln of listMerged(lowers, r)) if (!fs.existsSync(bytesPath(upper, r + '/' + ln))) out.push({ kind: 'D', path: '/' + r + '/' + ln });
+          for (const ln of listMerged(lowers, r, x)) if (!fs.existsSync(bytesPath(upper, r + '/' + ln))) out.push({ kind: 'D', path: '/' + r + '/' + ln });
         }
         visit(r, lowerVisible && !opaque && !!lower && lower.st.isDirectory());
       }
@@ -41,10 +43,10 @@ export function containerChanges(store: Store, c: ContainerRecord): Change[] {
 }
 
 /** Names the lower layers show in directory rel. */
-function listMerged(lowers: string[], rel: string): string[] {
+function listMerged(lowers: string[], rel: string, x: OverlayXattrs): string[] {
   const names = new Set<string>();
   for (const l of lowers) {
-    const f = examineLayer(l, rel);
+    const f = examineLayer(l, rel, x);
     if (f.kind !== 'present') {
       if (f.kind === 'absent') continue;
       break;
@@ -53,7 +55,7 @@ function listMerged(lowers: string[], rel: string): string[] {
     for (const b of fs.readdirSync(bytesPath(l, rel), { encoding: 'buffer' }) as Buffer[]) {
       const n = b.toString('latin1');
       if (names.has(n)) continue;
-      if (resolveLower(lowers, rel ? rel + '/' + n : n)) names.add(n);
+      if (resolveLower(lowers, rel ? rel + '/' + n : n, x)) names.add(n);
     }
     if (f.opaque) break;
   }
@@ -99,7 +101,7 @@ export function explainPath(store: Store, c: ContainerRecord, rel: string, histo
   let blocked: string | null = null;
   let mergeDirs = true;
   for (const d of dirs) {
-    const f = examineLayer(d.dir, rel);
+    const f = examineLayer(d.dir, rel, store.xattrs);
     let detail: string;
     switch (f.kind) {
       case 'present':
@@ -129,7 +131,7 @@ export function explainPath(store: Store, c: ContainerRecord, rel: string, histo
     if (f.kind === 'whiteout' || f.kind === 'hidden-by-parent') blocked = label;
   }
   // copied up: the image (layers without the upper) shows the path too
-  const copiedUp = provider === 'upper' && resolveLower(store.lowerDirs(c.layers), rel) !== null;
+  const copiedUp = provider === 'upper' && resolveLower(store.lowerDirs(c.layers), rel, store.xattrs) !== null;
   return { path: '/' + rel, visible: provider !== null, providedBy: provider, copiedUp, type, hiddenBy: provider === null ? blocked : null, layers };
 }
 
