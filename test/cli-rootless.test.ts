@@ -132,23 +132,34 @@ grep " $M " /proc/self/mountinfo > "$OUT/mountinfo"
 S mount c1 > "$OUT/mnt-again"
 U find "$M" -printf '%P %y %U %G\\n' > "$OUT/merged" 2> "$OUT/find.err" || true
 U sh -c "echo new > '$M/added' && rm '$M/etc/shadow' && echo more >> '$M/etc/motd'"
-NS "set -e; cd '$M'; echo x >> var/log/wtmp; echo o > owned; chown 42:43 owned; stat -c '%n %u %g' owned var/log/wtmp etc/gshadow > '$OUT/ns-stat'"
+NS "set -e; cd '$M'; echo x >> var/log/wtmp; echo o > owned; chown 42:43 owned; echo p > var/cache/apt/archives/partial/p; stat -c '%n %u %g' owned var/log/wtmp etc/gshadow > '$OUT/ns-stat'"
 U stat -c '%n %u %g' "$M/owned" "$M/var/log/wtmp" "$M/etc/gshadow" > "$OUT/user-stat"
 UP="$STORE/containers/$(cat "$OUT/cid")/upper"
 stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" > "$OUT/upper"
 S diff c1 > "$OUT/diff"
 S commit c1 mine:1 > /dev/null
+# its daemon killed: the mount answers ENOTCONN; mount detaches it and mounts again
+kill -9 $(pgrep -f "x-strata.mountpoint=$M")
+n=0; while U cat "$M/added" > /dev/null 2>&1; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
+U cat "$M/added" 2> "$OUT/stale.err" || true
+S mount c1 > "$OUT/mnt-revived"
+U cat "$M/added" > "$OUT/revived"
 S umount c1 > /dev/null
 grep -c " $M " /proc/self/mountinfo > "$OUT/after-umount" || true
 n=0; while pgrep -f "x-strata.mountpoint=$M" > /dev/null; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
 pgrep -f "x-strata.mountpoint=$M" > "$OUT/daemons-left" || true
 S mount --driver overlay c1 > /dev/null 2> "$OUT/overlay.err" && echo mounted > "$OUT/overlay.err"
+S save -o "$OUT/mine.tar" mine:1
 S create --name c2 mine:1 > /dev/null
 M2=$(S mount c2)
 U stat -c '%n %u %g' "$M2/owned" "$M2/var/log/wtmp" > "$OUT/committed"
 U test ! -e "$M2/etc/shadow"
 S umount c2 > /dev/null
-S rm c1 c2 > /dev/null
+# rm -f of a mounted container unmounts it
+S mount c1 > /dev/null
+S rm -f c1 > /dev/null
+grep -c " $M " /proc/self/mountinfo > "$OUT/after-rm" || true
+S rm c2 > /dev/null
 S rmi mine:1 localhost/fixture-base > /dev/null
 find "$STORE" -mindepth 2 > "$OUT/left"
 `;
@@ -188,14 +199,27 @@ find "$STORE" -mindepth 2 > "$OUT/left"
     `${up}/var/log/wtmp regular file ${USER.uid} 100042 0:0`,
     `${up}/etc/shadow character special file ${USER.uid} ${USER.gid} 0:0`,
   ]);
-  t.deepEqual(read('diff').trim().split('\n'), ['A /added', 'C /etc', 'C /etc/motd', 'D /etc/shadow', 'A /owned', 'C /var', 'C /var/log', 'C /var/log/wtmp']);
+  t.deepEqual(read('diff').trim().split('\n'), ['A /added', 'C /etc', 'C /etc/motd', 'D /etc/shadow', 'A /owned', 'C /var',
+    // below a 0700 directory of a subordinate ID: read in the user's namespace
+    'C /var/cache', 'C /var/cache/apt', 'C /var/cache/apt/archives', 'C /var/cache/apt/archives/partial', 'A /var/cache/apt/archives/partial/p',
+    'C /var/log', 'C /var/log/wtmp']);
+  t.regex(read('stale.err'), /Transport endpoint is not connected/);
+  t.is(read('mnt-revived').trim(), mnt);
+  t.is(read('revived'), 'new\n', 'mounted again over the same upper');
   t.is(read('after-umount').trim(), '0', 'unmounted');
+  t.is(read('after-rm').trim(), '0', 'rm -f unmounted it');
   t.is(read('daemons-left').trim(), '', 'the daemon ends with its mount');
   const overlay = read('overlay.err').trim();
   t.regex(overlay, /^strata: the overlay driver needs root .*: use --driver strata-fs, or run as root$/);
   // the committed layer carries the image's owners: the new container shows them shifted again
   const mnt2 = read('committed').trim().split('\n')[0]!.split(' ')[0]!.replace(/\/owned$/, '');
   t.deepEqual(read('committed').trim().split('\n'), [`${mnt2}/owned 100041 100042`, `${mnt2}/var/log/wtmp ${USER.uid} 100042`]);
+  // save writes the committed image: the base's layer and the new one
+  const saved = spawnSync('tar', ['-tf', path.join(out, 'mine.tar')], { encoding: 'utf8' }).stdout.split('\n');
+  t.true(saved.includes('manifest.json'), saved.join(' '));
+  const manifest = JSON.parse(spawnSync('tar', ['-xOf', path.join(out, 'mine.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout) as Array<{ RepoTags: string[]; Layers: string[] }>;
+  t.deepEqual(manifest[0]!.RepoTags, ['mine:1']);
+  t.is(manifest[0]!.Layers.length, 2);
   // rm and rmi leave nothing, files of subordinate IDs included
   t.deepEqual(read('left').trim().split('\n').filter(Boolean).sort(), [path.join(store, 'blobs', 'sha256')]);
 });

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { Store, ContainerRecord } from './store';
 import { upperDir } from './containers';
 import { bytesPath, examineLayer, isOpaque, LayerFinding, resolveLower } from '../image/lower';
-import { isWhiteout, OverlayXattrs } from '../union/format';
+import { isWhiteout, OverlayXattrs, USER_XATTRS } from '../union/format';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';
@@ -15,7 +15,25 @@ export function containerChanges(store: Store, c: ContainerRecord): Change[] {
   const upper = upperDir(store, c.id);
   const lowers = store.lowerDirs(c.layers);
   // a user's store marks the union with user.overlay.* (see Store.xattrs)
-  const x = store.xattrs;
+  try {
+    return changesOf(upper, lowers, store.xattrs);
+  } catch (e) {
+    // a user's store: a directory a subordinate ID keeps to itself (0700) is read in the
+    // user's namespace, where the user may read everything its range owns
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !store.rootless) throw e;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { inUserNamespace } = require('../userns') as typeof import('../userns');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const argv = inUserNamespace([process.execPath, __filename, JSON.stringify({ upper, lowers })]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`cannot read the changes of ${c.name} in your user namespace: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout) as Change[];
+}
+
+/** The changes an upper makes to its lowers (top first), x: the union's marks. */
+export function changesOf(upper: string, lowers: string[], x: OverlayXattrs): Change[] {
   const out: Change[] = [];
   const visit = (rel: string, lowerVisible: boolean) => {
     const names = (fs.readdirSync(bytesPath(upper, rel), { encoding: 'buffer' }) as Buffer[]).map((b) => b.toString('latin1'));
@@ -140,4 +158,11 @@ export function layerHistory(store: Store, configDigest: string): { createdBy: A
   const createdBy: Array<string | null> = [];
   for (const h of cfg.history ?? []) if (!h.empty_layer) createdBy.push(h.created_by ?? null);
   return { createdBy, diffIds: cfg.rootfs.diff_ids };
+}
+
+// the child of containerChanges in a user's store: root of the user's namespace
+if (require.main === module) {
+  const job = JSON.parse(process.argv[2]!) as { upper: string; lowers: string[] };
+  // latin1 both ways: names are byte strings here
+  process.stdout.write(Buffer.from(JSON.stringify(changesOf(job.upper, job.lowers, USER_XATTRS)), 'latin1'));
 }
