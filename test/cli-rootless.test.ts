@@ -118,13 +118,17 @@ test('a user with a subordinate ID range creates, mounts, changes, diffs, commit
   const script = `
 set -e
 mknod -m 0666 "$NODE" c 10 229
-mount --bind "$NODE" /dev/fuse; mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid
+mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid
 U() { setpriv --reuid ${USER.uid} --regid ${USER.gid} --clear-groups -- "$@"; }
 S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRATA" "$@"; }
 # as root of the user's namespace (the user's ID 0, 1..N its range), as podman unshare
 NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
 S load -q -i "$ARCHIVE"
 S create --name c1 localhost/fixture-base > "$OUT/cid"
+# the host's /dev/fuse is root-only: one line saying what to do, nothing mounted
+S mount c1 > /dev/null 2> "$OUT/nofuse.err" && echo mounted > "$OUT/nofuse.err"
+grep -c fuse.strata-fs /proc/self/mountinfo > "$OUT/nofuse.mounts" || true
+mount --bind "$NODE" /dev/fuse
 M=$(S mount c1)
 echo "$M" > "$OUT/mnt"
 grep " $M " /proc/self/mountinfo > "$OUT/mountinfo"
@@ -155,6 +159,11 @@ M2=$(S mount c2)
 U stat -c '%n %u %g' "$M2/owned" "$M2/var/log/wtmp" > "$OUT/committed"
 U test ! -e "$M2/etc/shadow"
 S umount c2 > /dev/null
+# a mountpoint of the user's choosing
+U mkdir "$HOME_DIR/elsewhere"
+S mount c2 "$HOME_DIR/elsewhere" > "$OUT/elsewhere"
+U cat "$HOME_DIR/elsewhere/added" >> "$OUT/elsewhere"
+S umount c2 > /dev/null
 # rm -f of a mounted container unmounts it
 S mount c1 > /dev/null
 S rm -f c1 > /dev/null
@@ -172,6 +181,8 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   const mnt = read('mnt').trim();
   t.is(mnt, path.join(store, 'containers', cid, 'merged'));
   t.is(read('mnt-again').trim(), mnt);
+  t.regex(read('nofuse.err'), /^strata: no access to \/dev\/fuse \(it is root-only here\): make it mode 0666 .*\n$/);
+  t.is(read('nofuse.mounts').trim(), '0');
   // a FUSE mount of the user's, as fusermount3 makes them
   t.regex(read('mountinfo'), new RegExp(` - fuse\\.strata-fs strata \\S*user_id=${USER.uid},group_id=${USER.gid}`));
   t.regex(read('mountinfo'), /\bnosuid\b.*\bnodev\b/);
@@ -220,6 +231,7 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   const manifest = JSON.parse(spawnSync('tar', ['-xOf', path.join(out, 'mine.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout) as Array<{ RepoTags: string[]; Layers: string[] }>;
   t.deepEqual(manifest[0]!.RepoTags, ['mine:1']);
   t.is(manifest[0]!.Layers.length, 2);
+  t.is(read('elsewhere'), `${path.join(home, 'elsewhere')}\nnew\n`);
   // rm and rmi leave nothing, files of subordinate IDs included
   t.deepEqual(read('left').trim().split('\n').filter(Boolean).sort(), [path.join(store, 'blobs', 'sha256')]);
 });
