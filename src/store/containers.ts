@@ -104,6 +104,8 @@ export function mountsUnder(dir: string): string[] {
   return out;
 }
 
+const SHELLS = new Set(['sh', 'dash', 'bash']);
+
 /** The strata-fs daemons serving mountpoint (their argv ends with it). */
 export function strataDaemonsFor(mountpoint: string): number[] {
   const out: number[] = [];
@@ -115,8 +117,10 @@ export function strataDaemonsFor(mountpoint: string): number[] {
     } catch {
       continue; // exited meanwhile
     }
-    // a daemon serving a descriptor (/dev/fd/N) carries its mountpoint as an ignored option
-    if ((argv[argv.length - 1] === mountpoint || argv.includes(mountpointTag(mountpoint))) && argv.some((a) => a.endsWith('strata-fs'))) out.push(Number(e));
+    // a daemon serving a descriptor (/dev/fd/N) carries its mountpoint as an ignored option;
+    // the shell that started it in the user's namespace (and waits for it) has the same
+    // words in its argv, and is not the daemon
+    if ((argv[argv.length - 1] === mountpoint || argv.includes(mountpointTag(mountpoint))) && argv.some((a) => a.endsWith('strata-fs')) && !SHELLS.has(path.basename(argv[0] ?? ''))) out.push(Number(e));
   }
   return out;
 }
@@ -252,7 +256,12 @@ async function mountInUserNamespace(opts: string, mnt: string): Promise<void> {
   const idOpts = hostIdMappingOptions(); // throws the one line about a missing range first
   const mounted = mountThroughFusermount({ source: 'strata', mountpoint: mnt, subtype: 'strata-fs', flags: MS_NOSUID | MS_NODEV, allowOther: false });
   try {
-    await launchDaemon(['-o', `${opts},userxattr,${idOpts}`, '-o', mountpointTag(mnt), `/dev/fd/${PASSED_FUSE_FD}`], { wrap: (argv) => inUserNamespace(argv), fds: { [PASSED_FUSE_FD]: mounted.fd } });
+    await launchDaemon(['-o', `${opts},userxattr,${idOpts}`, '-o', mountpointTag(mnt), `/dev/fd/${PASSED_FUSE_FD}`], {
+      // the daemon's stderr goes nowhere: the pipe that brings the launcher's reason for a
+      // failure is closed once the mount is live, and a write to it would kill the daemon
+      wrap: (argv) => inUserNamespace(['sh', '-c', 'exec "$@" 2>/dev/null', 'sh', ...argv]),
+      fds: { [PASSED_FUSE_FD]: mounted.fd },
+    });
   } catch (e) {
     try {
       mounted.unmount(true);
