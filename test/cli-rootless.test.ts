@@ -127,7 +127,7 @@ S load -q -i "$ARCHIVE"
 S create --name c1 localhost/fixture-base > "$OUT/cid"
 # the host's /dev/fuse is root-only: one line saying what to do, nothing mounted
 S mount c1 > /dev/null 2> "$OUT/nofuse.err" && echo mounted > "$OUT/nofuse.err"
-grep -c fuse.strata-fs /proc/self/mountinfo > "$OUT/nofuse.mounts" || true
+grep -c " $STORE/" /proc/self/mountinfo > "$OUT/nofuse.mounts" || true
 mount --bind "$NODE" /dev/fuse
 M=$(S mount c1)
 echo "$M" > "$OUT/mnt"
@@ -139,7 +139,7 @@ U sh -c "echo new > '$M/added' && rm '$M/etc/shadow' && echo more >> '$M/etc/mot
 NS "set -e; cd '$M'; echo x >> var/log/wtmp; echo o > owned; chown 42:43 owned; echo p > var/cache/apt/archives/partial/p; stat -c '%n %u %g' owned var/log/wtmp etc/gshadow > '$OUT/ns-stat'"
 U stat -c '%n %u %g' "$M/owned" "$M/var/log/wtmp" "$M/etc/gshadow" > "$OUT/user-stat"
 UP="$STORE/containers/$(cat "$OUT/cid")/upper"
-stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" > "$OUT/upper"
+stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" "$UP/var/cache/apt/archives/partial" > "$OUT/upper"
 S diff c1 > "$OUT/diff"
 S commit c1 mine:1 > /dev/null
 # its daemon killed: the mount answers ENOTCONN; mount detaches it and mounts again
@@ -148,7 +148,22 @@ n=0; while U cat "$M/added" > /dev/null 2>&1; do n=$((n+1)); [ $n -lt 100 ] || b
 U cat "$M/added" 2> "$OUT/stale.err" || true
 S mount c1 > "$OUT/mnt-revived"
 U cat "$M/added" > "$OUT/revived"
+# the merged tree as the user's namespace sees it through strata-fs ...
+cat > "$OUT/tree.sh" <<'END'
+find . -printf '%P %y %m %U %G %s\\n' | sed 's/^\\(.* d [0-7]* [0-9]* [0-9]*\\) [0-9]*$/\\1/' | sort
+END
+NS "cd '$M' && sh '$OUT/tree.sh' > '$OUT/strata.tree'"
 S umount c1 > /dev/null
+# ... and through kernel overlayfs with userxattr over the same upper, mounted there
+mkdir "$OUT/kmnt"
+export LOWER="$STORE/layers/$(U "$NODE_BIN" -p 'require(process.argv[1]).layers[0].replace("sha256:", "")' "$STORE/containers/$(cat "$OUT/cid")/container.json")/diff"
+export UPPER="$STORE/containers/$(cat "$OUT/cid")/upper" CWORK="$STORE/containers/$(cat "$OUT/cid")/work"
+cat > "$OUT/kernel.sh" <<'END'
+set -e
+mount -t overlay overlay -o "userxattr,lowerdir=$LOWER,upperdir=$UPPER,workdir=$CWORK" "$OUT/kmnt"
+cd "$OUT/kmnt" && sh "$OUT/tree.sh" > "$OUT/kernel.tree"
+END
+NS "unshare -m sh '$OUT/kernel.sh'"
 grep -c " $M " /proc/self/mountinfo > "$OUT/after-umount" || true
 n=0; while pgrep -f "x-strata.mountpoint=$M" > /dev/null; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
 pgrep -f "x-strata.mountpoint=$M" > "$OUT/daemons-left" || true
@@ -209,6 +224,8 @@ find "$STORE" -mindepth 2 > "$OUT/left"
     `${up}/owned regular file 100041 100042 0:0`,
     `${up}/var/log/wtmp regular file ${USER.uid} 100042 0:0`,
     `${up}/etc/shadow character special file ${USER.uid} ${USER.gid} 0:0`,
+    // copied up as a parent: the owner a subordinate ID, shifted
+    `${up}/var/cache/apt/archives/partial directory 100041 ${USER.gid} 0:0`,
   ]);
   t.deepEqual(read('diff').trim().split('\n'), ['A /added', 'C /etc', 'C /etc/motd', 'D /etc/shadow', 'A /owned', 'C /var',
     // below a 0700 directory of a subordinate ID: read in the user's namespace
@@ -217,6 +234,10 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   t.regex(read('stale.err'), /Transport endpoint is not connected/);
   t.is(read('mnt-revived').trim(), mnt);
   t.is(read('revived'), 'new\n', 'mounted again over the same upper');
+  // the upper is in the form kernel overlayfs reads with userxattr: the same merged tree
+  t.true(read('strata.tree').includes('var/cache/apt/archives/partial d 700 42 0'), 'owners as the image has them inside the namespace');
+  t.false(read('strata.tree').includes('etc/shadow '), 'the whiteout hides the lower file');
+  t.is(read('kernel.tree'), read('strata.tree'));
   t.is(read('after-umount').trim(), '0', 'unmounted');
   t.is(read('after-rm').trim(), '0', 'rm -f unmounted it');
   t.is(read('daemons-left').trim(), '', 'the daemon ends with its mount');
