@@ -125,6 +125,10 @@ S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRAT
 NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
 S load -q -i "$ARCHIVE"
 S create --name c1 localhost/fixture-base > "$OUT/cid"
+# running is refused in one line, before a container is made for it
+S run localhost/fixture-base true > /dev/null 2> "$OUT/run.err" && echo ran > "$OUT/run.err"
+S start c1 > /dev/null 2> "$OUT/start.err" && echo started > "$OUT/start.err"
+S ps -a -q > "$OUT/containers"
 # the host's /dev/fuse is root-only: one line saying what to do, nothing mounted
 S mount c1 > /dev/null 2> "$OUT/nofuse.err" && echo mounted > "$OUT/nofuse.err"
 grep -c " $STORE/" /proc/self/mountinfo > "$OUT/nofuse.mounts" || true
@@ -198,6 +202,8 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   t.is(read('mnt-again').trim(), mnt);
   t.regex(read('nofuse.err'), /^strata: no access to \/dev\/fuse \(it is root-only here\): make it mode 0666 .*\n$/);
   t.is(read('nofuse.mounts').trim(), '0');
+  for (const f of ['run.err', 'start.err']) t.is(read(f), "strata: running containers without root is not supported yet: run strata as root (a user's store can create, mount, diff and commit containers)\n", f);
+  t.deepEqual(read('containers').trim().split('\n'), [cid.slice(0, 12)], 'run made no container');
   // a FUSE mount of the user's, as fusermount3 makes them
   t.regex(read('mountinfo'), new RegExp(` - fuse\\.strata-fs strata \\S*user_id=${USER.uid},group_id=${USER.gid}`));
   t.regex(read('mountinfo'), /\bnosuid\b.*\bnodev\b/);
