@@ -146,6 +146,7 @@ UP="$STORE/containers/$(cat "$OUT/cid")/upper"
 stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" "$UP/var/cache/apt/archives/partial" > "$OUT/upper"
 S diff c1 > "$OUT/diff"
 S commit c1 mine:1 > /dev/null
+S check > "$OUT/check"
 # its daemon killed: the mount answers ENOTCONN; mount detaches it and mounts again
 kill -9 $(pgrep -f "x-strata.mountpoint=$M")
 n=0; while U cat "$M/added" > /dev/null 2>&1; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
@@ -244,6 +245,7 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   t.true(read('strata.tree').includes('var/cache/apt/archives/partial d 700 42 0'), 'owners as the image has them inside the namespace');
   t.false(read('strata.tree').includes('etc/shadow '), 'the whiteout hides the lower file');
   t.is(read('kernel.tree'), read('strata.tree'));
+  t.regex(read('check'), /^ok: \d+ blobs, 2 layers, 2 images, 1 containers\n$/, 'check reads the layers in the namespace: nothing changed since import');
   t.is(read('after-umount').trim(), '0', 'unmounted');
   t.is(read('after-rm').trim(), '0', 'rm -f unmounted it');
   t.is(read('daemons-left').trim(), '', 'the daemon ends with its mount');

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson, isDownloadName } from './store';
 import { hex, sha256File } from '../image/digest';
-import { treeDigest } from './treedigest';
+import { treeDigest, treeDigestInUserNamespace } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
 import { usage } from './usage';
 import { removeTree } from '../userns';
@@ -245,7 +245,7 @@ function checkLayer(f: Findings, d: string, rec: LayerRecord): void {
     return;
   }
   if (rec.tree) {
-    const now = treeDigest(diff);
+    const now = store.rootless ? treeDigestInUserNamespace(diff) : treeDigest(diff);
     if (now.digest !== rec.tree.digest) f.add('layer-changed', f.rel(diff), `layer dir changed since import (${now.entries} entries now, ${rec.tree.entries} recorded)`, false);
   }
   const link = store.shortLink(rec.chainId);
