@@ -218,7 +218,7 @@ test('ADD: a local tar is extracted, a URL is fetched (loopback server), an unre
       let out = '';
       p.stdout.on('data', (x: Buffer) => (out += x));
       p.stderr.on('data', (x: Buffer) => (out += x));
-      p.on('exit', (code: number | null) => resolve({ code, out }));
+      p.on('close', (code: number | null) => resolve({ code, out }));
     });
     t.is(r.code, 0, r.out);
     t.is(runIn('add:1', 'sh', '-c', 'cat /opt/pkg/file; readlink /opt/pkg/link; cat /dl/remote.txt; stat -c "%a %Y" /dl/remote.txt').stdout, 'from tar\nfile\nremote\n600 1445412480\n');

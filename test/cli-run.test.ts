@@ -205,7 +205,7 @@ test('detached: logs, exec, ps status, stop with the stop signal, wait, logs -f'
   const follow = spawn(process.execPath, [STRATA, '--root', s.root, 'logs', '-f', 'bg'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let followed = '';
   follow.stdout.on('data', (d: Buffer) => (followed += d.toString()));
-  const followEnd = new Promise<number | null>((r) => follow.on('exit', (c) => r(c)));
+  const followEnd = new Promise<number | null>((r) => follow.on('close', (c) => r(c)));
   for (let i = 0; i < 300 && !followed.includes('started'); i++) await sleep(100);
   const stop = s.run(['stop', '-t', '30', 'bg']);
   t.is(stop.code, 0, stop.stderr);

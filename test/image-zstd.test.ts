@@ -1,4 +1,4 @@
-// The zstd decoder (Node's zlib where it has zstd, zstd-napi otherwise) against the zstd
+// The zstd decoders (zstd-napi, and Node's zlib where it has zstd) against the zstd
 // tool: same bytes for the fixture layers, concatenated frames, any chunking; truncated
 // and corrupt input are errors that say zstd.
 import test from 'ava';
@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FIXTURES } from './image-helpers';
-import { decompressor, zstdDecoder } from '../src/image/compression';
+import { decompressor, hasBuiltinZstd, zstdDecoder } from '../src/image/compression';
 
 async function decode(input: Buffer | string, chunk = 1 << 16): Promise<{ sha: string; n: number }> {
   const h = createHash('sha256');
@@ -42,24 +42,42 @@ test(`fixture layers decode to the zstd tool's bytes (${zstdDecoder()})`, async 
   }
 });
 
-test('the other decoder too: zstd-napi is built and gives the same bytes', async (t) => {
-  const prev = process.env.STRATA_ZSTD_NAPI;
-  process.env.STRATA_ZSTD_NAPI = '1';
-  try {
-    t.is(zstdDecoder(), 'zstd-napi');
-    const small = blobs.sort((a, b) => fs.statSync(a).size - fs.statSync(b).size)[1];
-    t.is((await decode(small)).sha, sha(zstdTool(['-dc', '--', small])));
-  } finally {
-    if (prev === undefined) delete process.env.STRATA_ZSTD_NAPI;
-    else process.env.STRATA_ZSTD_NAPI = prev;
+test.serial('zstd-napi is the default wherever it is built; STRATA_ZSTD picks Node\'s own where there is one', (t) => {
+  const prev = process.env.STRATA_ZSTD;
+  t.teardown(() => {
+    if (prev === undefined) delete process.env.STRATA_ZSTD;
+    else process.env.STRATA_ZSTD = prev;
+  });
+  delete process.env.STRATA_ZSTD;
+  t.is(zstdDecoder(), 'zstd-napi');
+  process.env.STRATA_ZSTD = 'node:zlib';
+  t.is(zstdDecoder(), hasBuiltinZstd() ? 'node:zlib' : 'zstd-napi');
+  process.env.STRATA_ZSTD = 'zstd-napi';
+  t.is(zstdDecoder(), 'zstd-napi');
+});
+
+// serial: the decoder is picked by an environment variable, which concurrent tests would share
+const decoders: Array<'node:zlib' | 'zstd-napi'> = ['zstd-napi', ...(hasBuiltinZstd() ? (['node:zlib'] as const) : [])];
+
+test.serial(`every decoder this Node has (${decoders.join(', ')}) gives the tool's bytes for a fixture layer`, async (t) => {
+  const prev = process.env.STRATA_ZSTD;
+  t.teardown(() => {
+    if (prev === undefined) delete process.env.STRATA_ZSTD;
+    else process.env.STRATA_ZSTD = prev;
+  });
+  const small = blobs.sort((a, b) => fs.statSync(a).size - fs.statSync(b).size)[1];
+  for (const d of decoders) {
+    process.env.STRATA_ZSTD = d;
+    t.is(zstdDecoder(), d);
+    t.is((await decode(small)).sha, sha(zstdTool(['-dc', '--', small])), d);
   }
 });
 
-for (const decoder of ['default', 'zstd-napi']) {
-  test(`${decoder}: concatenated frames, one-byte chunks, empty frames; truncated and corrupt input fail naming zstd`, async (t) => {
-    if (decoder === 'zstd-napi') process.env.STRATA_ZSTD_NAPI = '1';
+for (const decoder of decoders) {
+  test.serial(`${decoder}: concatenated frames, one-byte chunks, empty frames; truncated and corrupt input fail naming zstd`, async (t) => {
+    process.env.STRATA_ZSTD = decoder;
     t.teardown(() => {
-      delete process.env.STRATA_ZSTD_NAPI;
+      delete process.env.STRATA_ZSTD;
     });
     const a = Buffer.concat([Buffer.from('first frame '.repeat(5000)), randomBytes(40_000)]);
     const b = Buffer.from('second '.repeat(3000));

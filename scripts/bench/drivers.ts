@@ -126,6 +126,38 @@ export const strataFs: Driver = {
   mount: (r) => mountWith([...nodeScriptArgv(binPath('strata-fs')), '-o', overlayOptions(r), r.mnt], r.mnt),
 };
 
+/** The kernel's switch for FUSE over io_uring; it applies to mounts made while it is on. */
+const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring';
+let uringWas: string | null = null;
+
+/** strata-fs serving requests over FUSE io_uring (uring=on) instead of read/write on /dev/fuse. */
+export const strataUring: Driver = {
+  name: 'strata-uring',
+  description: 'strata-fs with uring=on (FUSE over io_uring; the kernel\'s enable_uring switched on for the run)',
+  floor: false,
+  fuse: true,
+  unavailable: () => {
+    if (!fs.existsSync(binPath('strata-fs'))) return `${binPath('strata-fs')} not found (not built?)`;
+    if (!fs.existsSync(ENABLE_URING)) return `this kernel has no FUSE over io_uring (${ENABLE_URING} missing)`;
+    try {
+      fs.accessSync(ENABLE_URING, fs.constants.W_OK);
+    } catch {
+      return `${ENABLE_URING} is not writable (root only)`;
+    }
+    return null;
+  },
+  async open() {
+    uringWas = fs.readFileSync(ENABLE_URING, 'utf8').trim();
+    fs.writeFileSync(ENABLE_URING, 'Y');
+  },
+  async close() {
+    // as it was: other drivers' and the host's later mounts keep /dev/fuse
+    if (uringWas !== null) fs.writeFileSync(ENABLE_URING, uringWas);
+    uringWas = null;
+  },
+  mount: (r) => mountWith([...nodeScriptArgv(binPath('strata-fs')), '-o', `${overlayOptions(r)},uring=on`, r.mnt], r.mnt),
+};
+
 /**
  * unionfs-fuse 1.0 (Debian): branches given as DIR=RW:DIR=RO:..., copy-on-write on,
  * its own deletion records (.unionfs-fuse/NAME_HIDDEN~ in the writable branch) hidden
@@ -309,7 +341,7 @@ export function customDriver(spec: string): Driver {
 }
 
 /** In table order: the references first, then the other unions, the drivers without a union, the floor. */
-export const builtinDrivers: Driver[] = [kernelOverlay, fuseOverlayfs, strataFs, overlayMetacopy, unionfsFuse, btrfs, vfs, plain];
+export const builtinDrivers: Driver[] = [kernelOverlay, fuseOverlayfs, strataFs, strataUring, overlayMetacopy, unionfsFuse, btrfs, vfs, plain];
 
 /** The reference columns that ratios are computed against. */
 export const REFERENCES = ['overlay', 'fuse-overlayfs'] as const;

@@ -6,6 +6,7 @@ import { Group } from './workloads/types';
 const COLORS: Record<string, string> = {
   'fuse-overlayfs': '#e07b39',
   'strata-fs': '#2a7ab9',
+  'strata-uring': '#7fb3de',
   // The strata CLI in the tool rows: the same project, the same colour.
   strata: '#2a7ab9',
   plain: '#9a9a9a',

@@ -29,14 +29,28 @@ export function readMagic(file: string, start = 0): Buffer {
 /** Node's own zstd (zlib.createZstdDecompress, Node >= 22.15 / 23.8), when this Node has it. */
 const builtinZstd = (zlib as unknown as { createZstdDecompress?: (o?: zlib.ZlibOptions) => Transform }).createZstdDecompress;
 
-/** Where Node has no zstd: zstd-napi, the reference C library built from source by node-gyp at install. */
+type NapiBinding = typeof import('zstd-napi/binding');
+let napi: NapiBinding | null | undefined;
+function napiBinding(): NapiBinding | null {
+  if (napi === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      napi = require('zstd-napi/binding') as NapiBinding;
+    } catch {
+      napi = null;
+    }
+  }
+  return napi;
+}
+
+/** zstd-napi: the reference C library, built from source by node-gyp at install. */
 class ZstdNapi extends Transform {
   private readonly dctx: DCtx;
   private inFrame = false;
   constructor() {
     super();
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const binding = require('zstd-napi/binding') as typeof import('zstd-napi/binding');
+    const binding = napiBinding();
+    if (!binding) throw new Error('zstd-napi is not built (npm rebuild zstd-napi), and this Node has no zstd of its own');
     this.dctx = new binding.DCtx();
   }
   // Output goes into slabs, handed out as views (as node:zlib does): a fresh buffer per
@@ -125,8 +139,21 @@ class ZlibChecked extends Transform {
   }
 }
 
-/** Which zstd decoder decompressor('zstd') uses here. */
-export const zstdDecoder = (): 'node:zlib' | 'zstd-napi' => (builtinZstd && !process.env.STRATA_ZSTD_NAPI ? 'node:zlib' : 'zstd-napi');
+/**
+ * Which zstd decoder decompressor('zstd') uses here: zstd-napi wherever it is built, since
+ * it decodes into reused slabs (Node 24's zlib zstd allocates fresh output and took 1.8x
+ * the zstd tool's CPU for the base fixture layer, zstd-napi 1.2x); Node's own where it is
+ * not. STRATA_ZSTD=node:zlib or zstd-napi picks one.
+ */
+export function zstdDecoder(): 'node:zlib' | 'zstd-napi' {
+  const want = process.env.STRATA_ZSTD;
+  if (want === 'node:zlib' && builtinZstd) return 'node:zlib';
+  if (want === 'zstd-napi') return 'zstd-napi';
+  return napiBinding() || !builtinZstd ? 'zstd-napi' : 'node:zlib';
+}
+
+/** Whether this Node has a zstd of its own (node:zlib, 22.15 / 23.8 and later). */
+export const hasBuiltinZstd = (): boolean => builtinZstd !== undefined;
 
 /**
  * A decompressor's output recycler: call it with each output chunk once it and everything
@@ -142,7 +169,7 @@ export function decompressor(kind: Compression): Transform {
     case 'gzip':
       return new ZlibChecked(() => zlib.createGunzip({ chunkSize: 1 << 18 }), 'gzip');
     case 'zstd':
-      return builtinZstd && !process.env.STRATA_ZSTD_NAPI ? new ZlibChecked(() => builtinZstd({ chunkSize: ZSTD_OUT }), 'zstd') : new ZstdNapi();
+      return zstdDecoder() === 'node:zlib' ? new ZlibChecked(() => builtinZstd!({ chunkSize: ZSTD_OUT }), 'zstd') : new ZstdNapi();
     default:
       return new PassThrough();
   }

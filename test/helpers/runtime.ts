@@ -87,7 +87,8 @@ sys.stdout.write(json.dumps({'out': out.decode('utf8', 'replace'), 'code': os.wa
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     // each until() waits up to 20 s: a loaded CI machine needs them all
     const t = setTimeout(() => p.kill('SIGKILL'), 150_000);
-    p.on('exit', () => {
+    // 'close', not 'exit': the helper's JSON may still be unread when it exits
+    p.on('close', () => {
       clearTimeout(t);
       try {
         resolve(JSON.parse(out) as { out: string; code: number });
