@@ -104,12 +104,16 @@ export const LAUNCH_FAILED = 125;
 
 // $1..$6: uid subuid-start subuid-count gid subgid-start subgid-count; the rest: the command.
 // The child keeps the launcher's stdin through fd 4 (dash gives an asynchronous command
-// /dev/null even with 0<&0).
+// /dev/null even with 0<&0), and fds 3 and 5..9 as given (a daemon's IPC channel, its
+// /dev/fuse descriptor), which the launcher itself then closes: it outlives the command's
+// start (it waits for it), and its copy of a /dev/fuse fd would keep a dead daemon's
+// mount hanging rather than failing with ENOTCONN.
 const SCRIPT = `
 u=$1 us=$2 un=$3 g=$4 gs=$5 gn=$6; shift 6
 exec 4<&0
 unshare --user -- sh -c 'while ! grep -q . /proc/self/gid_map; do sleep 0.002; done; exec "$@"' sh "$@" <&4 4<&- &
 pid=$!
+exec 3<&- 5<&- 6<&- 7<&- 8<&- 9<&-
 me=$(readlink /proc/self/ns/user)
 n=0
 while [ "$(readlink /proc/$pid/ns/user 2>/dev/null)" = "$me" ]; do
@@ -128,6 +132,23 @@ wait $pid
 export function inUserNamespace(argv: string[], ids: NamespaceIds = namespaceIds()): string[] {
   const m = [ids.uid, ids.subuid.start, ids.subuid.count, ids.gid, ids.subgid.start, ids.subgid.count].map(String);
   return ['sh', '-c', SCRIPT, 'sh', ...m, ...argv];
+}
+
+/** fuse-overlayfs's uidmapping=/gidmapping= values for a server in the namespace serving
+ *  a mount of the initial one: an owner inside is shown as the host's ID, and back. */
+export function hostIdMappingOptions(ids: NamespaceIds = namespaceIds()): string {
+  const m = namespaceMappings(ids);
+  const join = (r: Array<[number, number, number]>): string => r.map((x) => x.join(':')).join(':');
+  return `uidmapping=${join(m.uids)},gidmapping=${join(m.gids)}`;
+}
+
+/** The namespace's ID for a host ID (what the user's files are owned by on disk), or null
+ *  when the namespace does not map it. */
+export function namespaceId(host: number, kind: 'uid' | 'gid', ids: NamespaceIds = namespaceIds()): number | null {
+  for (const [inside, outside, count] of namespaceMappings(ids)[kind === 'uid' ? 'uids' : 'gids']) {
+    if (host >= outside && host < outside + count) return inside + (host - outside);
+  }
+  return null;
 }
 
 /** The uid_map/gid_map lines the namespace has: inside ID, outside ID, count. */

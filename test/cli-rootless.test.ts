@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
 import { asUserArgv } from './helpers/asuser';
 import { FIXTURES, STRATA } from './image-helpers';
+import { repoRoot } from './helpers/paths';
 import { defaultRoot } from '../src/cli/context';
 import { DEFAULT_ROOT } from '../src/store/store';
 
@@ -91,4 +92,175 @@ test('a user with a subordinate ID range loads an image in its own user namespac
   const got = ownersOf(spawnSync(path.join(FIXTURES, '..', 'tools', 'tree-manifest'), ['--no-hash', '--no-xattrs', path.join(store, 'layers', layers[0]!, 'diff')], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
   t.true(truth.some((l) => !/ 1000 1000$/.test(l)), 'the image has owners other than root');
   t.deepEqual(got, truth);
+});
+
+// The rest of a container's life in a user's store. The mount is made in the user's own
+// (here: the test's private) mount namespace by fusermount3, so the user sees it like any
+// FUSE mount of theirs; the daemon serves it from the user's namespace and shows owners as
+// the host's IDs, as they are on disk. Everything runs in one private mount namespace
+// (a 0666 /dev/fuse and the subordinate range bound over the host's), which takes the
+// mounts with it if the test fails.
+test('a user with a subordinate ID range creates, mounts, changes, diffs, commits, unmounts and removes containers and images in its own store', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const work = tempDirFor(t, 'strata-subid-');
+  fs.chmodSync(work, 0o755);
+  const ids = path.join(work, 'subid');
+  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
+  fs.chmodSync(ids, 0o644);
+  const node = path.join(work, 'fuse-node');
+  const out = path.join(work, 'out');
+  fs.mkdirSync(out);
+  fs.chmodSync(out, 0o777); // written to by the user too
+  const userns = path.join(repoRoot, 'dist', 'src', 'userns.js');
+  const archive = path.join(FIXTURES, 'docker-archive', 'base.docker.tar');
+  const store = path.join(home, '.local', 'share', 'strata');
+  const script = `
+set -e
+mknod -m 0666 "$NODE" c 10 229
+mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid
+U() { setpriv --reuid ${USER.uid} --regid ${USER.gid} --clear-groups -- "$@"; }
+S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRATA" "$@"; }
+# as root of the user's namespace (the user's ID 0, 1..N its range), as podman unshare
+NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
+S load -q -i "$ARCHIVE"
+S create --name c1 localhost/fixture-base > "$OUT/cid"
+# running is refused in one line, before a container is made for it
+S run localhost/fixture-base true > /dev/null 2> "$OUT/run.err" && echo ran > "$OUT/run.err"
+S start c1 > /dev/null 2> "$OUT/start.err" && echo started > "$OUT/start.err"
+S ps -a -q > "$OUT/containers"
+# the host's /dev/fuse is root-only: one line saying what to do, nothing mounted
+S mount c1 > /dev/null 2> "$OUT/nofuse.err" && echo mounted > "$OUT/nofuse.err"
+grep -c " $STORE/" /proc/self/mountinfo > "$OUT/nofuse.mounts" || true
+mount --bind "$NODE" /dev/fuse
+M=$(S mount c1)
+echo "$M" > "$OUT/mnt"
+grep " $M " /proc/self/mountinfo > "$OUT/mountinfo"
+# mounted again: the same mountpoint, nothing new
+S mount c1 > "$OUT/mnt-again"
+U find "$M" -printf '%P %y %U %G\\n' > "$OUT/merged" 2> "$OUT/find.err" || true
+U sh -c "echo new > '$M/added' && rm '$M/etc/shadow' && echo more >> '$M/etc/motd'"
+NS "set -e; cd '$M'; echo x >> var/log/wtmp; echo o > owned; chown 42:43 owned; echo p > var/cache/apt/archives/partial/p; stat -c '%n %u %g' owned var/log/wtmp etc/gshadow > '$OUT/ns-stat'"
+U stat -c '%n %u %g' "$M/owned" "$M/var/log/wtmp" "$M/etc/gshadow" > "$OUT/user-stat"
+UP="$STORE/containers/$(cat "$OUT/cid")/upper"
+stat -c '%n %F %u %g %t:%T' "$UP/added" "$UP/owned" "$UP/var/log/wtmp" "$UP/etc/shadow" "$UP/var/cache/apt/archives/partial" > "$OUT/upper"
+S diff c1 > "$OUT/diff"
+S commit c1 mine:1 > /dev/null
+S check > "$OUT/check"
+# its daemon killed: the mount answers ENOTCONN; mount detaches it and mounts again
+kill -9 $(pgrep -f "x-strata.mountpoint=$M")
+n=0; while U cat "$M/added" > /dev/null 2>&1; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
+U cat "$M/added" 2> "$OUT/stale.err" || true
+S mount c1 > "$OUT/mnt-revived"
+U cat "$M/added" > "$OUT/revived"
+# the merged tree as the user's namespace sees it through strata-fs ...
+cat > "$OUT/tree.sh" <<'END'
+find . -printf '%P %y %m %U %G %s\\n' | sed 's/^\\(.* d [0-7]* [0-9]* [0-9]*\\) [0-9]*$/\\1/' | sort
+END
+NS "cd '$M' && sh '$OUT/tree.sh' > '$OUT/strata.tree'"
+S umount c1 > /dev/null
+# ... and through kernel overlayfs with userxattr over the same upper, mounted there
+mkdir "$OUT/kmnt"
+export LOWER="$STORE/layers/$(U "$NODE_BIN" -p 'require(process.argv[1]).layers[0].replace("sha256:", "")' "$STORE/containers/$(cat "$OUT/cid")/container.json")/diff"
+export UPPER="$STORE/containers/$(cat "$OUT/cid")/upper" CWORK="$STORE/containers/$(cat "$OUT/cid")/work"
+cat > "$OUT/kernel.sh" <<'END'
+set -e
+mount -t overlay overlay -o "userxattr,lowerdir=$LOWER,upperdir=$UPPER,workdir=$CWORK" "$OUT/kmnt"
+cd "$OUT/kmnt" && sh "$OUT/tree.sh" > "$OUT/kernel.tree"
+END
+NS "unshare -m sh '$OUT/kernel.sh'"
+grep -c " $M " /proc/self/mountinfo > "$OUT/after-umount" || true
+n=0; while pgrep -f "x-strata.mountpoint=$M" > /dev/null; do n=$((n+1)); [ $n -lt 100 ] || break; sleep 0.1; done
+pgrep -f "x-strata.mountpoint=$M" > "$OUT/daemons-left" || true
+S mount --driver overlay c1 > /dev/null 2> "$OUT/overlay.err" && echo mounted > "$OUT/overlay.err"
+S save -o "$OUT/mine.tar" mine:1
+S create --name c2 mine:1 > /dev/null
+M2=$(S mount c2)
+U stat -c '%n %u %g' "$M2/owned" "$M2/var/log/wtmp" > "$OUT/committed"
+U test ! -e "$M2/etc/shadow"
+S umount c2 > /dev/null
+# a mountpoint of the user's choosing
+U mkdir "$HOME_DIR/elsewhere"
+S mount c2 "$HOME_DIR/elsewhere" > "$OUT/elsewhere"
+U cat "$HOME_DIR/elsewhere/added" >> "$OUT/elsewhere"
+S umount c2 > /dev/null
+# rm -f of a mounted container unmounts it
+S mount c1 > /dev/null
+S rm -f c1 > /dev/null
+grep -c " $M " /proc/self/mountinfo > "$OUT/after-rm" || true
+S rm c2 > /dev/null
+S rmi mine:1 localhost/fixture-base > /dev/null
+find "$STORE" -mindepth 2 > "$OUT/left"
+`;
+  const env = { ...process.env, NODE: node, IDS: ids, OUT: out, HOME_DIR: home, NODE_BIN: process.execPath, STRATA, USERNS: userns, ARCHIVE: archive, STORE: store };
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env, timeout: 400_000, killSignal: 'SIGKILL' });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr.trim(), '', 'no command complained');
+  const read = (f: string) => fs.readFileSync(path.join(out, f), 'utf8');
+  const cid = read('cid').trim();
+  const mnt = read('mnt').trim();
+  t.is(mnt, path.join(store, 'containers', cid, 'merged'));
+  t.is(read('mnt-again').trim(), mnt);
+  t.regex(read('nofuse.err'), /^strata: no access to \/dev\/fuse \(it is root-only here\): make it mode 0666 .*\n$/);
+  t.is(read('nofuse.mounts').trim(), '0');
+  for (const f of ['run.err', 'start.err']) t.is(read(f), "strata: running containers without root is not supported yet: run strata as root (a user's store can create, mount, diff and commit containers)\n", f);
+  t.deepEqual(read('containers').trim().split('\n'), [cid.slice(0, 12)], 'run made no container');
+  // a FUSE mount of the user's, as fusermount3 makes them
+  t.regex(read('mountinfo'), new RegExp(` - fuse\\.strata-fs strata \\S*user_id=${USER.uid},group_id=${USER.gid}`));
+  t.regex(read('mountinfo'), /\bnosuid\b.*\bnodev\b/);
+  // the merged tree shows the owners the layer has on disk: the fixture's truth shifted into the range
+  const shift = (id: number) => (id === 0 ? USER.uid : 100000 + id - 1);
+  const letter: Record<string, string> = { file: 'f', dir: 'd', symlink: 'l' };
+  const truth = fs.readFileSync(path.join(FIXTURES, 'truth', 'base.manifest'), 'utf8').split('\n').filter((l) => l && !/ type=char /.test(l)).map((l) => {
+    const m = /^(.*?) type=(\S+) mode=\S+ uid=(\d+) gid=(\d+)/.exec(l)!;
+    return `${m[1]!.slice(1)} ${letter[m[2]!]} ${shift(Number(m[3]))} ${shift(Number(m[4]))}`;
+  }).sort();
+  const merged = read('merged').split('\n').filter((l) => l && !/ c \d+ \d+$/.test(l)).sort();
+  t.true(truth.some((l) => / 10004[12] /.test(l)), 'the image has owners other than root');
+  t.deepEqual(merged, truth);
+  // the user may not list what a subordinate ID keeps to itself (0700 dirs), like any other user's files
+  t.true(read('find.err').split('\n').filter(Boolean).every((l) => /Permission denied/.test(l)), read('find.err'));
+  // inside the user's namespace the owners are the image's own; from outside, the host's
+  t.deepEqual(read('ns-stat').trim().split('\n'), ['owned 42 43', 'var/log/wtmp 0 43', 'etc/gshadow 0 42']);
+  t.deepEqual(read('user-stat').trim().split('\n'), [`${mnt}/owned 100041 100042`, `${mnt}/var/log/wtmp ${USER.uid} 100042`, `${mnt}/etc/gshadow ${USER.uid} 100041`]);
+  // on disk: the upper holds the owners shifted, the copied-up file keeps its group, the
+  // deleted lower file is a 0/0 character device (a whiteout)
+  const up = path.join(store, 'containers', cid, 'upper');
+  t.deepEqual(read('upper').trim().split('\n'), [
+    `${up}/added regular file ${USER.uid} ${USER.gid} 0:0`,
+    `${up}/owned regular file 100041 100042 0:0`,
+    `${up}/var/log/wtmp regular file ${USER.uid} 100042 0:0`,
+    `${up}/etc/shadow character special file ${USER.uid} ${USER.gid} 0:0`,
+    // copied up as a parent: the owner a subordinate ID, shifted
+    `${up}/var/cache/apt/archives/partial directory 100041 ${USER.gid} 0:0`,
+  ]);
+  t.deepEqual(read('diff').trim().split('\n'), ['A /added', 'C /etc', 'C /etc/motd', 'D /etc/shadow', 'A /owned', 'C /var',
+    // below a 0700 directory of a subordinate ID: read in the user's namespace
+    'C /var/cache', 'C /var/cache/apt', 'C /var/cache/apt/archives', 'C /var/cache/apt/archives/partial', 'A /var/cache/apt/archives/partial/p',
+    'C /var/log', 'C /var/log/wtmp']);
+  t.regex(read('stale.err'), /Transport endpoint is not connected/);
+  t.is(read('mnt-revived').trim(), mnt);
+  t.is(read('revived'), 'new\n', 'mounted again over the same upper');
+  // the upper is in the form kernel overlayfs reads with userxattr: the same merged tree
+  t.true(read('strata.tree').includes('var/cache/apt/archives/partial d 700 42 0'), 'owners as the image has them inside the namespace');
+  t.false(read('strata.tree').includes('etc/shadow '), 'the whiteout hides the lower file');
+  t.is(read('kernel.tree'), read('strata.tree'));
+  t.regex(read('check'), /^ok: \d+ blobs, 2 layers, 2 images, 1 containers\n$/, 'check reads the layers in the namespace: nothing changed since import');
+  t.is(read('after-umount').trim(), '0', 'unmounted');
+  t.is(read('after-rm').trim(), '0', 'rm -f unmounted it');
+  t.is(read('daemons-left').trim(), '', 'the daemon ends with its mount');
+  const overlay = read('overlay.err').trim();
+  t.regex(overlay, /^strata: the overlay driver needs root .*: use --driver strata-fs, or run as root$/);
+  // the committed layer carries the image's owners: the new container shows them shifted again
+  const mnt2 = read('committed').trim().split('\n')[0]!.split(' ')[0]!.replace(/\/owned$/, '');
+  t.deepEqual(read('committed').trim().split('\n'), [`${mnt2}/owned 100041 100042`, `${mnt2}/var/log/wtmp ${USER.uid} 100042`]);
+  // save writes the committed image: the base's layer and the new one
+  const saved = spawnSync('tar', ['-tf', path.join(out, 'mine.tar')], { encoding: 'utf8' }).stdout.split('\n');
+  t.true(saved.includes('manifest.json'), saved.join(' '));
+  const manifest = JSON.parse(spawnSync('tar', ['-xOf', path.join(out, 'mine.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout) as Array<{ RepoTags: string[]; Layers: string[] }>;
+  t.deepEqual(manifest[0]!.RepoTags, ['mine:1']);
+  t.is(manifest[0]!.Layers.length, 2);
+  t.is(read('elsewhere'), `${path.join(home, 'elsewhere')}\nnew\n`);
+  // rm and rmi leave nothing, files of subordinate IDs included
+  t.deepEqual(read('left').trim().split('\n').filter(Boolean).sort(), [path.join(store, 'blobs', 'sha256')]);
 });

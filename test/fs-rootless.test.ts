@@ -176,6 +176,35 @@ test('refusals without root are one line that says what to do', (t) => {
   t.regex(ok.out, /fuse\.strata-fs .*allow_other/);
 });
 
+test('a mountpoint /dev/fd/N is a /dev/fuse descriptor mounted already (libfuse\'s convention): strata-fs serves it, whoever mounted it unmounts', (t) => {
+  const root = tempDirFor(t, 'strata-rootless-');
+  const f = side(root, 'strata');
+  // the user mounts through fusermount3 (strata's own mount code, as `strata mount` does for a
+  // user's store) and hands the descriptor to strata-fs as fd 7, which it passes on to its daemon
+  const mountJs = path.join(repoRoot, 'dist', 'src', 'fuse', 'mount.js');
+  const starter = `
+    const m = require(process.argv[1]);
+    const mounted = m.mountThroughFusermount({ source: 'strata', mountpoint: process.argv[2], subtype: 'strata-fs', flags: m.MS_NOSUID | m.MS_NODEV, allowOther: false });
+    const r = require('child_process').spawnSync(process.execPath, [process.argv[3], '-o', process.argv[4], '/dev/fd/7'], { stdio: ['ignore', 'inherit', 'inherit', 'ignore', 'ignore', 'ignore', 'ignore', mounted.fd] });
+    process.exit(r.status ?? 1);`;
+  const steps = [
+    asUser(['env', `HOME=${f.dir}`, process.execPath, '-e', starter, mountJs, f.mnt, STRATA_FS, `lowerdir=${f.lower},upperdir=${f.upper},workdir=${f.work}`]),
+    `grep ' ${f.mnt} fuse.strata-fs ' /proc/self/mounts`,
+    asUser(['sh', '-c', `cat ${f.mnt}/file && echo new > ${f.mnt}/made`]),
+    asUser(['fusermount3', '-u', f.mnt]),
+    `! grep -q ' ${f.mnt} ' /proc/self/mounts`,
+  ].join(' && ');
+  const r = sh(withUserFuse(root, steps));
+  t.is(r.status, 0, r.err);
+  t.regex(r.out, /user_id=1000/);
+  t.regex(r.out, /^lower$/m, 'served: the lower file read through the mount');
+  t.is(fs.readFileSync(path.join(f.upper, 'made'), 'utf8'), 'new\n');
+  // not a /dev/fuse descriptor: one line
+  const bad = sh(`${asUser([process.execPath, STRATA_FS, '-o', `lowerdir=${f.lower}`, '/dev/fd/7'])} 7</dev/null`);
+  t.is(bad.status, 1, bad.err);
+  t.regex(bad.err, /^strata-fs: \/dev\/fd\/7 is not a \/dev\/fuse descriptor: pass the mounted \/dev\/fuse descriptor as that fd, or give a directory as the mountpoint\n$/);
+});
+
 test('in a user namespace (unshare -Urm) strata-fs opens /dev/fuse and mounts itself: the same as overlayfs with userxattr there', (t) => {
   const root = tempDirFor(t, 'strata-rootless-');
   const k = side(root, 'kernel');

@@ -7,6 +7,7 @@ import {
   MS_DIRSYNC, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME,
   MS_STRICTATIME, MS_SYNCHRONOUS, MountOptions, serve,
 } from '../daemon';
+import { checkFuseFd, mountedFdOf } from '../fuse/mount';
 import { DAEMON_ENV, type DaemonReport } from '../launch';
 import { IdMap, type IdRange, parseIdRanges } from '../union/idmap';
 
@@ -35,7 +36,10 @@ Exit status:
   2  bad usage: unknown option, missing or invalid lowerdir/upperdir/workdir/mountpoint
 
 Example:
-  strata-fs -o lowerdir=/l2:/l1,upperdir=/u,workdir=/w /mnt/merged`;
+  strata-fs -o lowerdir=/l2:/l1,upperdir=/u,workdir=/w /mnt/merged
+
+MOUNTPOINT /dev/fd/N (libfuse's convention): N is a /dev/fuse descriptor already mounted
+(e.g. by fusermount3) and handed down; strata-fs serves it, whoever mounted it unmounts.`;
 
 interface Parsed {
   opts: MountOptions;
@@ -158,7 +162,10 @@ export function parseArgs(argv: string[]): Parsed {
     else positional.push(a);
   }
   if (positional.length < 1 || positional.length > 2) throw new UsageError('expected [SOURCE] MOUNTPOINT');
-  const mountpoint = requireDir('mountpoint', positional[positional.length - 1]!);
+  // /dev/fd/N: mounted already, N the /dev/fuse fd (libfuse's convention); never stat'd
+  // (nothing answers in the mount until we do)
+  const mp = positional[positional.length - 1]!;
+  const mountpoint = mountedFdOf(mp) !== null ? mp : requireDir('mountpoint', mp);
   const source = positional.length === 2 ? positional[0]! : 'strata';
   let flags = 0;
   let lowers: string[] | null = null;
@@ -385,7 +392,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // child_process is for the starter only, not the daemon it starts
     const { launchDaemon } = await import('../launch');
-    await launchDaemon(argv);
+    // a mounted descriptor (/dev/fd/N) goes down to the daemon under the same number
+    const given = mountedFdOf(parsed.opts.mountpoint);
+    if (given !== null) checkFuseFd(given);
+    await launchDaemon(argv, given === null ? {} : { fds: { [given]: given } });
     return 0;
   } catch (e) {
     process.stderr.write(`strata-fs: ${(e as Error).message}\n`);

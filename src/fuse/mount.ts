@@ -4,6 +4,10 @@
 // opens /dev/fuse with the caller's rights, mounts, and hands the open descriptor back
 // over the socket named by _FUSE_COMMFD (one byte and the fd as SCM_RIGHTS), as libfuse's
 // own mount does; fusermount3 -u unmounts. Each refusal is one line saying what to do.
+// And libfuse's third way: a mountpoint /dev/fd/N names a /dev/fuse descriptor someone else
+// mounted and handed down (as `strata mount` does for a user's store: fusermount3 mounts
+// in the host's namespaces, the daemon serves from the user's namespace); that someone
+// unmounts it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -41,8 +45,8 @@ export interface FuseMountSpec {
 export interface FuseMount {
   /** the session's /dev/fuse descriptor */
   fd: number;
-  /** how it was mounted: unmounting goes the same way */
-  via: 'mount' | 'fusermount3';
+  /** how it was mounted: unmounting goes the same way ('fd': by whoever mounted it) */
+  via: 'mount' | 'fusermount3' | 'fd';
   /** throws with code EBUSY when it is busy and not lazy */
   unmount(lazy: boolean): void;
 }
@@ -64,8 +68,47 @@ export function mayMountDirectly(): boolean {
   return process.geteuid?.() === 0;
 }
 
+/** The descriptor N of a mountpoint "/dev/fd/N" (libfuse's "already mounted"), or null. */
+export function mountedFdOf(mountpoint: string): number | null {
+  const m = /^\/dev\/fd\/(\d+)$/.exec(mountpoint);
+  return m ? Number(m[1]) : null;
+}
+
 export function mountFuse(spec: FuseMountSpec): FuseMount {
+  const given = mountedFdOf(spec.mountpoint);
+  if (given !== null) return adoptMounted(given);
   return mayMountDirectly() ? mountDirectly(spec) : mountThroughFusermount(spec);
+}
+
+// /dev/fuse is the misc device 10:229
+const FUSE_RDEV_MAJOR = 10;
+const FUSE_RDEV_MINOR = 229;
+
+function adoptMounted(fd: number): FuseMount {
+  checkFuseFd(fd);
+  return {
+    fd,
+    via: 'fd',
+    unmount(): void {
+      throw new Error(`mounted by whoever passed /dev/fd/${fd}: unmount it there (fusermount3 -u MOUNTPOINT)`);
+    },
+  };
+}
+
+/** Throws one line unless fd is an open /dev/fuse descriptor. */
+export function checkFuseFd(fd: number): void {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch {
+    throw new Error(`/dev/fd/${fd} is not open: pass the mounted /dev/fuse descriptor as that fd, or give a directory as the mountpoint`);
+  }
+  const rdev = st.rdev;
+  const major = (rdev >> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  if (!st.isCharacterDevice() || major !== FUSE_RDEV_MAJOR || minor !== FUSE_RDEV_MINOR) {
+    throw new Error(`/dev/fd/${fd} is not a /dev/fuse descriptor: pass the mounted /dev/fuse descriptor as that fd, or give a directory as the mountpoint`);
+  }
 }
 
 function mountDirectly(spec: FuseMountSpec): FuseMount {
@@ -126,7 +169,9 @@ export function userAllowOther(conf = '/etc/fuse.conf'): boolean {
   }
 }
 
-function mountThroughFusermount(spec: FuseMountSpec): FuseMount {
+/** Mounts through fusermount3 whoever we are (see above); the caller serves the fd or
+ *  hands it to the process that will. */
+export function mountThroughFusermount(spec: FuseMountSpec): FuseMount {
   const helper = findFusermount();
   if (!helper) throw new Error('fusermount3 not found on PATH: install the fuse3 package (users other than root mount FUSE filesystems through it), or mount as root');
   try {

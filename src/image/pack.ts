@@ -9,7 +9,7 @@ import { bytePack } from './tarbytes';
 import { HashingStream } from './digest';
 import * as sys from '../native';
 import { bytesPath } from './lower';
-import { isOpaqueValue, isWhiteout, OPAQUE_XATTR, unescapeXattr } from '../union/format';
+import { isOpaqueValue, isWhiteout, OverlayXattrs, TRUSTED_XATTRS, unescapeXattr } from '../union/format';
 
 interface PackHeader {
   name: string;
@@ -35,7 +35,7 @@ function nsString(ns: bigint): string {
 
 const needsPax = (s: string) => /[^\x20-\x7e]/.test(s);
 
-function header(rel: string, st: fs.BigIntStats, abs: Buffer, type: PackHeader['type']): PackHeader {
+function header(rel: string, st: fs.BigIntStats, abs: Buffer, type: PackHeader['type'], x: OverlayXattrs): PackHeader {
   const h: PackHeader = {
     name: type === 'directory' ? rel + '/' : rel,
     type,
@@ -51,7 +51,7 @@ function header(rel: string, st: fs.BigIntStats, abs: Buffer, type: PackHeader['
   if (h.gid > 0o7777777) pax.gid = String(h.gid);
   for (const name of sys.llistxattr(abs)) {
     // the tar names an xattr as users see it (see unescapeXattr); the union's own stay out
-    const shown = unescapeXattr(name);
+    const shown = unescapeXattr(name, x);
     if (shown === null) continue;
     const v = sys.lgetxattr(abs, name);
     // an empty PAX value reads as "unset", so an empty xattr cannot be carried
@@ -86,7 +86,7 @@ async function addEntry(pack: ReturnType<typeof bytePack>, h: PackHeader, file?:
 }
 
 /** Walks dir (sorted, parents before children) and writes its OCI layer form into pack. */
-async function walk(pack: ReturnType<typeof bytePack>, dir: string): Promise<number> {
+async function walk(pack: ReturnType<typeof bytePack>, dir: string, x: OverlayXattrs): Promise<number> {
   const links = new Map<string, string>();
   let count = 0;
   const visit = async (rel: string): Promise<void> => {
@@ -103,8 +103,8 @@ async function walk(pack: ReturnType<typeof bytePack>, dir: string): Promise<num
         continue;
       }
       if (st.isDirectory()) {
-        await addEntry(pack, header(r, st, p, 'directory'));
-        if (isOpaqueValue(sys.lgetxattr(p, OPAQUE_XATTR))) {
+        await addEntry(pack, header(r, st, p, 'directory', x));
+        if (isOpaqueValue(sys.lgetxattr(p, x.opaque))) {
           const wh = r + '/.wh..wh..opq';
           await addEntry(pack, { name: wh, type: 'file', mode: 0, uid: 0, gid: 0, mtime: new Date(0), size: 0, pax: needsPax(wh) ? {} : undefined });
         }
@@ -115,7 +115,7 @@ async function walk(pack: ReturnType<typeof bytePack>, dir: string): Promise<num
         const key = `${st.dev}:${st.ino}`;
         const first = links.get(key);
         if (first !== undefined) {
-          const h = header(r, st, p, 'link');
+          const h = header(r, st, p, 'link', x);
           h.linkname = first;
           await addEntry(pack, h);
           continue;
@@ -123,20 +123,20 @@ async function walk(pack: ReturnType<typeof bytePack>, dir: string): Promise<num
         links.set(key, r);
       }
       if (st.isFile()) {
-        const h = header(r, st, p, 'file');
+        const h = header(r, st, p, 'file', x);
         h.size = Number(st.size);
         await addEntry(pack, h, p);
       } else if (st.isSymbolicLink()) {
-        const h = header(r, st, p, 'symlink');
+        const h = header(r, st, p, 'symlink', x);
         h.linkname = fs.readlinkSync(p, { encoding: 'buffer' }).toString('latin1');
         await addEntry(pack, h);
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const h = header(r, st, p, st.isCharacterDevice() ? 'character-device' : 'block-device');
+        const h = header(r, st, p, st.isCharacterDevice() ? 'character-device' : 'block-device', x);
         h.devmajor = sys.devMajor(Number(st.rdev));
         h.devminor = sys.devMinor(Number(st.rdev));
         await addEntry(pack, h);
       } else if (st.isFIFO()) {
-        await addEntry(pack, header(r, st, p, 'fifo'));
+        await addEntry(pack, header(r, st, p, 'fifo', x));
       }
       // sockets cannot live in a tar; docker skips them too
     }
@@ -153,8 +153,9 @@ export interface PackedLayer {
   entries: number;
 }
 
-/** Writes dir as a gzip-compressed OCI layer to outFile. */
-export async function packLayer(dir: string, outFile: string): Promise<PackedLayer> {
+/** Writes dir as a gzip-compressed OCI layer to outFile; x: the union's marks in dir
+ *  (user.overlay.* in a user's store). */
+export async function packLayer(dir: string, outFile: string, x: OverlayXattrs = TRUSTED_XATTRS): Promise<PackedLayer> {
   const pack = bytePack();
   const hd = new HashingStream();
   const hc = new HashingStream();
@@ -162,7 +163,7 @@ export async function packLayer(dir: string, outFile: string): Promise<PackedLay
   const done = pipeline(pack as unknown as NodeJS.ReadableStream, hd, zlib.createGzip({ level: 6 }), hc, out);
   let entries = 0;
   try {
-    entries = await walk(pack, dir);
+    entries = await walk(pack, dir, x);
     pack.finalize();
   } catch (e) {
     pack.destroy(e as Error);

@@ -272,7 +272,15 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
  * removed with --rm). onStarted runs once the process runs (the detached monitor
  * reports it to `strata run -d`).
  */
+/** A user's store keeps containers (create, mount, diff, commit) but does not run them yet:
+ *  runc would need the mount made inside the user's namespace, for the container's other
+ *  IDs to enter it. */
+export function refuseRootlessRun(store: Store): void {
+  if (store.rootless) throw new Error('running containers without root is not supported yet: run strata as root (a user\'s store can create, mount, diff and commit containers)');
+}
+
 export async function startContainer(store: Store, c: ContainerRecord, attach: Attach | null, onStarted?: () => void): Promise<number> {
+  refuseRootlessRun(store);
   if (isRunning(store, c)) throw new Error(`container ${c.name} is already running`);
   const prep = await store.withLock(async () => {
     if (!store.container(c.id)) throw new Error(`no such container: ${c.name}`);
@@ -333,6 +341,7 @@ const monitorJs = () => path.join(__dirname, 'monitor.js');
 
 /** Starts the container under a detached monitor process; resolves once its process runs. */
 export function startDetached(store: Store, c: ContainerRecord): Promise<void> {
+  refuseRootlessRun(store);
   return new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [monitorJs(), store.root, c.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     let done = false;

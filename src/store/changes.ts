@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { Store, ContainerRecord } from './store';
 import { upperDir } from './containers';
 import { bytesPath, examineLayer, isOpaque, LayerFinding, resolveLower } from '../image/lower';
-import { isWhiteout } from '../union/format';
+import { isWhiteout, OverlayXattrs, USER_XATTRS } from '../union/format';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';
@@ -14,23 +14,43 @@ export interface Change {
 export function containerChanges(store: Store, c: ContainerRecord): Change[] {
   const upper = upperDir(store, c.id);
   const lowers = store.lowerDirs(c.layers);
+  // a user's store marks the union with user.overlay.* (see Store.xattrs)
+  try {
+    return changesOf(upper, lowers, store.xattrs);
+  } catch (e) {
+    // a user's store: a directory a subordinate ID keeps to itself (0700) is read in the
+    // user's namespace, where the user may read everything its range owns
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !store.rootless) throw e;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { inUserNamespace } = require('../userns') as typeof import('../userns');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const argv = inUserNamespace([process.execPath, __filename, JSON.stringify({ upper, lowers })]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`cannot read the changes of ${c.name} in your user namespace: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout) as Change[];
+}
+
+/** The changes an upper makes to its lowers (top first), x: the union's marks. */
+export function changesOf(upper: string, lowers: string[], x: OverlayXattrs): Change[] {
   const out: Change[] = [];
   const visit = (rel: string, lowerVisible: boolean) => {
     const names = (fs.readdirSync(bytesPath(upper, rel), { encoding: 'buffer' }) as Buffer[]).map((b) => b.toString('latin1'));
     for (const n of names) {
       const r = rel ? rel + '/' + n : n;
       const st = fs.lstatSync(bytesPath(upper, r), { bigint: true });
-      const lower = lowerVisible ? resolveLower(lowers, r) : null;
+      const lower = lowerVisible ? resolveLower(lowers, r, x) : null;
       if (isWhiteout(st)) {
         if (lower) out.push({ kind: 'D', path: '/' + r });
         continue;
       }
       out.push({ kind: lower ? 'C' : 'A', path: '/' + r });
       if (st.isDirectory()) {
-        const opaque = isOpaque(bytesPath(upper, r));
+        const opaque = isOpaque(bytesPath(upper, r), x);
         if (opaque && lower && lower.st.isDirectory()) {
           // an opaque dir hides every lower child it does not recreate
-          for (const ln of listMerged(lowers, r)) if (!fs.existsSync(bytesPath(upper, r + '/' + ln))) out.push({ kind: 'D', path: '/' + r + '/' + ln });
+          for (const ln of listMerged(lowers, r, x)) if (!fs.existsSync(bytesPath(upper, r + '/' + ln))) out.push({ kind: 'D', path: '/' + r + '/' + ln });
         }
         visit(r, lowerVisible && !opaque && !!lower && lower.st.isDirectory());
       }
@@ -41,10 +61,10 @@ export function containerChanges(store: Store, c: ContainerRecord): Change[] {
 }
 
 /** Names the lower layers show in directory rel. */
-function listMerged(lowers: string[], rel: string): string[] {
+function listMerged(lowers: string[], rel: string, x: OverlayXattrs): string[] {
   const names = new Set<string>();
   for (const l of lowers) {
-    const f = examineLayer(l, rel);
+    const f = examineLayer(l, rel, x);
     if (f.kind !== 'present') {
       if (f.kind === 'absent') continue;
       break;
@@ -53,7 +73,7 @@ function listMerged(lowers: string[], rel: string): string[] {
     for (const b of fs.readdirSync(bytesPath(l, rel), { encoding: 'buffer' }) as Buffer[]) {
       const n = b.toString('latin1');
       if (names.has(n)) continue;
-      if (resolveLower(lowers, rel ? rel + '/' + n : n)) names.add(n);
+      if (resolveLower(lowers, rel ? rel + '/' + n : n, x)) names.add(n);
     }
     if (f.opaque) break;
   }
@@ -99,7 +119,7 @@ export function explainPath(store: Store, c: ContainerRecord, rel: string, histo
   let blocked: string | null = null;
   let mergeDirs = true;
   for (const d of dirs) {
-    const f = examineLayer(d.dir, rel);
+    const f = examineLayer(d.dir, rel, store.xattrs);
     let detail: string;
     switch (f.kind) {
       case 'present':
@@ -129,7 +149,7 @@ export function explainPath(store: Store, c: ContainerRecord, rel: string, histo
     if (f.kind === 'whiteout' || f.kind === 'hidden-by-parent') blocked = label;
   }
   // copied up: the image (layers without the upper) shows the path too
-  const copiedUp = provider === 'upper' && resolveLower(store.lowerDirs(c.layers), rel) !== null;
+  const copiedUp = provider === 'upper' && resolveLower(store.lowerDirs(c.layers), rel, store.xattrs) !== null;
   return { path: '/' + rel, visible: provider !== null, providedBy: provider, copiedUp, type, hiddenBy: provider === null ? blocked : null, layers };
 }
 
@@ -138,4 +158,11 @@ export function layerHistory(store: Store, configDigest: string): { createdBy: A
   const createdBy: Array<string | null> = [];
   for (const h of cfg.history ?? []) if (!h.empty_layer) createdBy.push(h.created_by ?? null);
   return { createdBy, diffIds: cfg.rootfs.diff_ids };
+}
+
+// the child of containerChanges in a user's store: root of the user's namespace
+if (require.main === module) {
+  const job = JSON.parse(process.argv[2]!) as { upper: string; lowers: string[] };
+  // latin1 both ways: names are byte strings here
+  process.stdout.write(Buffer.from(JSON.stringify(changesOf(job.upper, job.lowers, USER_XATTRS)), 'latin1'));
 }

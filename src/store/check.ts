@@ -14,9 +14,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store, LayerRecord, ImageRecord, ContainerRecord, readJson, isDownloadName } from './store';
 import { hex, sha256File } from '../image/digest';
-import { treeDigest } from './treedigest';
+import { treeDigest, treeDigestInUserNamespace } from './treedigest';
 import { mountHealth, mountsUnder, lazyUnmount, mountedFsType } from './containers';
 import { usage } from './usage';
+import { removeTree } from '../userns';
 
 export type ProblemKind =
   | 'tmp-leftover' | 'interrupted-commit' | 'half-written-layer' | 'half-written-container' | 'orphan-layer' | 'orphan-blob' | 'dangling-link'
@@ -82,7 +83,7 @@ function checkInterruptedWork(f: Findings): void {
   if (fs.existsSync(store.txnFile)) f.add('interrupted-commit', 'txn.json', 'an image commit (load/commit) was interrupted', true, () => store.recoverTxn() ?? 'nothing to do');
   const leftover = (dir: string, name: string) =>
     f.add('tmp-leftover', path.relative(store.root, path.join(dir, name)), 'left by an interrupted command', true, () => {
-      fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      removeTree(path.join(dir, name));
       return 'removed';
     });
   for (const name of ls(store.tmpRoot)) {
@@ -144,7 +145,7 @@ function checkContainers(f: Findings, images: Map<string, ImageRecord>): Contain
     if (!c) {
       const mounts = mountsUnder(dir);
       f.add('half-written-container', f.rel(dir), 'container dir without a readable container.json', mounts.length === 0, () => {
-        fs.rmSync(dir, { recursive: true, force: true });
+        removeTree(dir);
         return 'removed';
       });
       continue;
@@ -204,14 +205,14 @@ function checkLayers(f: Findings, used: Map<string, string>): Map<string, LayerR
     const user = used.get(d);
     if (!rec) {
       f.add('half-written-layer', f.rel(lroot), `layer dir without a readable layer.json${user ? ` (needed by ${user})` : ''}`, !user, () => {
-        fs.rmSync(lroot, { recursive: true, force: true });
+        removeTree(lroot);
         return 'removed';
       });
       continue;
     }
     if (!user) {
       f.add('orphan-layer', f.rel(lroot), 'no image or container uses this layer', true, () => {
-        fs.rmSync(lroot, { recursive: true, force: true });
+        removeTree(lroot);
         return 'removed';
       });
       continue;
@@ -244,7 +245,7 @@ function checkLayer(f: Findings, d: string, rec: LayerRecord): void {
     return;
   }
   if (rec.tree) {
-    const now = treeDigest(diff);
+    const now = store.rootless ? treeDigestInUserNamespace(diff) : treeDigest(diff);
     if (now.digest !== rec.tree.digest) f.add('layer-changed', f.rel(diff), `layer dir changed since import (${now.entries} entries now, ${rec.tree.entries} recorded)`, false);
   }
   const link = store.shortLink(rec.chainId);

@@ -9,7 +9,11 @@ import { importLayer } from '../image/layer';
 import { sha256 } from '../image/digest';
 import { ImageConfig, MT, ociManifest } from '../image/sources';
 import { upperDir } from './containers';
-import { treeDigest } from './treedigest';
+import { treeDigest, TreeDigest } from './treedigest';
+import type { Readable } from 'node:stream';
+import { packInUserNamespace } from './userns-pack';
+import { extractInUserNamespace } from './userns-extract';
+import { removeTree } from '../userns';
 
 export interface CommitOptions {
   message?: string;
@@ -26,14 +30,24 @@ export type ImageLayer = ImageRecord['layers'][number];
  */
 export async function packUpper(store: Store, c: ContainerRecord, op: string): Promise<ImageLayer> {
   const blobTmp = path.join(op, 'layer.tar.gz');
-  const packed = await packLayer(upperDir(store, c.id), blobTmp);
+  // a user's store: packed and extracted in the user's namespace (its owners are the
+  // user's subordinate IDs; the tar carries the image's)
+  const packed = store.rootless ? await packInUserNamespace(upperDir(store, c.id), blobTmp) : await packLayer(upperDir(store, c.id), blobTmp);
   const parentChain = c.layers.length ? c.layers[c.layers.length - 1] : null;
   const chainId = parentChain ? sha256(parentChain + ' ' + packed.diffId) : packed.diffId;
   const layerRoot = path.join(op, 'layer');
   fs.mkdirSync(path.join(layerRoot, 'diff'), { recursive: true });
   // extract what we just wrote: the layer dir is exactly what a later load would make
-  await importLayer({ src: { file: blobTmp }, dest: path.join(layerRoot, 'diff'), lowers: store.lowerDirs(c.layers), expectDigest: packed.digest, expectDiffId: packed.diffId });
-  const rec: LayerRecord = { chainId, diffId: packed.diffId, digest: packed.digest, mediaType: MT.layerGzip, size: packed.size, diffSize: packed.diffSize, parent: parentChain, tree: treeDigest(path.join(layerRoot, 'diff')) };
+  let tree: TreeDigest | null = null;
+  const extract = store.rootless
+    ? async (tar: Readable, dest: string, lowers: string[]) => {
+        const x = await extractInUserNamespace(tar, dest, lowers);
+        tree = x.tree;
+        return x;
+      }
+    : undefined;
+  await importLayer({ extract, src: { file: blobTmp }, dest: path.join(layerRoot, 'diff'), lowers: store.lowerDirs(c.layers), expectDigest: packed.digest, expectDiffId: packed.diffId });
+  const rec: LayerRecord = { chainId, diffId: packed.diffId, digest: packed.digest, mediaType: MT.layerGzip, size: packed.size, diffSize: packed.diffSize, parent: parentChain, tree: tree ?? treeDigest(path.join(layerRoot, 'diff')) };
   fs.writeFileSync(path.join(layerRoot, 'layer.json'), JSON.stringify(rec, null, 2) + '\n');
   store.adoptBlob(packed.digest, blobTmp);
   store.adoptLayer(chainId, layerRoot);
@@ -77,6 +91,6 @@ export async function commitContainer(store: Store, c: ContainerRecord, opts: Co
     delete cfg.container_config;
     return saveImage(store, cfg, [...base.layers, layer], tag ? [tag] : []);
   } finally {
-    fs.rmSync(op, { recursive: true, force: true });
+    removeTree(op);
   }
 }

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { Store, ContainerRecord, ImageRecord, MountState, writeFileAtomic } from './store';
 import { causeOf, mkdirs } from './root';
 import { mountOverlay } from '../native';
-import { launchDaemon } from '../launch';
+import { PASSED_FUSE_FD, launchDaemon } from '../launch';
+import { hostIdMappingOptions, inUserNamespace, namespaceId, needsUserNamespace, removeTree } from '../userns';
 
 export type Driver = 'strata-fs' | 'overlay';
 
@@ -41,11 +42,28 @@ export function createContainer(store: Store, image: ImageRecord, imageRef: stri
   if (rec.layers.length) {
     const rootStat = fs.lstatSync(store.layerDir(rec.layers[rec.layers.length - 1]));
     fs.chmodSync(path.join(tmp, 'upper'), rootStat.mode & 0o7777);
-    fs.chownSync(path.join(tmp, 'upper'), rootStat.uid, rootStat.gid);
+    chownAsNamespace(store, path.join(tmp, 'upper'), rootStat.uid, rootStat.gid);
   }
   fs.writeFileSync(path.join(tmp, 'container.json'), JSON.stringify(rec, null, 2) + '\n');
   fs.renameSync(tmp, store.containerDir(id));
   return rec;
+}
+
+/** chown, which in a user's store gives the owner through the user's namespace when the
+ *  user alone may not (an image root owned by a subordinate ID). */
+function chownAsNamespace(store: Store, p: string, uid: number, gid: number): void {
+  try {
+    fs.chownSync(p, uid, gid);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM' || !store.rootless) throw e;
+  }
+  const u = namespaceId(uid, 'uid');
+  const g = namespaceId(gid, 'gid');
+  if (u === null || g === null) throw new Error(`cannot give ${p} the owner ${uid}:${gid}: outside your subordinate ID ranges`);
+  const argv = inUserNamespace(['chown', '-h', `${u}:${g}`, '--', p]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`cannot give ${p} the owner ${uid}:${gid}: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
 }
 
 function unescapeMountinfo(s: string): string {
@@ -86,6 +104,8 @@ export function mountsUnder(dir: string): string[] {
   return out;
 }
 
+const SHELLS = new Set(['sh', 'dash', 'bash']);
+
 /** The strata-fs daemons serving mountpoint (their argv ends with it). */
 export function strataDaemonsFor(mountpoint: string): number[] {
   const out: number[] = [];
@@ -97,9 +117,18 @@ export function strataDaemonsFor(mountpoint: string): number[] {
     } catch {
       continue; // exited meanwhile
     }
-    if (argv[argv.length - 1] === mountpoint && argv.some((a) => a.endsWith('strata-fs'))) out.push(Number(e));
+    // a daemon serving a descriptor (/dev/fd/N) carries its mountpoint as an ignored option;
+    // the shell that started it in the user's namespace (and waits for it) has the same
+    // words in its argv, and is not the daemon
+    if ((argv[argv.length - 1] === mountpoint || argv.includes(mountpointTag(mountpoint))) && argv.some((a) => a.endsWith('strata-fs')) && !SHELLS.has(path.basename(argv[0] ?? ''))) out.push(Number(e));
   }
   return out;
+}
+
+/** The option naming a daemon's mountpoint when its argv ends with /dev/fd/N (strata-fs
+ *  ignores x-* options, as mount(8) helpers do). */
+export function mountpointTag(mountpoint: string): string {
+  return `x-strata.mountpoint=${mountpoint.replace(/[\\,]/g, '\\$&')}`;
 }
 
 /** The strata-fs daemon serving mountpoint, or null. */
@@ -123,7 +152,9 @@ export function mountHealth(mountpoint: string): MountHealth {
 
 /** Detaches a mount whatever holds it (umount -l; fusermount3 -u -z for FUSE). */
 export function lazyUnmount(mountpoint: string): void {
-  let r = spawnSync('umount', ['-l', mountpoint], { encoding: 'utf8' });
+  let r = needsUserNamespace() && mountedFsType(mountpoint)?.startsWith('fuse')
+    ? spawnSync('fusermount3', ['-u', '-z', mountpoint], { encoding: 'utf8' })
+    : spawnSync('umount', ['-l', mountpoint], { encoding: 'utf8' });
   if (r.status !== 0 && mountedFsType(mountpoint)?.startsWith('fuse')) r = spawnSync('fusermount3', ['-u', '-z', mountpoint], { encoding: 'utf8' });
   if (mountedFsType(mountpoint)) throw new Error(`cannot detach ${mountpoint}: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
 }
@@ -186,11 +217,15 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   }
   const opts = mountOptions(store, c, driver);
   if (driver === 'overlay' && opts.length > 4000) throw new Error(`mount options too long (${opts.length} bytes): store root path too long for ${c.layers.length} layers`);
+  if (driver === 'overlay' && store.rootless) throw new Error('the overlay driver needs root (a kernel overlay mount in your namespaces would be gone with them): use --driver strata-fs, or run as root');
   // a leftover work/ from an unclean unmount makes overlayfs refuse: start it fresh
   const work = workDir(store, c.id);
-  fs.rmSync(work, { recursive: true, force: true });
+  removeTree(work);
   fs.mkdirSync(work, { mode: 0o755 });
-  if (driver === 'overlay') {
+  if (store.rootless) {
+    await mountInUserNamespace(opts, mnt);
+    if (!mountedFsType(mnt)) throw new Error(`strata-fs returned but ${mnt} is not mounted`);
+  } else if (driver === 'overlay') {
     try {
       mountOverlay(mnt, opts);
     } catch (e) {
@@ -209,13 +244,53 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   return st;
 }
 
+/**
+ * A user's store: fusermount3 mounts in the host's namespaces (so the user sees the mount
+ * like any FUSE mount of theirs, and it outlives this command), and the daemon serves the
+ * descriptor from the user's namespace, where it may give files any owner the layers use.
+ * The kernel speaks the host's IDs to it: uidmapping/gidmapping translate (an owner 0 in
+ * the namespace is the user, N the range's start + N - 1, as on disk).
+ */
+async function mountInUserNamespace(opts: string, mnt: string): Promise<void> {
+  const { MS_NODEV, MS_NOSUID, mountThroughFusermount } = await import('../fuse/mount');
+  const idOpts = hostIdMappingOptions(); // throws the one line about a missing range first
+  const mounted = mountThroughFusermount({ source: 'strata', mountpoint: mnt, subtype: 'strata-fs', flags: MS_NOSUID | MS_NODEV, allowOther: false });
+  try {
+    await launchDaemon(['-o', `${opts},userxattr,${idOpts}`, '-o', mountpointTag(mnt), `/dev/fd/${PASSED_FUSE_FD}`], {
+      // the daemon's stderr goes nowhere: the pipe that brings the launcher's reason for a
+      // failure is closed once the mount is live, and a write to it would kill the daemon
+      wrap: (argv) => inUserNamespace(['sh', '-c', 'exec "$@" 2>/dev/null', 'sh', ...argv]),
+      fds: { [PASSED_FUSE_FD]: mounted.fd },
+    });
+  } catch (e) {
+    try {
+      mounted.unmount(true);
+    } catch {
+      /* reported below: the mount's failure is what matters */
+    }
+    throw new Error(`strata-fs failed to mount ${mnt}: ${(e as Error).message}`);
+  } finally {
+    fs.closeSync(mounted.fd);
+  }
+}
+
+/** umount(8), or for a user's FUSE mount fusermount3 -u, which alone may unmount it. */
+function unmount(mountpoint: string): ReturnType<typeof spawnSync> & { stderr: string } {
+  const fuse = needsUserNamespace() && mountedFsType(mountpoint)?.startsWith('fuse');
+  return spawnSync(fuse ? 'fusermount3' : 'umount', fuse ? ['-u', mountpoint] : [mountpoint], { encoding: 'utf8' });
+}
+function unmountOnce(mountpoint: string): number | null {
+  return unmount(mountpoint).status;
+}
+
 export function umountContainer(store: Store, c: ContainerRecord, lazy = false): string | null {
   const st = store.mountState(c.id);
   if (!st) return null;
   const h = mountHealth(st.mountpoint);
   if (h === 'stale' || (h === 'live' && lazy)) lazyUnmount(st.mountpoint);
   else if (h === 'live') {
-    const r = spawnSync('umount', [st.mountpoint], { encoding: 'utf8' });
+    // a user's FUSE mount goes through fusermount3, which alone may unmount it
+    const r = unmount(st.mountpoint);
     if (r.status !== 0) {
       const why = (r.stderr || '').trim().split('\n')[0];
       throw new Error(`umount ${st.mountpoint} failed: ${why}${/busy/i.test(why) ? ' (a process uses it; strata umount --lazy detaches it anyway)' : ''}`);
@@ -237,7 +312,7 @@ export function removeContainer(store: Store, c: ContainerRecord, force: boolean
   if (left.length) {
     if (!force) throw new Error(`container ${c.name} has a mount at ${left[0]}; umount it first or use rm -f`);
     for (const m of left.reverse()) {
-      if (spawnSync('umount', [m]).status !== 0 && mountHealth(m) === 'stale') lazyUnmount(m);
+      if (unmountOnce(m) !== 0 && mountHealth(m) === 'stale') lazyUnmount(m);
     }
     const still = mountsUnder(store.containerDir(c.id));
     if (still.length) throw new Error(`cannot unmount ${still[0]}`);
@@ -245,7 +320,7 @@ export function removeContainer(store: Store, c: ContainerRecord, force: boolean
   // rename first so a crash midway leaves garbage (no container.json), not half a container
   const trash = path.join(store.tmpRoot, `rm-${c.id}`);
   fs.renameSync(store.containerDir(c.id), trash);
-  fs.rmSync(trash, { recursive: true, force: true });
+  removeTree(trash); // in a user's store the upper holds files of subordinate IDs
 }
 
 /** docker rename: a new, unused, valid name; the container's id and files stay. */

@@ -22,7 +22,7 @@ import type { TreeDigest } from './treedigest';
 import { usage } from './usage';
 import { RootState, StoreRootError, causeOf, prepareRoot, probeRoot } from './root';
 import { OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from '../union/format';
-import { needsUserNamespace } from '../userns';
+import { needsUserNamespace, removeTree } from '../userns';
 
 export interface LayerRecord {
   chainId: string;
@@ -216,10 +216,10 @@ export class Store {
   /** Moves a complete layer root (diff/ + layer.json, built under tmp/) into place. */
   adoptLayer(chainId: string, builtRoot: string): void {
     if (this.hasLayer(chainId)) {
-      fs.rmSync(builtRoot, { recursive: true, force: true });
+      removeTree(builtRoot);
       return;
     }
-    fs.rmSync(this.layerRoot(chainId), { recursive: true, force: true });
+    removeTree(this.layerRoot(chainId));
     fs.renameSync(builtRoot, this.layerRoot(chainId));
     this.ensureShortLink(chainId);
   }
@@ -396,15 +396,15 @@ export class Store {
     this.recoverTxn();
     for (const f of fs.readdirSync(this.tmpRoot)) {
       if (f === DOWNLOADS) this.pruneDownloads();
-      else fs.rmSync(path.join(this.tmpRoot, f), { recursive: true, force: true });
+      else removeTree(path.join(this.tmpRoot, f)); // a user's store: files of subordinate IDs too
     }
     const containersDir = path.join(this.root, 'containers');
     for (const id of fs.readdirSync(containersDir)) {
-      if (!fs.existsSync(path.join(containersDir, id, 'container.json'))) fs.rmSync(path.join(containersDir, id), { recursive: true, force: true });
+      if (!fs.existsSync(path.join(containersDir, id, 'container.json'))) removeTree(path.join(containersDir, id));
     }
     const used = usage(this);
     for (const d of fs.readdirSync(path.join(this.root, 'layers'))) {
-      if (!used.layers.has(d)) fs.rmSync(path.join(this.root, 'layers', d), { recursive: true, force: true });
+      if (!used.layers.has(d)) removeTree(path.join(this.root, 'layers', d));
     }
     for (const b of fs.readdirSync(path.join(this.root, 'blobs', 'sha256'))) {
       if (!used.blobs.has(b)) fs.rmSync(path.join(this.root, 'blobs', 'sha256', b), { force: true });

@@ -34,3 +34,19 @@ export function treeDigest(dir: string): TreeDigest {
   walk(h, Buffer.from(dir), Buffer.alloc(0), count);
   return { entries: count.n, digest: 'sha256:' + h.digest('hex') };
 }
+
+/** treeDigest as root of the user's namespace (src/userns.ts), for a user's store: the
+ *  user alone may not read everything its range owns, and the digest recorded at import
+ *  was taken there (owners as the namespace shows them). */
+export function treeDigestInUserNamespace(dir: string): TreeDigest {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { inUserNamespace } = require('../userns') as typeof import('../userns');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const argv = inUserNamespace([process.execPath, __filename, dir]);
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`cannot read ${dir} in your user namespace: ${(r.stderr || `exit ${r.status}`).trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout) as TreeDigest;
+}
+
+if (require.main === module) process.stdout.write(JSON.stringify(treeDigest(process.argv[2]!)) + '\n');
