@@ -151,6 +151,15 @@ export function namespaceId(host: number, kind: 'uid' | 'gid', ids: NamespaceIds
   return null;
 }
 
+/** The host ID the namespace shows as `inside` (an owner in an image, 0..N), or null when
+ *  the namespace does not map it. */
+export function hostId(inside: number, kind: 'uid' | 'gid', ids: NamespaceIds = namespaceIds()): number | null {
+  for (const [i, outside, count] of namespaceMappings(ids)[kind === 'uid' ? 'uids' : 'gids']) {
+    if (inside >= i && inside < i + count) return outside + (inside - i);
+  }
+  return null;
+}
+
 /** The uid_map/gid_map lines the namespace has: inside ID, outside ID, count. */
 export function namespaceMappings(ids: NamespaceIds = namespaceIds()): { uids: Array<[number, number, number]>; gids: Array<[number, number, number]> } {
   return {

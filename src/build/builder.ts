@@ -20,7 +20,7 @@ import { RuntimeError } from '../runtime/runc';
 import { ParsedDockerfile, Stage, Step, parseDockerfile, KNOWN } from './dockerfile';
 import { BuildContext } from './context';
 import { Vars, jsonArray, keyValues, processWord, processWords, processWordsRaw } from './words';
-import { archiveKind, copySources, extractArchive, fetchUrl, mkdirInRoot, Owner } from './copy';
+import { archiveKind, copySources, extractArchive, fetchUrl, mkdirInRoot, Owner, ownersGiven, ownersThroughUserNamespace } from './copy';
 
 export interface BuildOptions {
   tags: string[];
@@ -96,7 +96,9 @@ export class Builder {
   private total = 0;
   private df!: ParsedDockerfile;
 
-  constructor(readonly store: Store, readonly ctx: BuildContext, readonly o: BuildOptions) {}
+  constructor(readonly store: Store, readonly ctx: BuildContext, readonly o: BuildOptions) {
+    if (store.rootless) ownersThroughUserNamespace(); // COPY's owners through the user's namespace
+  }
 
   async build(dockerfileText: string): Promise<ImageRecord> {
     const df = parseDockerfile(dockerfileText);
@@ -517,6 +519,7 @@ export class Builder {
           }
           if (plain.length) copySources(srcCtx, plain, root, dest, multi, opts);
           for (const u of urls) await fetchUrl(u, root, multi ? (dest.endsWith('/') ? dest : dest + '/') : dest, opts);
+          ownersGiven();
         },
         false,
       );
