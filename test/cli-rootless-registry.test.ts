@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
 import { FIXTURES, STRATA } from './image-helpers';
 import { startRegistry } from './helpers/registry';
+import { repoRoot } from './helpers/paths';
 
 const USER = { uid: 1000, gid: 1000 };
 const shift = (id: number) => (id === 0 ? USER.uid : 100000 + id - 1);
@@ -35,7 +36,7 @@ function truth(img: string, f: (id: number) => number): string[] {
 /** A tar's entries as "path type uid gid" (GNU tar's verbose numeric listing). */
 function tarOwners(file: string): string[] {
   const r = spawnSync('tar', ['--numeric-owner', '-tvf', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const t: Record<string, string> = { '-': 'f', d: 'd', l: 'l', h: 'f' };
+  const t: Record<string, string> = { '-': 'f', d: 'd', l: 'l', h: 'f', p: 'p' };
   return r.stdout
     .split('\n')
     .filter((l) => l && !l.startsWith('c'))
@@ -78,6 +79,8 @@ test("a user with a subordinate ID range pushes to a registry, pulls into a fres
 mknod -m 0666 "$NODE" c 10 229
 mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid; mount --bind "$NODE" /dev/fuse
 U() { setpriv --reuid ${USER.uid} --regid ${USER.gid} --clear-groups -- "$@"; }
+# as root of the user's namespace (the user's ID 0, 1..N its range), as podman unshare
+NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
 S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRATA" "$@"; }
 # R NAME ARGS...: strata as the user; NAME.out, NAME.err, NAME.rc
 R() { n=$1; shift; S "$@" > "$OUT/$n.out" 2> "$OUT/$n.err" < /dev/null; echo $? > "$OUT/$n.rc"; }
@@ -92,8 +95,15 @@ R umount --root "$STORE_B" umount c1
 # build: no RUN, so no container runs
 U mkdir "$HOME_DIR/ctx" "$HOME_DIR/ctx/sub"
 U sh -c "echo hello > '$HOME_DIR/ctx/hello.txt'; echo deep > '$HOME_DIR/ctx/sub/deep.txt'"
-U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY hello.txt /hello.txt\\nCOPY sub /opt/fixture/owned-dir/sub\\nENV GREETING=hi\\nLABEL org.example.k=v\\nWORKDIR /srv/app\\n' > '$HOME_DIR/ctx/Dockerfile'"
+U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY hello.txt /hello.txt\\nCOPY sub /opt/sub\\nCOPY --chown=1234:5678 hello.txt /opt/fixture/chowned\\nENV GREETING=hi\\nLABEL org.example.k=v\\nWORKDIR /srv/app\\n' > '$HOME_DIR/ctx/Dockerfile'"
 R build --root "$STORE_B" build -q -t built:1 "$HOME_DIR/ctx"
+# an owner outside the range: refused in one line, nothing left of the build
+U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY --chown=70000:70000 hello.txt /far\\n' > '$HOME_DIR/ctx/Dockerfile.far'"
+R prefar --root "$STORE_B" images -a -q --no-trunc
+R prefarps --root "$STORE_B" ps -a -q
+R far --root "$STORE_B" build -q -f "$HOME_DIR/ctx/Dockerfile.far" -t far:1 "$HOME_DIR/ctx"
+R farps --root "$STORE_B" ps -a -q
+R farimages --root "$STORE_B" images -a -q --no-trunc
 R inspect --root "$STORE_B" inspect -f '{{json .Config.Env}} {{json .Config.Labels}} {{.Config.WorkingDir}}' built:1
 R create2 --root "$STORE_B" create --name c2 built:1
 # cp in (the file is the container root's, the user on disk) and out (the user's)
@@ -108,28 +118,28 @@ R export --root "$STORE_B" export -o "$OUT/c2.tar" c2
 R import --root "$STORE_B" import "$OUT/c2.tar" flat:1
 R create3 --root "$STORE_B" create --name c3 flat:1
 R mount3 --root "$STORE_B" mount c3
-U find "$(cat "$OUT/mount3.out")" -printf '%P %y %U %G\\n' > "$OUT/merged3" 2> /dev/null
+NS "find '$(cat "$OUT/mount3.out")' -printf '%P %y %U %G\\n' > '$OUT/merged3'"
 R umount3 --root "$STORE_B" umount c3
 R rm --root "$STORE_B" rm c1 c2 c3
 R rmi --root "$STORE_B" rmi flat:1 built:1
 R df --root "$STORE_B" system df
 R prune --root "$STORE_B" image prune -a -f
 R df2 --root "$STORE_B" system df
-R stdin --root "$STORE_B" images -q
+R empty --root "$STORE_B" images -q
 S --root "$STORE_B" load -q -i - < "$ARCHIVE" > "$OUT/stdin.out" 2> "$OUT/stdin.err"; echo $? > "$OUT/stdin.rc"
 R images --root "$STORE_B" images --format '{{.Repository}}:{{.Tag}}'
 R check --root "$STORE_B" check
 R checkA check
 exit 0
 `;
-  const env = { ...process.env, NODE: node, IDS: ids, OUT: out, HOME_DIR: home, NODE_BIN: process.execPath, STRATA, OCI: path.join(FIXTURES, 'oci'), ARCHIVE: path.join(FIXTURES, 'docker-archive', 'base.docker.tar'), REG: reg.host, STORE_B: storeB };
+  const env = { ...process.env, NODE: node, IDS: ids, OUT: out, HOME_DIR: home, NODE_BIN: process.execPath, STRATA, OCI: path.join(FIXTURES, 'oci'), ARCHIVE: path.join(FIXTURES, 'docker-archive', 'base.docker.tar'), REG: reg.host, STORE_B: storeB, USERNS: path.join(repoRoot, 'dist', 'src', 'userns.js') };
   const r = await run(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script], env, 500_000);
   t.is(r.status, 0, r.stderr);
   const read = (f: string) => fs.readFileSync(path.join(out, f), 'utf8');
   const ok = (step: string) => t.is(`${step}: ${read(`${step}.rc`).trim()} ${read(`${step}.err`)}`, `${step}: 0 `);
   const steps = fs.readdirSync(out).filter((f) => f.endsWith('.rc')).map((f) => f.slice(0, -3));
   t.log(steps.map((s) => `${s}: ${read(`${s}.rc`).trim()} ${read(`${s}.err`).trim()}`).join('\n'));
-  for (const s of ['load', 'tag', 'push', 'pull', 'create', 'mount', 'umount']) ok(s);
+  for (const s of steps.filter((x) => x !== 'far')) ok(s);
   // the manifest pushed is the one loaded: its digest round-trips through the registry
   const gc = (JSON.parse(fs.readFileSync(path.join(FIXTURES, 'oci', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> }).manifests.find((m) => m.annotations['org.opencontainers.image.ref.name'] === 'grandchild')!.digest;
   t.regex(read('push.out'), new RegExp(`^1: digest: ${gc} size: \\d+$`, 'm'));
@@ -139,4 +149,35 @@ exit 0
   const shifted = truth('grandchild', shift);
   t.true(shifted.some((l) => / 101233 105677$/.test(l)), 'the image has owners other than root');
   t.deepEqual(merged, shifted);
+  // build without RUN: the config's steps, and (below, in the export) COPY's owners
+  t.regex(read('build.out'), /^sha256:[0-9a-f]{64}\n$/);
+  const [cfgEnv, labels, workdir] = read('inspect.out').trim().split(' ');
+  t.true((JSON.parse(cfgEnv!) as string[]).includes('GREETING=hi'));
+  t.is((JSON.parse(labels!) as Record<string, string>)['org.example.k'], 'v');
+  t.is(workdir, '/srv/app');
+  t.is(read('far.rc').trim(), '1');
+  t.is(read('far.err'), 'strata: step 2/2 (COPY --chown=70000:70000 hello.txt /far): the owner 70000:70000 is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): give an owner inside them, add a larger range, or run as root\n');
+  t.is(read('farps.out'), read('prefarps.out'), 'no build container left');
+  t.is(read('farimages.out'), read('prefar.out'), 'no half-built image');
+  // export: the merged tree with the image's owners (0..N), not the host's: the fixture's,
+  // plus the build's COPYs (root's without --chown) and cp's files (root's)
+  const added = ['etc/in.txt f 0 0', 'hello.txt f 0 0', 'opt/fixture/chowned f 1234 5678', 'opt/sub d 0 0', 'opt/sub/deep.txt f 0 0', 'var/cache/apt/archives/partial/in.txt f 0 0'];
+  const exported = tarOwners(path.join(out, 'c2.tar'));
+  t.deepEqual(exported, [...truth('grandchild', (i) => i), ...added].sort());
+  // import of that tar: inside the user's namespace the same owners
+  t.deepEqual(read('merged3').split('\n').filter((l) => l && !/ c \d+ \d+$/.test(l)).sort(), exported);
+  // cp out: the user's files, whoever owns them in the container (also below a 0700 dir of a subordinate ID)
+  t.deepEqual(read('cpout.stat').trim().split('\n'), [`${home}/got/shadow 1000 1000 640`, `${home}/got/partial 1000 1000 700`, `${home}/got/partial/in.txt 1000 1000 644`]);
+  // system df, image prune -a: the one image left, then none
+  t.regex(read('df.out'), /^Images +1 +0 /m);
+  t.regex(read('prune.out'), new RegExp(`^untagged: ${reg.host}/fx/gc:1$`, 'm'));
+  t.regex(read('df2.out'), /^Images +0 +0 +0B/m);
+  t.regex(read('df2.out'), /^Layers +0 +0 +0B/m);
+  t.is(read('empty.out'), '');
+  // load -i - from stdin
+  t.is(read('stdin.rc').trim(), '0', read('stdin.err'));
+  t.is(read('stdin.out'), 'Loaded image: localhost/fixture-base:latest\n');
+  t.is(read('images.out'), 'localhost/fixture-base:latest\n');
+  t.regex(read('check.out'), /^ok: 3 blobs, 1 layers, 1 images, 0 containers\n$/);
+  t.regex(read('checkA.out'), /^ok: /);
 });
