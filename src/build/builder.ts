@@ -20,7 +20,8 @@ import { RuntimeError } from '../runtime/runc';
 import { ParsedDockerfile, Stage, Step, parseDockerfile, KNOWN } from './dockerfile';
 import { BuildContext } from './context';
 import { Vars, jsonArray, keyValues, processWord, processWords, processWordsRaw } from './words';
-import { archiveKind, copySources, extractArchive, fetchUrl, mkdirInRoot, Owner, ownersGiven, ownersThroughUserNamespace } from './copy';
+import { copyStep, CopyStep, mkdirInRoot, Owner } from './copy';
+import { copyStepInUserNamespace } from './userns-copy';
 
 export interface BuildOptions {
   tags: string[];
@@ -96,9 +97,7 @@ export class Builder {
   private total = 0;
   private df!: ParsedDockerfile;
 
-  constructor(readonly store: Store, readonly ctx: BuildContext, readonly o: BuildOptions) {
-    if (store.rootless) ownersThroughUserNamespace(); // COPY's owners through the user's namespace
-  }
+  constructor(readonly store: Store, readonly ctx: BuildContext, readonly o: BuildOptions) {}
 
   async build(dockerfileText: string): Promise<ImageRecord> {
     const df = parseDockerfile(dockerfileText);
@@ -510,16 +509,11 @@ export class Builder {
         keyExtra,
         async (_c, root) => {
           const owner = chown !== null ? this.owner(root, processWord(chown, v, esc)) : null;
-          const opts = { owner, chmod };
-          const plain: string[] = [];
-          for (const src of sources) {
-            const k = isAdd && !fs.statSync(src).isDirectory() ? archiveKind(src) : null;
-            if (k) await extractArchive(src, k, root, dest.endsWith('/') ? dest : dest + '/');
-            else plain.push(src);
-          }
-          if (plain.length) copySources(srcCtx, plain, root, dest, multi, opts);
-          for (const u of urls) await fetchUrl(u, root, multi ? (dest.endsWith('/') ? dest : dest + '/') : dest, opts);
-          ownersGiven();
+          const job: CopyStep = { sources, urls, isAdd, root, dest, multi, opts: { owner, chmod } };
+          // a user's store: in the user's namespace, which may write where the image's IDs own
+          // and give them as owners (see userns-copy.ts)
+          if (this.store.rootless) await copyStepInUserNamespace(srcCtx, job);
+          else await copyStep(srcCtx, job);
         },
         false,
       );

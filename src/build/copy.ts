@@ -5,11 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { resolveInRoot } from '../runtime/rootfs';
-import { hostId, inUserNamespace } from '../userns';
 import type { BuildContext } from './context';
 
 export interface Owner {
@@ -21,58 +20,6 @@ export interface CopyOptions {
   owner: Owner | null;
   chmod: number | null;
 }
-
-/**
- * Gives a path in the build container's mounted root the owner the image knows (0..N).
- * As root the mount shows those IDs. In a user's store it shows the host's (the daemon maps
- * them, see userns.ts): the user's own IDs for the image's root, which the user's files
- * already have; any other owner only root of the user's namespace may give. Those are
- * given at the end of the step (ownersGiven), in one child in the namespace, so that the
- * chmod and times that follow a chown here still find the user's own file.
- */
-let lchown: (p: string, uid: number, gid: number) => void = fs.lchownSync;
-let pending: Array<[string, number, number]> = [];
-
-export function ownersThroughUserNamespace(): void {
-  lchown = (p, uid, gid) => {
-    const hu = hostId(uid, 'uid');
-    const hg = hostId(gid, 'gid');
-    if (hu === null || hg === null) throw new Error(`the owner ${uid}:${gid} is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): give an owner inside them, add a larger range, or run as root`);
-    try {
-      fs.lchownSync(p, hu, hg); // the image's root: the user's own IDs
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
-      pending.push([p, uid, gid]);
-    }
-  };
-}
-
-/** Gives what ownersThroughUserNamespace deferred (nothing as root): lchown, then the mode
- *  again (a chown clears set-user-ID and set-group-ID bits). */
-export function ownersGiven(): void {
-  if (!pending.length) return;
-  const job = pending;
-  pending = [];
-  const argv = inUserNamespace([process.execPath, __filename]);
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input: JSON.stringify(job), stdio: ['pipe', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new Error(`cannot give the copied files their owners in your user namespace: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop()}`);
-}
-
-function childMain(): void {
-  try {
-    const job = JSON.parse(fs.readFileSync(0, 'utf8')) as Array<[string, number, number]>;
-    for (const [p, uid, gid] of job) {
-      const st = fs.lstatSync(p);
-      fs.lchownSync(p, uid, gid);
-      if (!st.isSymbolicLink()) fs.chmodSync(p, st.mode & 0o7777);
-    }
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
-
-if (require.main === module) childMain();
 
 /** mkdir -p inside root; new directories 0755, owned by root or the --chown owner (as buildah and BuildKit make them). */
 export function mkdirInRoot(root: string, dir: string, owner: Owner | null = null): string {
@@ -91,7 +38,7 @@ export function mkdirInRoot(root: string, dir: string, owner: Owner | null = nul
     if (!st) {
       fs.mkdirSync(host, { mode: 0o755 });
       fs.chmodSync(host, 0o755);
-      if (owner) lchown(host, owner.uid, owner.gid);
+      if (owner) fs.lchownSync(host, owner.uid, owner.gid);
     }
   }
   return resolveInRoot(root, dir);
@@ -117,14 +64,14 @@ function copyEntry(src: string, st: fs.Stats, to: string, o: CopyOptions): void 
   const gid = o.owner?.gid ?? 0;
   if (st.isDirectory()) {
     if (!fs.existsSync(to)) fs.mkdirSync(to);
-    lchown(to, uid, gid);
+    fs.lchownSync(to, uid, gid);
     fs.chmodSync(to, o.chmod ?? st.mode & 0o7777);
   } else if (st.isSymbolicLink()) {
     fs.symlinkSync(fs.readlinkSync(src), to);
-    lchown(to, uid, gid);
+    fs.lchownSync(to, uid, gid);
   } else if (st.isFile()) {
     fs.copyFileSync(src, to);
-    lchown(to, uid, gid);
+    fs.lchownSync(to, uid, gid);
     fs.chmodSync(to, o.chmod ?? st.mode & 0o7777);
   } else return; // devices, fifos, sockets: docker copies none from a context
   fs.lutimesSync(to, st.atime, st.mtime);
@@ -211,7 +158,7 @@ export async function extractArchive(file: string, kind: NonNullable<ReturnType<
       const finish = () => {
         try {
           if (h.type !== 'symlink') fs.chmodSync(to, mode);
-          lchown(to, h.uid ?? 0, h.gid ?? 0);
+          fs.lchownSync(to, h.uid ?? 0, h.gid ?? 0);
           if (h.mtime) {
             if (h.type === 'directory') dirTimes.push([to, h.mtime]);
             fs.lutimesSync(to, h.mtime, h.mtime);
@@ -283,7 +230,29 @@ export async function fetchUrl(url: string, root: string, dest: string, o: CopyO
   fs.rmSync(target, { force: true, recursive: true });
   fs.writeFileSync(target, body, { mode: 0o600 });
   fs.chmodSync(target, o.chmod ?? 0o600);
-  lchown(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
+  fs.lchownSync(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
   const lm = res.headers.get('last-modified');
   if (lm && !Number.isNaN(Date.parse(lm))) fs.utimesSync(target, new Date(lm), new Date(lm));
+}
+
+/** A COPY or ADD step's work, as the builder gives it (serializable: see userns-copy.ts). */
+export interface CopyStep {
+  sources: string[];
+  urls: string[];
+  isAdd: boolean;
+  root: string;
+  dest: string;
+  multi: boolean;
+  opts: CopyOptions;
+}
+
+export async function copyStep(srcCtx: BuildContext, j: CopyStep): Promise<void> {
+  const plain: string[] = [];
+  for (const src of j.sources) {
+    const k = j.isAdd && !fs.statSync(src).isDirectory() ? archiveKind(src) : null;
+    if (k) await extractArchive(src, k, j.root, j.dest.endsWith('/') ? j.dest : j.dest + '/');
+    else plain.push(src);
+  }
+  if (plain.length) copySources(srcCtx, plain, j.root, j.dest, j.multi, j.opts);
+  for (const u of j.urls) await fetchUrl(u, j.root, j.multi ? (j.dest.endsWith('/') ? j.dest : j.dest + '/') : j.dest, j.opts);
 }

@@ -1,0 +1,65 @@
+// COPY and ADD for a store kept without root: the build container's mount shows the image's
+// files as owned by the user's subordinate IDs, which the user alone may neither write into
+// (a 0700 directory of the image's) nor give as owners (--chown, a tar's entries). So a
+// child that is root of the user's namespace (src/userns.ts) does the step's work: there the
+// mount shows the image's own IDs (0..N), its root may write anywhere in it, and copy.ts
+// runs as it does for root. The context belongs to the user, root of the namespace, who
+// reads it as before. The child answers one JSON line on stdout.
+import { spawn } from 'node:child_process';
+import { BuildContext } from './context';
+import { copyStep, CopyStep } from './copy';
+import { hostId, inUserNamespace, LAUNCH_FAILED } from '../userns';
+
+interface Job {
+  ctx: { dir: string; rootfs: boolean; names: Array<[string, string]> };
+  step: CopyStep;
+}
+
+export function copyStepInUserNamespace(srcCtx: BuildContext, step: CopyStep): Promise<void> {
+  const o = step.opts.owner;
+  if (o && (hostId(o.uid, 'uid') === null || hostId(o.gid, 'gid') === null)) {
+    return Promise.reject(new Error(`the owner ${o.uid}:${o.gid} is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): give an owner inside them, add a larger range, or run as root`));
+  }
+  const job: Job = { ctx: { dir: srcCtx.dir, rootfs: srcCtx.rootfs, names: [...srcCtx.names] }, step };
+  const argv = inUserNamespace([process.execPath, __filename]);
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let said = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (said += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(JSON.stringify(job));
+    child.on('error', (e) => reject(new Error(`cannot start the copy in a user namespace: ${e.message}`)));
+    child.on('close', (code, sig) => {
+      let a: { ok?: boolean; error?: string } | null = null;
+      try {
+        a = JSON.parse(said.trim().split('\n').pop() ?? '') as { ok?: boolean; error?: string };
+      } catch {
+        a = null;
+      }
+      if (a?.error !== undefined) return reject(new Error(a.error));
+      if (code === 0 && a?.ok) return resolve();
+      const why = err.trim().split('\n').filter(Boolean).pop();
+      if (code === LAUNCH_FAILED && why) return reject(new Error(why.replace(/^strata: /, '')));
+      reject(new Error(`the copy in a user namespace failed (${sig ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
+    });
+  });
+}
+
+async function childMain(): Promise<void> {
+  try {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const job = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Job;
+    const ctx = new BuildContext(job.ctx.dir, () => undefined, job.ctx.rootfs);
+    for (const [k, v] of job.ctx.names) ctx.names.set(k, v);
+    await copyStep(ctx, job.step);
+    process.stdout.write(JSON.stringify({ ok: true }) + '\n');
+  } catch (e) {
+    process.stdout.write(JSON.stringify({ error: (e as Error).message }) + '\n');
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void childMain();
