@@ -95,7 +95,7 @@ R umount --root "$STORE_B" umount c1
 # build: no RUN, so no container runs
 U mkdir "$HOME_DIR/ctx" "$HOME_DIR/ctx/sub"
 U sh -c "echo hello > '$HOME_DIR/ctx/hello.txt'; echo deep > '$HOME_DIR/ctx/sub/deep.txt'"
-U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY hello.txt /hello.txt\\nCOPY sub /opt/fixture/owned-dir/sub\\nCOPY --chown=1234:5678 hello.txt /opt/fixture/chowned\\nENV GREETING=hi\\nLABEL org.example.k=v\\nWORKDIR /srv/app\\n' > '$HOME_DIR/ctx/Dockerfile'"
+U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY hello.txt /hello.txt\\nCOPY sub /opt/fixture/owned-dir/sub\\nCOPY --chown=1234:5678 hello.txt /opt/fixture/chowned\\nCOPY --from=$REG/fx/gc:1 /var/cache/apt/archives/partial /opt/partial-copy\\nENV GREETING=hi\\nLABEL org.example.k=v\\nWORKDIR /srv/app\\n' > '$HOME_DIR/ctx/Dockerfile'"
 R build --root "$STORE_B" build -q -t built:1 "$HOME_DIR/ctx"
 # an owner outside the range: refused in one line, nothing left of the build
 U sh -c "printf 'FROM $REG/fx/gc:1\\nCOPY --chown=70000:70000 hello.txt /far\\n' > '$HOME_DIR/ctx/Dockerfile.far'"
@@ -163,7 +163,7 @@ exit 0
   t.is(read('farimages.out'), read('prefar.out'), 'no half-built image');
   // export: the merged tree with the image's owners (0..N), not the host's: the fixture's,
   // plus the build's COPYs (root's without --chown) and cp's files (root's)
-  const added = ['etc/in.txt f 0 0', 'hello.txt f 0 0', 'opt/fixture/chowned f 1234 5678', 'opt/fixture/owned-dir/sub d 0 0', 'opt/fixture/owned-dir/sub/deep.txt f 0 0', 'var/cache/apt/archives/partial/in.txt f 0 0'];
+  const added = ['etc/in.txt f 0 0', 'hello.txt f 0 0', 'opt/fixture/chowned f 1234 5678', 'opt/fixture/owned-dir/sub d 0 0', 'opt/fixture/owned-dir/sub/deep.txt f 0 0', 'opt/partial-copy d 0 0', 'var/cache/apt/archives/partial/in.txt f 0 0'];
   const exported = tarOwners(path.join(out, 'c2.tar'));
   t.deepEqual(exported, [...truth('grandchild', (i) => i), ...added].sort());
   // import of that tar: inside the user's namespace the same owners

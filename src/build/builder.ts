@@ -21,7 +21,7 @@ import { ParsedDockerfile, Stage, Step, parseDockerfile, KNOWN } from './dockerf
 import { BuildContext } from './context';
 import { Vars, jsonArray, keyValues, processWord, processWords, processWordsRaw } from './words';
 import { copyStep, CopyStep, mkdirInRoot, Owner } from './copy';
-import { copyStepInUserNamespace } from './userns-copy';
+import { copyStepInUserNamespace, digestInUserNamespace } from './userns-copy';
 
 export interface BuildOptions {
   tags: string[];
@@ -499,7 +499,8 @@ export class Builder {
     try {
       const sources = locals.flatMap((x) => srcCtx.expand(x));
       const multi = sources.length + urls.length > 1 || srcs.some((x) => /[*?[]/.test(x));
-      const digest = srcCtx.digest(sources) + (from !== null ? fromId : '');
+      // a user's store: another stage's or image's tree is read in the user's namespace
+      const digest = (this.store.rootless && from !== null ? await digestInUserNamespace(srcCtx, sources) : srcCtx.digest(sources)) + (from !== null ? fromId : '');
       const kind = sources.length === 1 && !fs.statSync(sources[0]).isDirectory() ? 'file' : sources.length > 1 ? 'multi' : 'dir';
       const createdBy = `/bin/sh -c #(nop) ${s.keyword} ${urls.length ? urls.join(' ') + ' ' : ''}${sources.length ? `${kind}:${digest.slice(0, 64)} ` : ''}in ${dest} `;
       const keyExtra = JSON.stringify({ chown, chmod, from: fromId, digest, urls });

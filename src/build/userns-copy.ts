@@ -12,7 +12,15 @@ import { hostId, inUserNamespace, LAUNCH_FAILED } from '../userns';
 
 interface Job {
   ctx: { dir: string; rootfs: boolean; names: Array<[string, string]> };
-  step: CopyStep;
+  /** the step's work, or (digest) only the digest of its sources, for the build cache */
+  step?: CopyStep;
+  digest?: string[];
+}
+
+interface Answer {
+  ok?: boolean;
+  digest?: string;
+  error?: string;
 }
 
 export function copyStepInUserNamespace(srcCtx: BuildContext, step: CopyStep): Promise<void> {
@@ -20,9 +28,19 @@ export function copyStepInUserNamespace(srcCtx: BuildContext, step: CopyStep): P
   if (o && (hostId(o.uid, 'uid') === null || hostId(o.gid, 'gid') === null)) {
     return Promise.reject(new Error(`the owner ${o.uid}:${o.gid} is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): give an owner inside them, add a larger range, or run as root`));
   }
-  const job: Job = { ctx: { dir: srcCtx.dir, rootfs: srcCtx.rootfs, names: [...srcCtx.names] }, step };
+  return inChild({ ctx: { dir: srcCtx.dir, rootfs: srcCtx.rootfs, names: [...srcCtx.names] }, step }).then(() => undefined);
+}
+
+/** The digest of sources in srcCtx (another stage's or image's mounted tree, which may hold
+ *  0700 directories of subordinate IDs), read in the user's namespace. */
+export async function digestInUserNamespace(srcCtx: BuildContext, sources: string[]): Promise<string> {
+  const a = await inChild({ ctx: { dir: srcCtx.dir, rootfs: srcCtx.rootfs, names: [...srcCtx.names] }, digest: sources });
+  return a.digest!;
+}
+
+function inChild(job: Job): Promise<Answer> {
   const argv = inUserNamespace([process.execPath, __filename]);
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<Answer>((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     let said = '';
     let err = '';
@@ -32,14 +50,14 @@ export function copyStepInUserNamespace(srcCtx: BuildContext, step: CopyStep): P
     child.stdin.end(JSON.stringify(job));
     child.on('error', (e) => reject(new Error(`cannot start the copy in a user namespace: ${e.message}`)));
     child.on('close', (code, sig) => {
-      let a: { ok?: boolean; error?: string } | null = null;
+      let a: Answer | null = null;
       try {
-        a = JSON.parse(said.trim().split('\n').pop() ?? '') as { ok?: boolean; error?: string };
+        a = JSON.parse(said.trim().split('\n').pop() ?? '') as Answer;
       } catch {
         a = null;
       }
       if (a?.error !== undefined) return reject(new Error(a.error));
-      if (code === 0 && a?.ok) return resolve();
+      if (code === 0 && a?.ok) return resolve(a);
       const why = err.trim().split('\n').filter(Boolean).pop();
       if (code === LAUNCH_FAILED && why) return reject(new Error(why.replace(/^strata: /, '')));
       reject(new Error(`the copy in a user namespace failed (${sig ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
@@ -54,7 +72,8 @@ async function childMain(): Promise<void> {
     const job = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Job;
     const ctx = new BuildContext(job.ctx.dir, () => undefined, job.ctx.rootfs);
     for (const [k, v] of job.ctx.names) ctx.names.set(k, v);
-    await copyStep(ctx, job.step);
+    if (job.digest) return void process.stdout.write(JSON.stringify({ ok: true, digest: ctx.digest(job.digest) }) + '\n');
+    await copyStep(ctx, job.step!);
     process.stdout.write(JSON.stringify({ ok: true }) + '\n');
   } catch (e) {
     process.stdout.write(JSON.stringify({ error: (e as Error).message }) + '\n');
