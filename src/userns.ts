@@ -164,6 +164,21 @@ export function needsUserNamespace(): boolean {
   return (process.geteuid?.() ?? 0) !== 0;
 }
 
+let insideCached: boolean | null = null;
+
+/** Whether this process runs in a user namespace other than the initial one (as root of a
+ *  user's namespace does: the supervisor of a user's container). */
+export function insideUserNamespace(): boolean {
+  if (insideCached !== null) return insideCached;
+  try {
+    const rows = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    insideCached = !(rows.length === 1 && rows[0] === '0 0 4294967295');
+  } catch {
+    insideCached = false;
+  }
+  return insideCached;
+}
+
 /**
  * rm -rf that also removes what other IDs of the user's namespace own (a layer's files,
  * which the user alone may not delete): first as the user, then inside the namespace.
