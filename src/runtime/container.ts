@@ -284,12 +284,6 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
  * removed with --rm). onStarted runs once the process runs (the detached monitor
  * reports it to `strata run -d`).
  */
-/** A user's store runs a container in the foreground only (run, run --rm, start -a): the
- *  detached monitor and exec are not done yet. */
-export function refuseRootlessDetached(store: Store, what: string): void {
-  if (store.rootless && !insideUserNamespace()) throw new Error(`${what} is not supported in a user's store yet: run the container in the foreground (strata run without -d, strata start -a), or run strata as root`);
-}
-
 /** While a user's container runs, its root is mounted in its supervisor's mount namespace
  *  only: a `strata mount` would serve the same upper from a second daemon. */
 export function refuseWhileRunningRootless(store: Store, c: ContainerRecord, what: string): void {
@@ -373,7 +367,7 @@ async function startInUserNamespace(store: Store, c: ContainerRecord, attach: At
 
 export async function startContainer(store: Store, c: ContainerRecord, attach: Attach | null, onStarted?: () => void): Promise<number> {
   if (store.rootless && !insideUserNamespace()) {
-    if (!attach) throw new Error(`a detached container is not supported in a user's store yet: run it in the foreground, or run strata as root`);
+    if (!attach) return startDetached(store, c).then(() => 0); // the monitor runs it in the namespace
     return startInUserNamespace(store, c, attach);
   }
   if (isRunning(store, c)) throw new Error(`container ${c.name} is already running`);
@@ -436,9 +430,13 @@ const monitorJs = () => path.join(__dirname, 'monitor.js');
 
 /** Starts the container under a detached monitor process; resolves once its process runs. */
 export function startDetached(store: Store, c: ContainerRecord): Promise<void> {
-  refuseRootlessDetached(store, 'a detached container (run -d, start without -a)');
+  // a user's container: the monitor is its supervisor in the user's namespace (the IPC
+  // channel, fd 3, passes through the namespace's launcher)
+  const outside = store.rootless && !insideUserNamespace();
+  if (outside) refuseMountedRootless(store, c);
+  const argv = outside ? supervisorArgv(store, c, 'detach') : [process.execPath, monitorJs(), store.root, c.id];
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [monitorJs(), store.root, c.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     let done = false;
     const finish = (err: Error | null) => {
       if (done) return;
@@ -525,6 +523,8 @@ export async function killForRemoval(store: Store, c: ContainerRecord): Promise<
 /** Runs fn with the container frozen (runc pause) when it is running: commit -p. */
 export async function withPaused<T>(store: Store, c: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
   if (!pause || !isRunning(store, c)) return fn();
+  // runc rootless makes no cgroups here (only root may manage this host's v1 hierarchies), so it has no freezer
+  if (store.rootless) throw new Error(`cannot pause container ${c.name}: a container of a user's store has no cgroup to freeze it with: commit it with --no-pause, or stop it first`);
   const rt = runtimeFor(store, c);
   rt.run(runtimeLog(store, c), 'pause', c.id);
   try {
@@ -544,9 +544,24 @@ export interface ExecOptions {
   detach?: boolean;
 }
 
+/** exec in a user's container: the same, by the monitor program joined to its supervisor's
+ *  user and mount namespaces (nsenter; the user owns them), where its root is mounted and
+ *  its runc runs. It prints its own one-line reason for a failure; its exit status is the
+ *  process's. */
+async function execInUserNamespace(store: Store, c: ContainerRecord, o: ExecOptions): Promise<number> {
+  const st = stateOf(store, c);
+  if (!isRunning(store, c) || st.monitorPid === null || !isAlive(st.monitorPid, st.monitorStart)) throw new Error(`container ${c.name} is not running`);
+  const argv = ['nsenter', '--user', '--mount', '-t', String(st.monitorPid), '--', process.execPath, monitorJs(), store.root, c.id, 'exec', JSON.stringify(o)];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [o.interactive && !o.detach ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  return new Promise<number>((resolve, reject) => {
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0)));
+    child.on('error', (e) => reject(new RuntimeError(`cannot run nsenter: ${e.message}`)));
+  });
+}
+
 /** docker exec: a new process in the running container, attached; its exit status. */
 export async function execInContainer(store: Store, c: ContainerRecord, o: ExecOptions): Promise<number> {
-  if (store.rootless && !insideUserNamespace()) throw new Error("exec is not supported in a user's store yet: run the command in a container of its own (strata run), or run strata as root");
+  if (store.rootless && !insideUserNamespace()) return execInUserNamespace(store, c, o);
   if (!isRunning(store, c)) throw new Error(`container ${c.name} is not running`);
   const m = isMounted(store, c);
   if (!m) throw new Error(`container ${c.name} is not mounted`);
