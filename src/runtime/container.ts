@@ -23,7 +23,7 @@ import { ContainerConfig, RunSpec, Volume, containerEnv, defaultHostname, defaul
 import { Launched, drained, isAlive, launch, procStart } from './supervise';
 import { LogWriter } from './logs';
 import { native } from '../native';
-import { inUserNamespace, insideUserNamespace } from '../userns';
+import { USER_NAMESPACE_ENV, inUserNamespace, insideUserNamespace } from '../userns';
 import { humanDuration } from '../units';
 
 export interface ContainerRun {
@@ -303,7 +303,7 @@ function refuseMountedRootless(store: Store, c: ContainerRecord): void {
  *  container's root (allow_other, so every ID of the namespace enters it) and runs runc,
  *  which so runs rootless; the mount and runc live and die with that namespace. */
 function supervisorArgv(store: Store, c: ContainerRecord, mode: string): string[] {
-  return inUserNamespace(['unshare', '--mount', '--propagation', 'private', '--', process.execPath, monitorJs(), store.root, c.id, mode]);
+  return inUserNamespace(['unshare', '--mount', '--propagation', 'private', '--', 'env', `${USER_NAMESPACE_ENV}=1`, process.execPath, monitorJs(), store.root, c.id, mode]);
 }
 
 /** The processes below pid (children first found, any depth). */
@@ -551,7 +551,7 @@ export interface ExecOptions {
 async function execInUserNamespace(store: Store, c: ContainerRecord, o: ExecOptions): Promise<number> {
   const st = stateOf(store, c);
   if (!isRunning(store, c) || st.monitorPid === null || !isAlive(st.monitorPid, st.monitorStart)) throw new Error(`container ${c.name} is not running`);
-  const argv = ['nsenter', '--user', '--mount', '-t', String(st.monitorPid), '--', process.execPath, monitorJs(), store.root, c.id, 'exec', JSON.stringify(o)];
+  const argv = ['nsenter', '--user', '--mount', '-t', String(st.monitorPid), '--', 'env', `${USER_NAMESPACE_ENV}=1`, process.execPath, monitorJs(), store.root, c.id, 'exec', JSON.stringify(o)];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: [o.interactive && !o.detach ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   return new Promise<number>((resolve, reject) => {
     child.on('exit', (code, sig) => resolve(code ?? 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0)));
