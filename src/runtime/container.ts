@@ -278,12 +278,6 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
   };
 }
 
-/**
- * Starts the container's process and supervises it until it exits: resolves with its
- * exit status once it has been recorded and the container cleaned up (unmounted, or
- * removed with --rm). onStarted runs once the process runs (the detached monitor
- * reports it to `strata run -d`).
- */
 /** While a user's container runs, its root is mounted in its supervisor's mount namespace
  *  only: a `strata mount` would serve the same upper from a second daemon. */
 export function refuseWhileRunningRootless(store: Store, c: ContainerRecord, what: string): void {
@@ -365,6 +359,12 @@ async function startInUserNamespace(store: Store, c: ContainerRecord, attach: At
   }
 }
 
+/**
+ * Starts the container's process and supervises it until it exits: resolves with its
+ * exit status once it has been recorded and the container cleaned up (unmounted, or
+ * removed with --rm). onStarted runs once the process runs (the detached monitor
+ * reports it to `strata run -d`).
+ */
 export async function startContainer(store: Store, c: ContainerRecord, attach: Attach | null, onStarted?: () => void): Promise<number> {
   if (store.rootless && !insideUserNamespace()) {
     if (!attach) return startDetached(store, c).then(() => 0); // the monitor runs it in the namespace
