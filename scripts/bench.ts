@@ -85,6 +85,8 @@ async function benchLocked(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  // read before the run: the checkout may move on while it lasts, the measured build does not
+  const machine = await machineInfo(opts.workdir);
   const fx = new Fixtures(opts.workdir, opts.sizes, opts.rebuildFixtures, progress);
   const runner = new Runner(opts, fx, progress);
   try {
@@ -111,7 +113,7 @@ async function benchLocked(
   const report: BenchReport = {
     startedAt,
     finishedAt: new Date().toISOString(),
-    machine: await machineInfo(opts.workdir),
+    machine,
     quick: opts.quick,
     runs: opts.runs,
     sizes: { ...opts.sizes },

@@ -173,6 +173,28 @@ export function needsUserNamespace(): boolean {
   return (process.geteuid?.() ?? 0) !== 0;
 }
 
+/** Set in the environment of a user's container's supervisor (src/runtime/container.ts),
+ *  which runs as root of the user's namespace. */
+export const USER_NAMESPACE_ENV = 'STRATA_USER_NAMESPACE';
+
+let insideCached: boolean | null = null;
+
+/** Whether this process is root of a user's namespace working for that user's store (the
+ *  supervisor of a user's container): marked so by its starter, and in a user namespace
+ *  other than the initial one. Root elsewhere (in someone else's namespace) is not. */
+export function insideUserNamespace(): boolean {
+  if (insideCached !== null) return insideCached;
+  insideCached = false;
+  if (process.env[USER_NAMESPACE_ENV] !== '1') return insideCached;
+  try {
+    const rows = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    insideCached = !(rows.length === 1 && rows[0] === '0 0 4294967295');
+  } catch {
+    /* no /proc: not inside */
+  }
+  return insideCached;
+}
+
 /**
  * rm -rf that also removes what other IDs of the user's namespace own (a layer's files,
  * which the user alone may not delete): first as the user, then inside the namespace.

@@ -125,9 +125,6 @@ S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRAT
 NS() { U "$NODE_BIN" -e 'const u = require(process.argv[1]); const a = u.inUserNamespace(["sh", "-c", process.argv[2]]); process.exit(require("child_process").spawnSync(a[0], a.slice(1), { stdio: "inherit" }).status)' "$USERNS" "$1"; }
 S load -q -i "$ARCHIVE"
 S create --name c1 localhost/fixture-base > "$OUT/cid"
-# running is refused in one line, before a container is made for it
-S run localhost/fixture-base true > /dev/null 2> "$OUT/run.err" && echo ran > "$OUT/run.err"
-S start c1 > /dev/null 2> "$OUT/start.err" && echo started > "$OUT/start.err"
 S ps -a -q > "$OUT/containers"
 # the host's /dev/fuse is root-only: one line saying what to do, nothing mounted
 S mount c1 > /dev/null 2> "$OUT/nofuse.err" && echo mounted > "$OUT/nofuse.err"
@@ -203,8 +200,7 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   t.is(read('mnt-again').trim(), mnt);
   t.regex(read('nofuse.err'), /^strata: no access to \/dev\/fuse \(it is root-only here\): make it mode 0666 .*\n$/);
   t.is(read('nofuse.mounts').trim(), '0');
-  for (const f of ['run.err', 'start.err']) t.is(read(f), "strata: running containers without root is not supported yet: run strata as root (a user's store can create, mount, diff and commit containers)\n", f);
-  t.deepEqual(read('containers').trim().split('\n'), [cid.slice(0, 12)], 'run made no container');
+  t.deepEqual(read('containers').trim().split('\n'), [cid.slice(0, 12)]);
   // a FUSE mount of the user's, as fusermount3 makes them
   t.regex(read('mountinfo'), new RegExp(` - fuse\\.strata-fs strata \\S*user_id=${USER.uid},group_id=${USER.gid}`));
   t.regex(read('mountinfo'), /\bnosuid\b.*\bnodev\b/);
@@ -263,4 +259,131 @@ find "$STORE" -mindepth 2 > "$OUT/left"
   t.is(read('elsewhere'), `${path.join(home, 'elsewhere')}\nnew\n`);
   // rm and rmi leave nothing, files of subordinate IDs included
   t.deepEqual(read('left').trim().split('\n').filter(Boolean).sort(), [path.join(store, 'blobs', 'sha256')]);
+});
+
+// Running a user's container: the supervisor runs as root of the user's namespace in a
+// mount namespace of its own, mounts the container's root there (allow_other: every ID of
+// the namespace enters it) and runs runc, rootless, in it.
+test('a user with a subordinate ID range runs containers in its own store: output, exit codes, -u/-e/-w, --rm, diff, stop, -d, exec, start, commit, a build\'s RUN', (t) => {
+  const home = tempDirFor(t, 'strata-home-');
+  fs.chownSync(home, USER.uid, USER.gid);
+  const work = tempDirFor(t, 'strata-subid-');
+  fs.chmodSync(work, 0o755);
+  const ids = path.join(work, 'subid');
+  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
+  fs.chmodSync(ids, 0o644);
+  const out = path.join(work, 'out');
+  fs.mkdirSync(out);
+  fs.chmodSync(out, 0o777);
+  const store = path.join(home, '.local', 'share', 'strata');
+  const script = `
+set -e
+mknod -m 0666 "$WORK/fuse-node" c 10 229
+mount --bind "$IDS" /etc/subuid; mount --bind "$IDS" /etc/subgid
+U() { setpriv --reuid ${USER.uid} --regid ${USER.gid} --clear-groups -- "$@"; }
+S() { U env -u STRATA_ROOT -u XDG_DATA_HOME HOME="$HOME_DIR" "$NODE_BIN" "$STRATA" "$@"; }
+I=localhost/fixture-base
+S load -q -i "$ARCHIVE" > /dev/null
+# without access to /dev/fuse (root-only here) the supervisor cannot mount the root: one line, and --rm leaves nothing
+S run --rm $I true > /dev/null 2> "$OUT/nofuse.err" && echo ran > "$OUT/nofuse.err"
+S ps -a -q > "$OUT/ps-nofuse"
+mount --bind "$WORK/fuse-node" /dev/fuse
+S run --rm $I sh -c 'id -u; cat /etc/os-release | head -1; echo x > /tmp/f; ls -ln /etc/passwd' > "$OUT/run.out" 2> "$OUT/run.err"
+S ps -a -q > "$OUT/ps-after-rm"
+ls "$STORE/containers" > "$OUT/containers-after-rm"
+set +e
+S run --rm $I sh -c 'echo out; echo err >&2; exit 7' > "$OUT/exit.out" 2> "$OUT/exit.err"; echo $? > "$OUT/exit.code"
+S run --rm $I no-such-command > /dev/null 2> "$OUT/nocmd.err"; echo $? > "$OUT/nocmd.code"
+set -e
+echo in | S run --rm -i $I cat > "$OUT/run-stdin.out"
+S run --rm -u 1000 -e FOO=bar -w /tmp $I sh -c 'id -u; id -g; echo "$FOO"; pwd; touch mine; stat -c "%u %g" mine' > "$OUT/user.out"
+# kept: the changes are in its upper, as root of the namespace and as 1000 made them
+S run --name keep $I sh -c 'echo x > /tmp/f; rm /etc/motd' > /dev/null
+S diff keep > "$OUT/diff"
+S run --name keep1000 -u 1000 $I sh -c 'echo y > /tmp/g' > /dev/null
+UP="$STORE/containers/$(S inspect -f '{{.Id}}' keep)/upper"
+UP1000="$STORE/containers/$(S inspect -f '{{.Id}}' keep1000)/upper"
+stat -c '%u %g' "$UP/tmp/f" "$UP1000/tmp/g" > "$OUT/owners"
+# start -a runs it again; mounted by strata mount (only the user enters that), it is refused
+S start -a keep > /dev/null 2>&1 || true
+S mount keep > /dev/null
+set +e
+S start -a keep > /dev/null 2> "$OUT/mounted.err"; echo $? > "$OUT/mounted.code"
+set -e
+S umount keep > /dev/null
+# a running container: mount and umount are refused (its root is its supervisor's), stop reaches it
+S run --name long -u 1000 $I sh -c 'trap "echo got TERM; exit 3" TERM; echo up; sleep 60 & wait' > "$OUT/long.out" 2>&1 &
+n=0; until grep -q up "$OUT/long.out"; do n=$((n+1)); [ $n -lt 600 ] || break; sleep 0.1; done
+set +e
+S mount long > /dev/null 2> "$OUT/running-mount.err"
+S stop -t 20 long > /dev/null 2> "$OUT/stop.err"
+wait $!; echo $? > "$OUT/long.code"
+set -e
+# detached: run -d, exec (as root and -u 1000 of the namespace, stdin, exit code), logs, commit, kill, start again
+S run -d --name d1 $I sh -c 'echo hello; echo x > /tmp/f; sleep 60' > "$OUT/d1.id"
+n=0; until S logs d1 | grep -q hello; do n=$((n+1)); [ $n -lt 600 ] || break; sleep 0.1; done
+S exec d1 sh -c 'cat /tmp/f; id -u' > "$OUT/exec.out"
+set +e
+S exec -u 1000 d1 sh -c 'id -u; exit 4' > "$OUT/exec1000.out"; echo $? > "$OUT/exec1000.code"
+echo input | S exec -i d1 cat > "$OUT/exec-stdin.out"
+S commit d1 snap:1 > /dev/null 2> "$OUT/pause.err"; echo $? > "$OUT/pause.code"
+set -e
+S commit --no-pause d1 snap:1 > /dev/null
+S kill d1 > /dev/null
+S wait d1 > "$OUT/d1.code"
+S start d1 > /dev/null
+S ps --format '{{.Names}} {{.Status}}' > "$OUT/d1.ps"
+S rm -f d1 > /dev/null
+S run --rm snap:1 cat /tmp/f > "$OUT/snap.out"
+# a build's RUN runs the same way
+mkdir "$WORK/ctx"; printf 'FROM localhost/fixture-base\nRUN echo built > /built && chown 42:43 /built\n' > "$WORK/ctx/Dockerfile"
+S build -q -t built:1 "$WORK/ctx" > /dev/null
+S run --rm built:1 stat -c '%n %u %g' /built > "$OUT/built.out"
+S rm keep keep1000 long > /dev/null
+S rmi $I snap:1 built:1 > /dev/null
+find "$STORE" -mindepth 2 > "$OUT/left"
+grep -c " $STORE/" /proc/self/mountinfo > "$OUT/mounts" || true
+pgrep -f "strata-fs.*$STORE" > "$OUT/daemons" || true
+`;
+  const env = { ...process.env, WORK: work, IDS: ids, OUT: out, HOME_DIR: home, NODE_BIN: process.execPath, STRATA, ARCHIVE: path.join(FIXTURES, 'docker-archive', 'base.docker.tar'), STORE: store };
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env, timeout: 400_000, killSignal: 'SIGKILL' });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr.trim(), '', 'no command complained');
+  const read = (f: string) => fs.readFileSync(path.join(out, f), 'utf8');
+  // root of the container is root of the user's namespace; the image's owners as it has them
+  t.deepEqual(read('run.out').split('\n'), ['0', 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"', '-rw-r--r-- 1 0 0 839 Nov 14  2023 /etc/passwd', '']);
+  t.is(read('run.err'), '');
+  t.regex(read('nofuse.err'), /^strata: cannot start container \S+: .*no access to \/dev\/fuse .*\n$/);
+  t.is(read('ps-nofuse'), '');
+  t.is(read('ps-after-rm'), '', '--rm left no container');
+  t.is(read('containers-after-rm'), '');
+  t.is(read('exit.out'), 'out\n');
+  t.is(read('exit.err'), 'err\n');
+  t.is(read('exit.code').trim(), '7');
+  t.is(read('nocmd.code').trim(), '127');
+  t.regex(read('nocmd.err'), /^strata: cannot start container \S+: .*executable file not found in \$PATH\n$/);
+  t.is(read('run-stdin.out'), 'in\n', '-i: our stdin is its');
+  t.deepEqual(read('user.out').split('\n'), ['1000', '0', 'bar', '/tmp', '1000 0', '']);
+  t.deepEqual(read('diff').trim().split('\n'), ['C /etc', 'D /etc/motd', 'C /tmp', 'A /tmp/f']);
+  // on disk: root of the namespace is the user, 1000 the range's 1000th ID
+  t.deepEqual(read('owners').trim().split('\n'), [`${USER.uid} ${USER.gid}`, `${100000 + 1000 - 1} ${USER.gid}`]);
+  t.regex(read('mounted.err'), /^strata: cannot start container keep: container keep is mounted at \S+ \(strata mount\), where its processes could not enter: strata umount keep, then run it\n$/);
+  t.is(read('mounted.code').trim(), '125');
+  t.is(read('running-mount.err'), 'strata: container long is running, its root mounted in a namespace of its own: mount it once it has exited (strata wait long)\n');
+  t.is(read('stop.err'), '');
+  t.is(read('long.out'), 'up\ngot TERM\n');
+  t.is(read('long.code').trim(), '3', 'stop signalled the container, as 1000 of the namespace');
+  t.is(read('exec.out'), 'x\n0\n', 'exec sees the container\'s root');
+  t.is(read('exec1000.out'), '1000\n');
+  t.is(read('exec1000.code').trim(), '4');
+  t.is(read('exec-stdin.out'), 'input\n');
+  t.is(read('pause.err'), "strata: cannot pause container d1: a container of a user's store has no cgroup to freeze it with: commit it with --no-pause, or stop it first\n");
+  t.is(read('pause.code').trim(), '1');
+  t.is(read('d1.code').trim(), '137');
+  t.regex(read('d1.ps'), /^d1 Up /, 'start runs it in the background again');
+  t.is(read('snap.out'), 'x\n', 'committed while running');
+  t.is(read('built.out'), '/built 42 43\n');
+  t.deepEqual(read('left').trim().split('\n').filter(Boolean), [path.join(store, 'blobs', 'sha256')]);
+  t.is(read('mounts').trim(), '0');
+  t.is(read('daemons').trim(), '', 'every daemon ended with its container');
 });

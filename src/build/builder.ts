@@ -452,11 +452,17 @@ export class Builder {
         const spec = { ...defaultRunSpec(), cmd: argv, entrypoint: [], env: args.map(([k, v]) => `${k}=${v}`), user: c.User || null, workdir: c.WorkingDir || null, imageVolumes: false };
         saveRunSpec(this.store, ctr, spec);
         let code: number;
+        // a user's store: the container's supervisor mounts its root in its own namespace
+        // (container.ts), not beside this mount of the user's, which comes back after
+        const rootless = this.store.rootless;
+        if (rootless) await this.store.withLock(async () => void umountContainer(this.store, ctr));
         try {
           code = await startContainer(this.store, ctr, { stdin: false, quiet: this.o.quiet });
         } catch (e) {
           if (e instanceof RuntimeError) throw new Error(`the command '${argv.join(' ')}' could not be started: ${e.message}`);
           throw e;
+        } finally {
+          if (rootless) await this.store.withLock(async () => void (await mountContainer(this.store, ctr, undefined, 'strata-fs')));
         }
         if (code !== 0) throw new Error(`the command '${argv.join(' ')}' returned a non-zero code: ${code}`);
       },

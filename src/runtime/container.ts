@@ -23,6 +23,7 @@ import { ContainerConfig, RunSpec, Volume, containerEnv, defaultHostname, defaul
 import { Launched, drained, isAlive, launch, procStart } from './supervise';
 import { LogWriter } from './logs';
 import { native } from '../native';
+import { USER_NAMESPACE_ENV, inUserNamespace, insideUserNamespace } from '../userns';
 import { humanDuration } from '../units';
 
 export interface ContainerRun {
@@ -64,6 +65,17 @@ export function imageConfigOf(store: Store, imageId: string): ContainerConfig {
 
 export function runtimeOf(store: Store, spec: RunSpec): Runtime {
   return new Runtime(spec.runtime, path.join(store.root, 'runc'));
+}
+
+/** The runtime for commands to a container that runs: a user's container's runc runs as
+ *  root of the user's namespace, in its supervisor's mount namespace (nsenter joins them;
+ *  the user may, owning the namespace), so it may signal the container's every ID. */
+function runtimeFor(store: Store, c: ContainerRecord): Runtime {
+  const rt = runtimeOf(store, runSpecOf(store, c));
+  if (!store.rootless || insideUserNamespace()) return rt;
+  const st = stateOf(store, c);
+  if (st.monitorPid === null || !isAlive(st.monitorPid, st.monitorStart)) return rt;
+  return new Runtime(rt.bin, rt.stateRoot, ['nsenter', '--user', '--mount', '-t', String(st.monitorPid), '--']);
 }
 
 const runtimeLog = (store: Store, c: ContainerRecord) => file(store, c, 'runtime.log');
@@ -266,21 +278,98 @@ function relay(l: Launched, o: { attach: Attach | null; tty: boolean; log: LogWr
   };
 }
 
+/** While a user's container runs, its root is mounted in its supervisor's mount namespace
+ *  only: a `strata mount` would serve the same upper from a second daemon. */
+export function refuseWhileRunningRootless(store: Store, c: ContainerRecord, what: string): void {
+  if (store.rootless && !insideUserNamespace() && isRunning(store, c)) throw new Error(`container ${c.name} is running, its root mounted in a namespace of its own: ${what} it once it has exited (strata wait ${c.name})`);
+}
+
+/** A user's container mounted by `strata mount` (fusermount3, the user's ID alone may enter
+ *  it) cannot be its processes' root, and its root's mount must not serve the same upper
+ *  beside it. */
+function refuseMountedRootless(store: Store, c: ContainerRecord): void {
+  const m = isMounted(store, c);
+  if (m) throw new RuntimeError(`container ${c.name} is mounted at ${m.mountpoint} (strata mount), where its processes could not enter: strata umount ${c.name}, then run it`);
+}
+
+/** The supervisor of a user's container: the monitor program, as root of the user's
+ *  namespace (src/userns.ts) in a mount namespace of its own, where it mounts the
+ *  container's root (allow_other, so every ID of the namespace enters it) and runs runc,
+ *  which so runs rootless; the mount and runc live and die with that namespace. */
+function supervisorArgv(store: Store, c: ContainerRecord, mode: string): string[] {
+  return inUserNamespace(['unshare', '--mount', '--propagation', 'private', '--', 'env', `${USER_NAMESPACE_ENV}=1`, process.execPath, monitorJs(), store.root, c.id, mode]);
+}
+
+/** The processes below pid (children first found, any depth). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const want = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, pp] of parent) {
+      if (want.has(pp) && !want.has(p)) {
+        want.add(p);
+        out.push(p);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+/** startContainer for a user's store, from outside its namespace: the supervisor does it
+ *  all (and prints its own one-line reason when the container cannot start); its exit
+ *  status is the container's. */
+async function startInUserNamespace(store: Store, c: ContainerRecord, attach: Attach): Promise<number> {
+  if (isRunning(store, c)) throw new Error(`container ${c.name} is already running`);
+  refuseMountedRootless(store, c);
+  const argv = supervisorArgv(store, c, attach.stdin ? 'attach-stdin' : attach.quiet ? 'attach-quiet' : 'attach');
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [attach.stdin ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  // the terminal's SIGINT/SIGQUIT reach the supervisor too (our process group); others are
+  // passed on to it, which passes them to the container's process
+  const forward = (sig: NodeJS.Signals) => {
+    if (sig === 'SIGINT' || sig === 'SIGQUIT') return;
+    for (const p of child.pid ? descendants(child.pid) : []) {
+      try {
+        if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(monitorJs())) process.kill(p, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  const sigs = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as NodeJS.Signals[];
+  for (const sig of sigs) process.on(sig, forward);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on('exit', (code, sig) => resolve(code ?? 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0)));
+      child.on('error', (e) => reject(new RuntimeError(`cannot start the container's supervisor: ${e.message}`)));
+    });
+  } finally {
+    for (const sig of sigs) process.removeListener(sig, forward);
+  }
+}
+
 /**
  * Starts the container's process and supervises it until it exits: resolves with its
  * exit status once it has been recorded and the container cleaned up (unmounted, or
  * removed with --rm). onStarted runs once the process runs (the detached monitor
  * reports it to `strata run -d`).
  */
-/** A user's store keeps containers (create, mount, diff, commit) but does not run them yet:
- *  runc would need the mount made inside the user's namespace, for the container's other
- *  IDs to enter it. */
-export function refuseRootlessRun(store: Store): void {
-  if (store.rootless) throw new Error('running containers without root is not supported yet: run strata as root (a user\'s store can create, mount, diff and commit containers)');
-}
-
 export async function startContainer(store: Store, c: ContainerRecord, attach: Attach | null, onStarted?: () => void): Promise<number> {
-  refuseRootlessRun(store);
+  if (store.rootless && !insideUserNamespace()) {
+    if (!attach) return startDetached(store, c).then(() => 0); // the monitor runs it in the namespace
+    return startInUserNamespace(store, c, attach);
+  }
   if (isRunning(store, c)) throw new Error(`container ${c.name} is already running`);
   const prep = await store.withLock(async () => {
     if (!store.container(c.id)) throw new Error(`no such container: ${c.name}`);
@@ -341,9 +430,13 @@ const monitorJs = () => path.join(__dirname, 'monitor.js');
 
 /** Starts the container under a detached monitor process; resolves once its process runs. */
 export function startDetached(store: Store, c: ContainerRecord): Promise<void> {
-  refuseRootlessRun(store);
+  // a user's container: the monitor is its supervisor in the user's namespace (the IPC
+  // channel, fd 3, passes through the namespace's launcher)
+  const outside = store.rootless && !insideUserNamespace();
+  if (outside) refuseMountedRootless(store, c);
+  const argv = outside ? supervisorArgv(store, c, 'detach') : [process.execPath, monitorJs(), store.root, c.id];
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [monitorJs(), store.root, c.id], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     let done = false;
     const finish = (err: Error | null) => {
       if (done) return;
@@ -376,7 +469,7 @@ export function signalName(s: string): string {
 
 export function killContainer(store: Store, c: ContainerRecord, signal = 'SIGKILL'): void {
   if (!isRunning(store, c)) throw new Error(`cannot kill container ${c.name}: container is not running`);
-  runtimeOf(store, runSpecOf(store, c)).kill(runtimeLog(store, c), c.id, signalName(signal));
+  runtimeFor(store, c).kill(runtimeLog(store, c), c.id, signalName(signal));
 }
 
 /** Waits until the container has exited (and its exit is recorded); its exit code. */
@@ -421,7 +514,7 @@ export async function killForRemoval(store: Store, c: ContainerRecord): Promise<
     while (isRunning(store, c) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
   try {
-    runtimeOf(store, runSpecOf(store, c)).delete(runtimeLog(store, c), c.id, true);
+    runtimeFor(store, c).delete(runtimeLog(store, c), c.id, true);
   } catch {
     /* none */
   }
@@ -430,7 +523,9 @@ export async function killForRemoval(store: Store, c: ContainerRecord): Promise<
 /** Runs fn with the container frozen (runc pause) when it is running: commit -p. */
 export async function withPaused<T>(store: Store, c: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
   if (!pause || !isRunning(store, c)) return fn();
-  const rt = runtimeOf(store, runSpecOf(store, c));
+  // runc rootless makes no cgroups here (only root may manage this host's v1 hierarchies), so it has no freezer
+  if (store.rootless) throw new Error(`cannot pause container ${c.name}: a container of a user's store has no cgroup to freeze it with: commit it with --no-pause, or stop it first`);
+  const rt = runtimeFor(store, c);
   rt.run(runtimeLog(store, c), 'pause', c.id);
   try {
     return await fn();
@@ -449,8 +544,24 @@ export interface ExecOptions {
   detach?: boolean;
 }
 
+/** exec in a user's container: the same, by the monitor program joined to its supervisor's
+ *  user and mount namespaces (nsenter; the user owns them), where its root is mounted and
+ *  its runc runs. It prints its own one-line reason for a failure; its exit status is the
+ *  process's. */
+async function execInUserNamespace(store: Store, c: ContainerRecord, o: ExecOptions): Promise<number> {
+  const st = stateOf(store, c);
+  if (!isRunning(store, c) || st.monitorPid === null || !isAlive(st.monitorPid, st.monitorStart)) throw new Error(`container ${c.name} is not running`);
+  const argv = ['nsenter', '--user', '--mount', '-t', String(st.monitorPid), '--', 'env', `${USER_NAMESPACE_ENV}=1`, process.execPath, monitorJs(), store.root, c.id, 'exec', JSON.stringify(o)];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: [o.interactive && !o.detach ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  return new Promise<number>((resolve, reject) => {
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (os.constants.signals[sig as NodeJS.Signals] ?? 0)));
+    child.on('error', (e) => reject(new RuntimeError(`cannot run nsenter: ${e.message}`)));
+  });
+}
+
 /** docker exec: a new process in the running container, attached; its exit status. */
 export async function execInContainer(store: Store, c: ContainerRecord, o: ExecOptions): Promise<number> {
+  if (store.rootless && !insideUserNamespace()) return execInUserNamespace(store, c, o);
   if (!isRunning(store, c)) throw new Error(`container ${c.name} is not running`);
   const m = isMounted(store, c);
   if (!m) throw new Error(`container ${c.name} is not mounted`);

@@ -4,10 +4,49 @@
 // its starter over IPC once the process runs, or why it could not start.
 import { Store } from '../store/store';
 import { RuntimeError } from './runc';
-import { startContainer } from './container';
+import { ExecOptions, execInContainer, startContainer } from './container';
 
-async function main(root: string, id: string): Promise<void> {
+/** Attached (mode attach, attach-stdin, attach-quiet): the supervisor of a user's container
+ *  run in the foreground, in the user's namespace (container.ts startInUserNamespace); our
+ *  stdio are the user's, the exit status the container's. */
+async function attached(store: Store, id: string, mode: string): Promise<void> {
+  const c = store.container(id);
+  if (!c) {
+    process.stderr.write(`strata: no such container: ${id}\n`);
+    process.exitCode = 125;
+    return;
+  }
+  try {
+    process.exitCode = await startContainer(store, c, { stdin: mode === 'attach-stdin', quiet: mode === 'attach-quiet' });
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    process.stderr.write(e instanceof RuntimeError ? `strata: cannot start container ${c.name}: ${msg}\n` : `strata: ${msg}\n`);
+    process.exitCode = e instanceof RuntimeError ? e.exitCode : 1;
+  }
+}
+
+/** exec (mode exec, the options as JSON): `strata exec` in a user's container, joined to
+ *  its supervisor's namespaces (container.ts execInUserNamespace). */
+async function exec(store: Store, id: string, json: string): Promise<void> {
+  const c = store.container(id);
+  if (!c) {
+    process.stderr.write(`strata: no such container: ${id}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  try {
+    process.exitCode = await execInContainer(store, c, JSON.parse(json) as ExecOptions);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    process.stderr.write(e instanceof RuntimeError ? `strata: exec in ${c.name} failed: ${msg}\n` : `strata: ${msg}\n`);
+    process.exitCode = e instanceof RuntimeError ? e.exitCode : 1;
+  }
+}
+
+async function main(root: string, id: string, mode?: string): Promise<void> {
   const store = new Store(root);
+  if (mode?.startsWith('attach')) return attached(store, id, mode);
+  if (mode === 'exec') return exec(store, id, process.argv[5]!);
   const c = store.container(id);
   const send = (m: object) => {
     if (process.connected) process.send?.(m);
@@ -25,4 +64,4 @@ async function main(root: string, id: string): Promise<void> {
   }
 }
 
-void main(process.argv[2], process.argv[3]);
+void main(process.argv[2]!, process.argv[3]!, process.argv[4]);

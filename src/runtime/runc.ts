@@ -19,7 +19,9 @@ export interface RuntimeState {
 }
 
 export class Runtime {
-  constructor(readonly bin: string, readonly stateRoot: string) {}
+  /** prefix: the argv that runs the runtime elsewhere (nsenter into a user's container's
+   *  namespaces), [] for here */
+  constructor(readonly bin: string, readonly stateRoot: string, readonly prefix: string[] = []) {}
 
   /** Global options: the state root, and a JSON log we read errors from. */
   args(logFile: string, ...rest: string[]): string[] {
@@ -29,7 +31,8 @@ export class Runtime {
   /** Runs a short runtime command; throws with the runtime's own one-line reason. */
   run(logFile: string, ...rest: string[]): string {
     mkdirs(this.stateRoot, 0o700);
-    const r = spawnSync(this.bin, this.args(logFile, ...rest), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...this.prefix, this.bin, ...this.args(logFile, ...rest)];
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new RuntimeError(`cannot run ${this.bin}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed' : r.error.message}`);
     if (r.status !== 0) throw new RuntimeError(`${this.bin} ${rest[0]} failed: ${errorFrom(logFile, r.stderr)}`);
     return r.stdout;
@@ -56,7 +59,8 @@ export class Runtime {
   deleteLater(id: string): Promise<void> {
     if (!fs.existsSync(path.join(this.stateRoot, id))) return Promise.resolve();
     return new Promise((resolve) => {
-      const p = spawn(this.bin, this.args('/dev/null', 'delete', '--force', id), { stdio: 'ignore' });
+      const argv = [...this.prefix, this.bin, ...this.args('/dev/null', 'delete', '--force', id)];
+      const p = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
       p.on('exit', () => resolve());
       p.on('error', () => resolve());
     });

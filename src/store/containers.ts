@@ -8,7 +8,7 @@ import { Store, ContainerRecord, ImageRecord, MountState, writeFileAtomic } from
 import { causeOf, mkdirs } from './root';
 import { mountOverlay } from '../native';
 import { PASSED_FUSE_FD, launchDaemon } from '../launch';
-import { hostIdMappingOptions, inUserNamespace, namespaceId, needsUserNamespace, removeTree } from '../userns';
+import { hostIdMappingOptions, inUserNamespace, insideUserNamespace, namespaceId, needsUserNamespace, removeTree } from '../userns';
 
 export type Driver = 'strata-fs' | 'overlay';
 
@@ -222,7 +222,17 @@ export async function mountContainer(store: Store, c: ContainerRecord, mountpoin
   const work = workDir(store, c.id);
   removeTree(work);
   fs.mkdirSync(work, { mode: 0o755 });
-  if (store.rootless) {
+  if (store.rootless && insideUserNamespace()) {
+    // a container's root, mounted by its supervisor as root of the user's namespace (in a
+    // mount namespace of its own): the kernel admits the namespace's other IDs with
+    // allow_other, and speaks the namespace's IDs to the daemon (no mapping needed)
+    try {
+      await launchDaemon(['-o', `${opts},userxattr,allow_other`, mnt]);
+    } catch (e) {
+      throw new Error(`strata-fs failed to mount ${mnt}: ${(e as Error).message}`);
+    }
+    if (!mountedFsType(mnt)) throw new Error(`strata-fs returned but ${mnt} is not mounted`);
+  } else if (store.rootless) {
     await mountInUserNamespace(opts, mnt);
     if (!mountedFsType(mnt)) throw new Error(`strata-fs returned but ${mnt} is not mounted`);
   } else if (driver === 'overlay') {

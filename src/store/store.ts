@@ -22,7 +22,7 @@ import type { TreeDigest } from './treedigest';
 import { usage } from './usage';
 import { RootState, StoreRootError, causeOf, prepareRoot, probeRoot } from './root';
 import { OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from '../union/format';
-import { needsUserNamespace, removeTree } from '../userns';
+import { insideUserNamespace, needsUserNamespace, removeTree } from '../userns';
 
 export interface LayerRecord {
   chainId: string;
@@ -110,7 +110,7 @@ export class Store {
   /** A store kept without root (see userns.ts): its layers are unpacked in the user's
    *  namespace and mark whiteouts' opaque dirs with user.overlay.* xattrs. */
   get rootless(): boolean {
-    return needsUserNamespace();
+    return needsUserNamespace() || insideUserNamespace();
   }
   get xattrs(): OverlayXattrs {
     return this.rootless ? USER_XATTRS : TRUSTED_XATTRS;

@@ -24,8 +24,13 @@ Examples:
   strata mount --driver overlay web /mnt/web`)
     .action(async (name: string, mnt: string | undefined, o: Common & { driver: Driver; force?: boolean }) => {
       const { mountContainer } = await import('../../store/containers');
+      const { refuseWhileRunningRootless } = await import('../../runtime/container');
       const store = openStore(o);
-      const st = await locked(store, async () => mountContainer(store, resolveContainer(store, name), mnt, o.driver, { force: !!o.force }));
+      const st = await locked(store, async () => {
+        const c = resolveContainer(store, name);
+        refuseWhileRunningRootless(store, c, 'mount');
+        return mountContainer(store, c, mnt, o.driver, { force: !!o.force });
+      });
       out(st.mountpoint + '\n');
     });
 
@@ -42,10 +47,12 @@ Examples:
   strata umount --lazy web`),
   ).action(async (names: string[], o: Common & { lazy?: boolean }) => {
     const { umountContainer } = await import('../../store/containers');
+    const { refuseWhileRunningRootless } = await import('../../runtime/container');
     const store = openStore(o);
     await locked(store, async () => {
       for (const n of names) {
         const c = resolveContainer(store, n);
+        refuseWhileRunningRootless(store, c, 'unmount');
         // as podman: nothing to do is not an error
         if (umountContainer(store, c, !!o.lazy) === null) process.stderr.write(`strata: container ${c.name} is not mounted\n`);
         else out(c.id + '\n');

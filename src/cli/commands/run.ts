@@ -16,7 +16,6 @@ export function register(program: Command): void {
       const { RuntimeError } = await import('../../runtime/runc');
       const spec = await runSpecFrom(o, cmd);
       const store = openStore(o);
-      rt.refuseRootlessRun(store); // before a container is made for it
       const c = await locked(store, async () => {
         const img = resolveImage(store, image);
         processArgs(rt.imageConfigOf(store, img.id), spec); // no command: fail before creating anything
