@@ -104,6 +104,11 @@ R prefarps --root "$STORE_B" ps -a -q
 R far --root "$STORE_B" build -q -f "$HOME_DIR/ctx/Dockerfile.far" -t far:1 "$HOME_DIR/ctx"
 R farps --root "$STORE_B" ps -a -q
 R farimages --root "$STORE_B" images -a -q --no-trunc
+U tar --owner=70000 --group=70000 --numeric-owner -cf "$HOME_DIR/ctx/far.tar" -C "$HOME_DIR/ctx" hello.txt
+U sh -c "printf 'FROM $REG/fx/gc:1\\nADD far.tar /opt/\\n' > '$HOME_DIR/ctx/Dockerfile.faradd'"
+R faradd --root "$STORE_B" build -q -f "$HOME_DIR/ctx/Dockerfile.faradd" -t faradd:1 "$HOME_DIR/ctx"
+R faraddps --root "$STORE_B" ps -a -q
+R faraddimages --root "$STORE_B" images -a -q --no-trunc
 R inspect --root "$STORE_B" inspect -f '{{json .Config.Env}} {{json .Config.Labels}} {{.Config.WorkingDir}}' built:1
 R create2 --root "$STORE_B" create --name c2 built:1
 # cp in (the file is the container root's, the user on disk) and out (the user's)
@@ -139,8 +144,8 @@ exit 0
   const ok = (step: string) => t.is(`${step}: ${read(`${step}.rc`).trim()} ${read(`${step}.err`)}`, `${step}: 0 `);
   const steps = fs.readdirSync(out).filter((f) => f.endsWith('.rc')).map((f) => f.slice(0, -3));
   // every step's outcome at once when one failed, then each on its own
-  if (steps.some((s) => s !== 'far' && read(`${s}.rc`).trim() !== '0')) t.log(steps.map((s) => `${s}: ${read(`${s}.rc`).trim()} ${read(`${s}.err`).trim()}`).join('\n'));
-  for (const s of steps.filter((x) => x !== 'far')) ok(s);
+  if (steps.some((s) => !['far', 'faradd'].includes(s) && read(`${s}.rc`).trim() !== '0')) t.log(steps.map((s) => `${s}: ${read(`${s}.rc`).trim()} ${read(`${s}.err`).trim()}`).join('\n'));
+  for (const s of steps.filter((x) => !['far', 'faradd'].includes(x))) ok(s);
   // the manifest pushed is the one loaded: its digest round-trips through the registry
   const gc = (JSON.parse(fs.readFileSync(path.join(FIXTURES, 'oci', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> }).manifests.find((m) => m.annotations['org.opencontainers.image.ref.name'] === 'grandchild')!.digest;
   t.regex(read('push.out'), new RegExp(`^1: digest: ${gc} size: \\d+$`, 'm'));
@@ -161,6 +166,11 @@ exit 0
   t.is(read('far.err'), 'strata: step 2/2 (COPY --chown=70000:70000 hello.txt /far): the owner 70000:70000 is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): give an owner inside them, add a larger range, or run as root\n');
   t.is(read('farps.out'), read('prefarps.out'), 'no build container left');
   t.is(read('farimages.out'), read('prefar.out'), 'no half-built image');
+  // an ADDed archive's owner outside the range: the same
+  t.is(read('faradd.rc').trim(), '1');
+  t.is(read('faradd.err'), 'strata: step 2/2 (ADD far.tar /opt/): /opt/hello.txt: its owner in the archive is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): add a larger range, or run as root\n');
+  t.is(read('faraddps.out'), read('prefarps.out'), 'no build container left');
+  t.is(read('faraddimages.out'), read('prefar.out'), 'no half-built image');
   // export: the merged tree with the image's owners (0..N), not the host's: the fixture's,
   // plus the build's COPYs (root's without --chown) and cp's files (root's)
   const added = ['etc/in.txt f 0 0', 'hello.txt f 0 0', 'opt/fixture/chowned f 1234 5678', 'opt/fixture/owned-dir/sub d 0 0', 'opt/fixture/owned-dir/sub/deep.txt f 0 0', 'opt/partial-copy d 0 0', 'var/cache/apt/archives/partial/in.txt f 0 0'];

@@ -66,17 +66,21 @@ function inChild(job: Job): Promise<Answer> {
 }
 
 async function childMain(): Promise<void> {
+  let job: Job | null = null;
   try {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
-    const job = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Job;
+    job = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Job;
     const ctx = new BuildContext(job.ctx.dir, () => undefined, job.ctx.rootfs);
     for (const [k, v] of job.ctx.names) ctx.names.set(k, v);
     if (job.digest) return void process.stdout.write(JSON.stringify({ ok: true, digest: ctx.digest(job.digest) }) + '\n');
     await copyStep(ctx, job.step!);
     process.stdout.write(JSON.stringify({ ok: true }) + '\n');
   } catch (e) {
-    process.stdout.write(JSON.stringify({ error: (e as Error).message }) + '\n');
+    const x = e as NodeJS.ErrnoException;
+    // the kernel's answer to an owner the namespace does not map (an ADDed archive's entry)
+    const msg = x.code === 'EINVAL' && x.syscall === 'lchown' ? `${x.path ? `${x.path.slice(job?.step?.root.length ?? 0) || '/'}: ` : ''}its owner in the archive is outside your subordinate ID ranges (/etc/subuid, /etc/subgid): add a larger range, or run as root` : x.message;
+    process.stdout.write(JSON.stringify({ error: msg }) + '\n');
     process.exitCode = 1;
   }
 }
