@@ -186,8 +186,8 @@ export async function startRegistry(t: Teardown, dir: string, o: RegistryOptions
     clearTimeout(t2);
   };
   t.teardown(stop);
-  // ready when it accepts connections
-  const deadline = Date.now() + 20_000;
+  // ready when it accepts connections (a loaded 2-core machine has taken over 20 s)
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (exited) throw new Error(`docker-registry exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
     const ok = await new Promise<boolean>((r) => {
@@ -198,7 +198,7 @@ export async function startRegistry(t: Teardown, dir: string, o: RegistryOptions
       s.on('error', () => r(false));
     });
     if (ok) break;
-    if (Date.now() > deadline) throw new Error('docker-registry did not start listening');
+    if (Date.now() > deadline) throw new Error(`docker-registry did not start listening on ${port} in 60 s: ${fs.readFileSync(logFile, 'utf8').slice(-500)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const log = () => fs.readFileSync(logFile, 'utf8');
