@@ -201,7 +201,9 @@ export function insideUserNamespace(): boolean {
  */
 export function removeTree(p: string): void {
   try {
-    fs.rmSync(p, { recursive: true, force: true });
+    // retried on ENOTEMPTY: a write stream's asynchronous open may create a file in the
+    // tree while it is being removed
+    fs.rmSync(p, { recursive: true, force: true, maxRetries: 3, retryDelay: 20 });
     return;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -76,7 +76,15 @@ export async function importLayer(o: ImportLayerOptions): Promise<ImportedLayer>
   });
   // hd hashes each chunk as it passes and keeps none, so the extractor's word holds for dec
   // (an extract of the caller's, into a user namespace, writes to a pipe: it gets no such word)
-  const stats = o.verifyOnly ? await consume(out) : o.extract ? await o.extract(out as Readable, o.dest, o.lowers) : await extractLayer(out as Readable, o.dest, { lowers: o.lowers, consumed: consumedBy(dec) });
+  let stats: { entries: number };
+  try {
+    stats = o.verifyOnly ? await consume(out) : o.extract ? await o.extract(out as Readable, o.dest, o.lowers) : await extractLayer(out as Readable, o.dest, { lowers: o.lowers, consumed: consumedBy(dec) });
+  } catch (e) {
+    // the blob's copy is opened asynchronously: until it is closed it may still create its
+    // file, and the caller's removal of the directory would then fail with ENOTEMPTY
+    if (copy) await new Promise<void>((res) => (copy.closed ? res() : (copy.once('close', () => res()), copy.destroy())));
+    throw e;
+  }
   if (copy) await new Promise<void>((res, rej) => copy.end((e?: Error | null) => (e ? rej(e) : res())));
   if (copyErr) throw copyErr;
   const digest = hc.digest();
