@@ -312,6 +312,8 @@ S start -a keep > /dev/null 2> "$OUT/mounted.err"; echo $? > "$OUT/mounted.code"
 set -e
 S umount keep > /dev/null
 # a running container: mount and umount are refused (its root is its supervisor's), stop reaches it
+# made first: the background job's redirection may come after the first grep
+: > "$OUT/long.out"
 S run --name long -u 1000 $I sh -c 'trap "echo got TERM; exit 3" TERM; echo up; sleep 60 & wait' > "$OUT/long.out" 2>&1 &
 n=0; until grep -q up "$OUT/long.out"; do n=$((n+1)); [ $n -lt 600 ] || break; sleep 0.1; done
 set +e
