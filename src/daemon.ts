@@ -70,7 +70,9 @@ function writeRequestCounts(file: string): void {
   // of those, how many came over io_uring rather than /dev/fuse
   const overRing = native.uringInfo()[2];
   if (overRing > 0) out.OVER_IO_URING = overRing;
-  fs.writeFileSync(file, JSON.stringify(out) + '\n');
+  // whole or not at all: a reader waits for the file to appear, and must not find it empty
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(out) + '\n');
+  fs.renameSync(`${file}.tmp`, file);
 }
 
 export interface Running {
