@@ -16,10 +16,15 @@ import { strataFsBin } from './helpers/paths';
 const PARAM = '/sys/module/fuse/parameters/enable_uring';
 const KIB = 1024;
 
-// The parameter is the kernel's, for every mount: the tests that change it run one at a time.
+// The parameter is the kernel's, for every mount: the tests that change it run one at a time,
+// and the host gets back the value it had.
 function setParam(on: boolean): void {
   fs.writeFileSync(PARAM, on ? 'Y' : 'N');
 }
+const paramBefore = fs.existsSync(PARAM) ? fs.readFileSync(PARAM, 'utf8').trim() : null;
+test.after.always(() => {
+  if (paramBefore !== null) fs.writeFileSync(PARAM, paramBefore);
+});
 
 /** Points the strata-fs daemons started from now on at a fresh request counts file. */
 function countRequests(t: ExecutionContext): string {
