@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 export interface SubRange {
   start: number;
@@ -145,19 +145,64 @@ export function hostIdMappingOptions(ids: NamespaceIds = namespaceIds()): string
 /** The namespace's ID for a host ID (what the user's files are owned by on disk), or null
  *  when the namespace does not map it. */
 export function namespaceId(host: number, kind: 'uid' | 'gid', ids: NamespaceIds = namespaceIds()): number | null {
-  for (const [inside, outside, count] of namespaceMappings(ids)[kind === 'uid' ? 'uids' : 'gids']) {
-    if (host >= outside && host < outside + count) return inside + (host - outside);
-  }
-  return null;
+  return mapId(host, kind, ids, 1, 0);
 }
 
 /** The host ID the namespace shows as `inside` (an owner in an image, 0..N), or null when
  *  the namespace does not map it. */
 export function hostId(inside: number, kind: 'uid' | 'gid', ids: NamespaceIds = namespaceIds()): number | null {
-  for (const [i, outside, count] of namespaceMappings(ids)[kind === 'uid' ? 'uids' : 'gids']) {
-    if (inside >= i && inside < i + count) return outside + (inside - i);
+  return mapId(inside, kind, ids, 0, 1);
+}
+
+function mapId(id: number, kind: 'uid' | 'gid', ids: NamespaceIds, from: 0 | 1, to: 0 | 1): number | null {
+  for (const row of namespaceMappings(ids)[kind === 'uid' ? 'uids' : 'gids']) {
+    if (id >= row[from] && id < row[from] + row[2]) return row[to] + (id - row[from]);
   }
   return null;
+}
+
+/** How a child run through inUserNamespace ended: its exit, and what it printed. */
+export interface ChildEnd {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The answer of a child that works in the namespace for the user's store (the
+ * *-in-namespace modules): the last line of its stdout, one JSON object, with `error` when
+ * it failed. Throws one line: the child's error (as fail() makes it), the launcher's reason
+ * the namespace could not be made, or how the child ended.
+ */
+export function namespaceAnswer<T extends object>(r: ChildEnd, what: string, done: (a: T) => boolean, fail: (a: T & { error: string }) => Error = (a) => new Error(a.error)): T {
+  let a: (T & { error?: string }) | null = null;
+  try {
+    a = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as T & { error?: string };
+  } catch {
+    a = null;
+  }
+  if (a && a.error !== undefined) throw fail(a as T & { error: string });
+  if (r.code === 0 && a && done(a)) return a;
+  const why = r.stderr.trim().split('\n').filter(Boolean).pop();
+  if (r.code === LAUNCH_FAILED && why) throw new Error(why.replace(/^strata: /, ''));
+  throw new Error(`${what} in a user namespace failed (${r.signal ?? `exit ${r.code}`})${why ? `: ${why}` : ''}`);
+}
+
+/** Runs argv (from inUserNamespace) with `input` on its stdin and collects its output. */
+export function runInNamespace(argv: string[], what: string, input = ''): Promise<ChildEnd> {
+  return new Promise<ChildEnd>((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // a child that fails before reading its input says why on stdout, not with EPIPE
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+    child.on('error', (e) => reject(new Error(`cannot start ${what} in a user namespace: ${e.message}`)));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }
 
 /** The uid_map/gid_map lines the namespace has: inside ID, outside ID, count. */

@@ -5,10 +5,9 @@
 // mount shows the image's own IDs (0..N), its root may write anywhere in it, and copy.ts
 // runs as it does for root. The context belongs to the user, root of the namespace, who
 // reads it as before. The child answers one JSON line on stdout.
-import { spawn } from 'node:child_process';
 import { BuildContext } from './context';
 import { copyStep, CopyStep } from './copy';
-import { hostId, inUserNamespace, LAUNCH_FAILED } from '../userns';
+import { hostId, inUserNamespace, namespaceAnswer, runInNamespace } from '../userns';
 
 interface Job {
   ctx: { dir: string; rootfs: boolean; names: Array<[string, string]> };
@@ -38,31 +37,9 @@ export async function digestInUserNamespace(srcCtx: BuildContext, sources: strin
   return a.digest!;
 }
 
-function inChild(job: Job): Promise<Answer> {
-  const argv = inUserNamespace([process.execPath, __filename]);
-  return new Promise<Answer>((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    let said = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (said += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(JSON.stringify(job));
-    child.on('error', (e) => reject(new Error(`cannot start the copy in a user namespace: ${e.message}`)));
-    child.on('close', (code, sig) => {
-      let a: Answer | null = null;
-      try {
-        a = JSON.parse(said.trim().split('\n').pop() ?? '') as Answer;
-      } catch {
-        a = null;
-      }
-      if (a?.error !== undefined) return reject(new Error(a.error));
-      if (code === 0 && a?.ok) return resolve(a);
-      const why = err.trim().split('\n').filter(Boolean).pop();
-      if (code === LAUNCH_FAILED && why) return reject(new Error(why.replace(/^strata: /, '')));
-      reject(new Error(`the copy in a user namespace failed (${sig ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
-    });
-  });
+async function inChild(job: Job): Promise<Answer> {
+  const r = await runInNamespace(inUserNamespace([process.execPath, __filename]), 'the copy', JSON.stringify(job));
+  return namespaceAnswer<Answer>(r, 'the copy', (a) => a.ok === true);
 }
 
 async function childMain(): Promise<void> {

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { Store, ContainerRecord } from '../store/store';
 import { isMounted, mountContainer, mountHealth, umountContainer } from '../store/containers';
 import { resolveInRoot } from './rootfs';
-import { inUserNamespace, LAUNCH_FAILED, needsUserNamespace } from '../userns';
+import { inUserNamespace, namespaceAnswer, needsUserNamespace } from '../userns';
 
 /** Runs fn with the container's merged tree mounted somewhere; call under the store's lock. */
 export async function withMounted<T>(store: Store, c: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
@@ -46,17 +46,8 @@ interface Job {
 function inNamespace(job: Job): void {
   const argv = inUserNamespace([process.execPath, __filename, JSON.stringify(job)]);
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  let a: { error?: string; ok?: boolean } | null = null;
-  try {
-    a = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { error?: string; ok?: boolean };
-  } catch {
-    a = null;
-  }
-  if (a?.error !== undefined) throw new Error(a.error);
-  if (r.status === 0 && a?.ok) return;
-  const why = (r.stderr || r.error?.message || '').trim().split('\n').filter(Boolean).pop();
-  if (r.status === LAUNCH_FAILED && why) throw new Error(why.replace(/^strata: /, ''));
-  throw new Error(`the copy in a user namespace failed (${r.signal ?? `exit ${r.status}`})${why ? `: ${why}` : ''}`);
+  const end = { code: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr || r.error?.message || '' };
+  namespaceAnswer<{ ok?: boolean }>(end, 'the copy', (a) => a.ok === true);
 }
 
 /** docker cp CONTAINER:SRC DEST: DEST an existing directory receives SRC inside it. */

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { extractLayer, ExtractStats, LayerError } from '../image/extract';
 import { USER_XATTRS } from '../union/format';
-import { inUserNamespace, LAUNCH_FAILED } from '../userns';
+import { inUserNamespace, namespaceAnswer } from '../userns';
 import { treeDigest, TreeDigest } from './treedigest';
 
 interface Job {
@@ -51,17 +51,12 @@ export function extractInUserNamespace(input: Readable, dest: string, lowers: st
       input.unpipe(child.stdin);
       if (code !== 0) input.destroy();
       if (inputErr) return reject(inputErr);
-      let a: Answer | null = null;
       try {
-        a = JSON.parse(out.trim().split('\n').pop() ?? '') as Answer;
-      } catch {
-        a = null;
+        const a = namespaceAnswer<Answer>({ code, signal: sig, stdout: out, stderr: err }, "the layer's extraction", (x) => x.entries !== undefined && x.tree !== undefined, (x) => (x.layer ? new LayerError(x.error) : new Error(x.error)));
+        resolve({ entries: a.entries!, tree: a.tree! });
+      } catch (e) {
+        reject(e as Error);
       }
-      if (a && a.error !== undefined) return reject(a.layer ? new LayerError(a.error) : new Error(a.error));
-      if (code === 0 && a && a.entries !== undefined && a.tree) return resolve({ entries: a.entries, tree: a.tree });
-      const why = err.trim().split('\n').filter(Boolean).pop();
-      if (code === LAUNCH_FAILED && why) return reject(new Error(why.replace(/^strata: /, '')));
-      reject(new Error(`the layer's extraction in a user namespace failed (${sig ?? `exit ${code}`})${why ? `: ${why}` : ''}`));
     });
   });
 }
