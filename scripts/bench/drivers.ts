@@ -123,8 +123,12 @@ export const strataFs: Driver = {
   floor: false,
   fuse: true,
   unavailable: () => (fs.existsSync(binPath('strata-fs')) ? null : `${binPath('strata-fs')} not found (not built?)`),
-  mount: (r) => mountWith([...nodeScriptArgv(binPath('strata-fs')), '-o', overlayOptions(r), r.mnt], r.mnt),
+  mount: (r) => mountStrataFs(r),
 };
+
+function mountStrataFs(r: MountRequest, extra = ''): Promise<Mounted> {
+  return mountWith([...nodeScriptArgv(binPath('strata-fs')), '-o', overlayOptions(r) + extra, r.mnt], r.mnt);
+}
 
 /** The kernel's switch for FUSE over io_uring; it applies to mounts made while it is on. */
 const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring';
@@ -137,7 +141,8 @@ export const strataUring: Driver = {
   floor: false,
   fuse: true,
   unavailable: () => {
-    if (!fs.existsSync(binPath('strata-fs'))) return `${binPath('strata-fs')} not found (not built?)`;
+    const noStrata = strataFs.unavailable();
+    if (noStrata) return noStrata;
     if (!fs.existsSync(ENABLE_URING)) return `this kernel has no FUSE over io_uring (${ENABLE_URING} missing)`;
     try {
       fs.accessSync(ENABLE_URING, fs.constants.W_OK);
@@ -155,7 +160,7 @@ export const strataUring: Driver = {
     if (uringWas !== null) fs.writeFileSync(ENABLE_URING, uringWas);
     uringWas = null;
   },
-  mount: (r) => mountWith([...nodeScriptArgv(binPath('strata-fs')), '-o', `${overlayOptions(r)},uring=on`, r.mnt], r.mnt),
+  mount: (r) => mountStrataFs(r, ',uring=on'),
 };
 
 /**

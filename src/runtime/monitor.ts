@@ -2,46 +2,38 @@
 // startDetached, it supervises the container's process like an attached `strata run`
 // does, but with no terminal: output to the log, the exit code to state.json. It tells
 // its starter over IPC once the process runs, or why it could not start.
-import { Store } from '../store/store';
+import { ContainerRecord, Store } from '../store/store';
 import { RuntimeError } from './runc';
 import { ExecOptions, execInContainer, startContainer } from './container';
+
+/** Runs a supervisor's foreground job for container `id` (see attached and exec below):
+ *  its status is ours; a failure is one line on stderr, prefixed `runtimeWhat` when runc's. */
+async function foreground(store: Store, id: string, missingStatus: number, runtimeWhat: (name: string) => string, job: (c: ContainerRecord) => Promise<number>): Promise<void> {
+  const c = store.container(id);
+  if (!c) {
+    process.stderr.write(`strata: no such container: ${id}\n`);
+    process.exitCode = missingStatus;
+    return;
+  }
+  try {
+    process.exitCode = await job(c);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    process.stderr.write(e instanceof RuntimeError ? `strata: ${runtimeWhat(c.name)}: ${msg}\n` : `strata: ${msg}\n`);
+    process.exitCode = e instanceof RuntimeError ? e.exitCode : 1;
+  }
+}
 
 /** Attached (mode attach, attach-stdin, attach-quiet): the supervisor of a user's container
  *  run in the foreground, in the user's namespace (container.ts startInUserNamespace); our
  *  stdio are the user's, the exit status the container's. */
-async function attached(store: Store, id: string, mode: string): Promise<void> {
-  const c = store.container(id);
-  if (!c) {
-    process.stderr.write(`strata: no such container: ${id}\n`);
-    process.exitCode = 125;
-    return;
-  }
-  try {
-    process.exitCode = await startContainer(store, c, { stdin: mode === 'attach-stdin', quiet: mode === 'attach-quiet' });
-  } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    process.stderr.write(e instanceof RuntimeError ? `strata: cannot start container ${c.name}: ${msg}\n` : `strata: ${msg}\n`);
-    process.exitCode = e instanceof RuntimeError ? e.exitCode : 1;
-  }
-}
+const attached = (store: Store, id: string, mode: string): Promise<void> =>
+  foreground(store, id, 125, (n) => `cannot start container ${n}`, (c) => startContainer(store, c, { stdin: mode === 'attach-stdin', quiet: mode === 'attach-quiet' }));
 
 /** exec (mode exec, the options as JSON): `strata exec` in a user's container, joined to
  *  its supervisor's namespaces (container.ts execInUserNamespace). */
-async function exec(store: Store, id: string, json: string): Promise<void> {
-  const c = store.container(id);
-  if (!c) {
-    process.stderr.write(`strata: no such container: ${id}\n`);
-    process.exitCode = 1;
-    return;
-  }
-  try {
-    process.exitCode = await execInContainer(store, c, JSON.parse(json) as ExecOptions);
-  } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    process.stderr.write(e instanceof RuntimeError ? `strata: exec in ${c.name} failed: ${msg}\n` : `strata: ${msg}\n`);
-    process.exitCode = e instanceof RuntimeError ? e.exitCode : 1;
-  }
-}
+const exec = (store: Store, id: string, json: string): Promise<void> =>
+  foreground(store, id, 1, (n) => `exec in ${n} failed`, (c) => execInContainer(store, c, JSON.parse(json) as ExecOptions));
 
 async function main(root: string, id: string, mode?: string): Promise<void> {
   const store = new Store(root);
