@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
+import { subidPlaces } from './helpers/subid';
 import { FIXTURES, STRATA } from './image-helpers';
 import { startRegistry } from './helpers/registry';
 import { repoRoot } from './helpers/paths';
@@ -61,18 +62,8 @@ function run(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise
 }
 
 test("a user with a subordinate ID range pushes to a registry, pulls into a fresh store, builds, exports, imports, copies in and out, prunes", async (t) => {
-  const home = tempDirFor(t, 'strata-home-');
-  fs.chownSync(home, USER.uid, USER.gid);
-  const work = tempDirFor(t, 'strata-subid-');
-  fs.chmodSync(work, 0o755);
+  const { home, work, ids, node, out } = subidPlaces(t, USER);
   const reg = await startRegistry(t, path.join(work, 'registry'));
-  const ids = path.join(work, 'subid');
-  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
-  fs.chmodSync(ids, 0o644);
-  const node = path.join(work, 'fuse-node');
-  const out = path.join(work, 'out');
-  fs.mkdirSync(out);
-  fs.chmodSync(out, 0o777); // written to by the user too
   const storeA = path.join(home, '.local', 'share', 'strata');
   const storeB = path.join(home, 'fresh');
   const script = `

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tempDirFor } from './helpers/tmp';
 import { asUserArgv } from './helpers/asuser';
+import { subidPlaces } from './helpers/subid';
 import { FIXTURES, STRATA } from './image-helpers';
 import { repoRoot } from './helpers/paths';
 import { defaultRoot } from '../src/cli/context';
@@ -101,17 +102,7 @@ test('a user with a subordinate ID range loads an image in its own user namespac
 // (a 0666 /dev/fuse and the subordinate range bound over the host's), which takes the
 // mounts with it if the test fails.
 test('a user with a subordinate ID range creates, mounts, changes, diffs, commits, unmounts and removes containers and images in its own store', (t) => {
-  const home = tempDirFor(t, 'strata-home-');
-  fs.chownSync(home, USER.uid, USER.gid);
-  const work = tempDirFor(t, 'strata-subid-');
-  fs.chmodSync(work, 0o755);
-  const ids = path.join(work, 'subid');
-  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
-  fs.chmodSync(ids, 0o644);
-  const node = path.join(work, 'fuse-node');
-  const out = path.join(work, 'out');
-  fs.mkdirSync(out);
-  fs.chmodSync(out, 0o777); // written to by the user too
+  const { home, work, ids, node, out } = subidPlaces(t, USER);
   const userns = path.join(repoRoot, 'dist', 'src', 'userns.js');
   const archive = path.join(FIXTURES, 'docker-archive', 'base.docker.tar');
   const store = path.join(home, '.local', 'share', 'strata');
@@ -265,16 +256,7 @@ find "$STORE" -mindepth 2 > "$OUT/left"
 // mount namespace of its own, mounts the container's root there (allow_other: every ID of
 // the namespace enters it) and runs runc, rootless, in it.
 test('a user with a subordinate ID range runs containers in its own store: output, exit codes, -u/-e/-w, --rm, diff, stop, -d, exec, start, commit, a build\'s RUN', (t) => {
-  const home = tempDirFor(t, 'strata-home-');
-  fs.chownSync(home, USER.uid, USER.gid);
-  const work = tempDirFor(t, 'strata-subid-');
-  fs.chmodSync(work, 0o755);
-  const ids = path.join(work, 'subid');
-  fs.writeFileSync(ids, `${USER.uid}:100000:65536\n`);
-  fs.chmodSync(ids, 0o644);
-  const out = path.join(work, 'out');
-  fs.mkdirSync(out);
-  fs.chmodSync(out, 0o777);
+  const { home, work, ids, out } = subidPlaces(t, USER);
   const store = path.join(home, '.local', 'share', 'strata');
   const script = `
 set -e
